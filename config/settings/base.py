@@ -1,0 +1,213 @@
+"""Settings shared by every environment; every value comes from the environment.
+
+Variables are documented in README.md and .env.example. A `.env` file beside
+manage.py is read when present; real environment variables win over it.
+"""
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- Django core -----------------------------------------------------------
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Only for the sandbox and development; config.settings.production has no default.
+SECRET_KEY = env(
+    "DJANGO_SECRET_KEY",
+    default="django-insecure-sandbox-only-never-use-in-production-0b7f3c9a",
+)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "intake",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a signed-in user unless its view says otherwise.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "intake.context_processors.corti_mode",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    ),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside a writer; the busy timeout waits for a lock
+    # instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts --------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "intake:interaction_create"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Time and language -----------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+# The clinic's time zone: forms take and pages show local time in it; Corti
+# always gets UTC.
+TIME_ZONE = env("INTAKE_TIME_ZONE", default="UTC")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"INTAKE_TIME_ZONE={TIME_ZONE!r} is not an IANA time zone name "
+        "(for example Europe/Copenhagen or America/New_York)."
+    ) from exc
+
+# --- Static files ----------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Corti -----------------------------------------------------------------
+
+CORTI_ENVIRONMENT = env("CORTI_ENVIRONMENT", default="eu")
+if CORTI_ENVIRONMENT not in ("eu", "us"):
+    raise ImproperlyConfigured(
+        f"CORTI_ENVIRONMENT={CORTI_ENVIRONMENT!r}: use 'eu' or 'us'."
+    )
+CORTI_CLIENT_ID = env("CORTI_CLIENT_ID", default="")
+# No client id means sandbox mode: the dashboard talks to the bundled simulator.
+CORTI_SANDBOX = not CORTI_CLIENT_ID
+CORTI_SIMULATOR_PORT = env.int("CORTI_SIMULATOR_PORT", default=8765)
+
+if CORTI_SANDBOX:
+    _simulator = f"http://127.0.0.1:{CORTI_SIMULATOR_PORT}"
+    CORTI_TENANT_NAME = env("CORTI_TENANT_NAME", default="base")
+    CORTI_CLIENT_ID = "sandbox-client"
+    CORTI_CLIENT_SECRET = "sandbox-secret"
+    CORTI_API_URL = env("CORTI_API_URL", default=f"{_simulator}/v2")
+    CORTI_AUTH_URL = env(
+        "CORTI_AUTH_URL",
+        default=f"{_simulator}/realms/{CORTI_TENANT_NAME}"
+        "/protocol/openid-connect/token",
+    )
+else:
+    CORTI_TENANT_NAME = env("CORTI_TENANT_NAME", default="base")
+    CORTI_CLIENT_SECRET = env("CORTI_CLIENT_SECRET", default="")
+    if not CORTI_CLIENT_SECRET:
+        raise ImproperlyConfigured(
+            "CORTI_CLIENT_ID is set but CORTI_CLIENT_SECRET is not: set both, "
+            "or neither for sandbox mode."
+        )
+    CORTI_API_URL = env(
+        "CORTI_API_URL", default=f"https://api.{CORTI_ENVIRONMENT}.corti.app/v2"
+    )
+    CORTI_AUTH_URL = env(
+        "CORTI_AUTH_URL",
+        default=f"https://auth.{CORTI_ENVIRONMENT}.corti.app/realms/"
+        f"{CORTI_TENANT_NAME}/protocol/openid-connect/token",
+    )
+
+# Seconds to wait for Corti to answer (read) and to accept a connection.
+CORTI_TIMEOUT = env.float("CORTI_TIMEOUT", default=20.0)
+CORTI_CONNECT_TIMEOUT = env.float("CORTI_CONNECT_TIMEOUT", default=5.0)
+
+# --- Logging ---------------------------------------------------------------
+# Log lines never carry patient data, tokens or secrets: code logs record ids,
+# statuses and Corti request ids only.
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Request lines can carry patient identifiers in query strings.
+        "django.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,99 @@
+from django.contrib import admin
+
+from .models import Interaction
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    """The whole history, read-only: the log is evidence, not a worksheet."""
+
+    list_display = (
+        "created_at",
+        "outcome",
+        "submitted_by",
+        "encounter_identifier",
+        "encounter_status",
+        "encounter_type",
+        "patient_identifier",
+        "interaction_id",
+    )
+    list_filter = (
+        "outcome",
+        "encounter_status",
+        "encounter_type",
+        "submitted_by",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = (
+        "=interaction_id",
+        "encounter_identifier",
+        "patient_identifier",
+        "patient_name",
+        "submitted_by__username",
+        "error_request_id",
+    )
+    date_hierarchy = "created_at"
+    list_select_related = ("submitted_by",)
+    show_full_result_count = False
+    ordering = ("-created_at",)
+    fieldsets = (
+        (
+            None,
+            {"fields": ("id", "outcome", "submitted_by", "created_at", "updated_at")},
+        ),
+        (
+            "Encounter",
+            {
+                "fields": (
+                    "encounter_identifier",
+                    "encounter_status",
+                    "encounter_type",
+                    "encounter_title",
+                    "encounter_started_at",
+                    "encounter_ended_at",
+                    "assigned_user_id",
+                    "time_zone",
+                )
+            },
+        ),
+        (
+            "Patient",
+            {
+                "fields": (
+                    "patient_identifier",
+                    "patient_name",
+                    "patient_gender",
+                    "patient_birth_date",
+                    "patient_pronouns",
+                )
+            },
+        ),
+        (
+            "Corti",
+            {
+                "fields": (
+                    "interaction_id",
+                    "websocket_url",
+                    "completed_at",
+                    "request_body",
+                    "error_code",
+                    "error_status",
+                    "error_message",
+                    "error_request_id",
+                    "error_problem",
+                )
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

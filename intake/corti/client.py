@@ -1,0 +1,323 @@
+"""A thin, typed client for the Corti API.
+
+One `requests.Session`, an explicit (connect, read) timeout on every request,
+OAuth2 client credentials with a cached token that is refreshed before it
+expires, and one place (`_send`) that decides how each answer is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+from .errors import (
+    CortiAuthError,
+    CortiConnectionError,
+    CortiDisconnectedError,
+    CortiResponseError,
+    CortiTimeoutError,
+    Problem,
+    api_error_for,
+)
+from .types import InteractionCreate, InteractionCreated
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "corti-intake/1.0"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CortiConfig:
+    api_url: str
+    auth_url: str
+    tenant_name: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+
+    @classmethod
+    def from_settings(cls) -> CortiConfig:
+        from django.conf import settings
+
+        return cls(
+            api_url=settings.CORTI_API_URL.rstrip("/"),
+            auth_url=settings.CORTI_AUTH_URL,
+            tenant_name=settings.CORTI_TENANT_NAME,
+            client_id=settings.CORTI_CLIENT_ID,
+            client_secret=settings.CORTI_CLIENT_SECRET,
+            connect_timeout=settings.CORTI_CONNECT_TIMEOUT,
+            read_timeout=settings.CORTI_TIMEOUT,
+        )
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str = field(repr=False)
+    refresh_at: float
+    expires_at: float
+
+
+class CortiClient:
+    """Talks to one Corti tenant. Safe to share between threads."""
+
+    #: Refresh this long before expiry, as the official SDKs do.
+    REFRESH_MARGIN = 120.0
+
+    def __init__(
+        self,
+        config: CortiConfig,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._clock = clock
+        self._token: AccessToken | None = None
+        self._token_lock = threading.Lock()
+
+    # --- the API --------------------------------------------------------
+
+    def create_interaction(self, request: InteractionCreate) -> InteractionCreated:
+        """Create an interaction; return its id and websocket URL."""
+        response = self._send("POST", "/interactions/", json=request.to_json())
+        data = _json_object(response)
+        try:
+            interaction_id = uuid.UUID(str(data["interactionId"]))
+            websocket_url = str(data["websocketUrl"])
+        except (KeyError, ValueError) as exc:
+            raise CortiResponseError(
+                "Corti's answer to the create call lacks interactionId or "
+                "websocketUrl.",
+                status=response.status_code,
+                request_id=_request_id(response),
+            ) from exc
+        return InteractionCreated(
+            interaction_id=interaction_id,
+            websocket_url=websocket_url,
+            request_id=_request_id(response),
+        )
+
+    # --- the retry policy: the one place that decides what an answer means --
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        url = f"{self.config.api_url}{path}"
+        token = self.access_token()
+        for attempt in (1, 2):
+            response = self._http(
+                method,
+                url,
+                json=json,
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Tenant-Name": self.config.tenant_name,
+                    "Accept": "application/json",
+                },
+            )
+            if response.status_code == 401 and attempt == 1:
+                # Expired or revoked: one fresh token, one more try.
+                logger.info("Corti answered 401; fetching a new token once")
+                token = self.access_token(stale=token)
+                continue
+            break
+        if response.status_code >= 400:
+            problem = Problem.from_response(
+                status=response.status_code,
+                body=response.content,
+                headers=dict(response.headers),
+            )
+            logger.warning(
+                "Corti %s %s answered %s (requestid=%s)",
+                method,
+                path,
+                response.status_code,
+                problem.request_id or "-",
+            )
+            raise api_error_for(
+                problem, retry_after=_retry_after(response.headers.get("Retry-After"))
+            )
+        return response
+
+    def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        host = urlsplit(url).netloc
+        try:
+            return self._session.request(
+                method, url, timeout=self.config.timeout, **kwargs
+            )
+        except requests.ConnectTimeout as exc:
+            raise CortiConnectionError(
+                f"Timed out connecting to {host}: nothing was sent."
+            ) from exc
+        except requests.ReadTimeout as exc:
+            raise CortiTimeoutError(
+                f"{host} did not answer within {self.config.read_timeout:g} s."
+            ) from exc
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                raise CortiConnectionError(
+                    f"Could not connect to {host}: nothing was sent."
+                ) from exc
+            raise CortiDisconnectedError(
+                f"The connection to {host} dropped before an answer came."
+            ) from exc
+
+    # --- tokens ---------------------------------------------------------
+
+    def access_token(self, *, stale: str | None = None) -> str:
+        """Return a valid access token, fetching one if needed.
+
+        Concurrent callers share one fetch. `stale` names a token the API
+        refused: it is replaced unless another thread already replaced it.
+        """
+        token = self._token
+        if token and token.value != stale and self._clock() < token.refresh_at:
+            return token.value
+        with self._token_lock:
+            token = self._token
+            if token and token.value != stale and self._clock() < token.refresh_at:
+                return token.value
+            self._token = self._fetch_token()
+            return self._token.value
+
+    def _fetch_token(self) -> AccessToken:
+        started = self._clock()
+        try:
+            response = self._http(
+                "POST",
+                self.config.auth_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.config.client_id,
+                    "client_secret": self.config.client_secret,
+                    "scope": "openid",
+                },
+                headers={"Accept": "application/json"},
+            )
+        except CortiTimeoutError as exc:
+            raise CortiConnectionError(
+                "Corti's sign-in service did not answer in time."
+            ) from exc
+        except CortiDisconnectedError as exc:
+            raise CortiConnectionError(
+                "The connection to Corti's sign-in service dropped."
+            ) from exc
+        if response.status_code != 200:
+            raise CortiAuthError(_token_failure(response), status=response.status_code)
+        data = _json_object(response)
+        try:
+            value = str(data["access_token"])
+            expires_in = float(data.get("expires_in", 300))
+        except (KeyError, ValueError) as exc:
+            raise CortiAuthError(
+                "Corti's sign-in service answered without an access token.",
+                status=response.status_code,
+            ) from exc
+        lifetime = max(expires_in - self.REFRESH_MARGIN, expires_in / 2)
+        logger.info("Fetched a Corti access token valid for %.0f s", expires_in)
+        return AccessToken(
+            value=value,
+            refresh_at=started + lifetime,
+            expires_at=started + expires_in,
+        )
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when the error happened before any byte was sent (refused, DNS)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | NameResolutionError):
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        args = getattr(current, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        current = nested or current.__cause__ or current.__context__
+    return False
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise CortiResponseError(
+            f"Corti answered {response.status_code} with a body that is not a "
+            "JSON object.",
+            status=response.status_code,
+            request_id=_request_id(response),
+        )
+    return data
+
+
+def _request_id(response: requests.Response) -> str:
+    return response.headers.get("X-Request-Id", "")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def _token_failure(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    error = data.get("error", "") if isinstance(data, dict) else ""
+    if response.status_code in (400, 401) and error in (
+        "invalid_client",
+        "unauthorized_client",
+        "invalid_grant",
+    ):
+        return (
+            f"Corti refused the client credentials ({error}): check "
+            "CORTI_CLIENT_ID and CORTI_CLIENT_SECRET."
+        )
+    if response.status_code == 404:
+        return (
+            "Corti's sign-in service does not know this tenant: check "
+            "CORTI_TENANT_NAME and CORTI_AUTH_URL."
+        )
+    return (
+        f"Corti's sign-in service answered {response.status_code}"
+        + (f" ({error})" if error else "")
+        + "."
+    )

@@ -1,0 +1,242 @@
+"""Typed errors of the Corti client.
+
+Every error that came from an HTTP answer keeps the status, the parsed problem
+details and Corti's request id, so nothing a support case needs is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """RFC 9457 problem details, in either shape Corti has published.
+
+    Current: requestid, status, type, detail, validationErrors.
+    Older: requestid, type, status, title, details, instance.
+    A 401 may have no body at all; then `detail` comes from WWW-Authenticate.
+    """
+
+    status: int
+    type: str = ""
+    title: str = ""
+    detail: str = ""
+    instance: str = ""
+    request_id: str = ""
+    # (field path as Corti names it, message), in Corti's order.
+    validation_errors: tuple[tuple[str, str], ...] = ()
+    raw: Any = field(default=None, compare=False)
+
+    @classmethod
+    def from_response(
+        cls, *, status: int, body: bytes, headers: dict[str, str]
+    ) -> Problem:
+        data: Any = None
+        text = body.decode("utf-8", errors="replace").strip()
+        if text:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = None
+        header_request_id = _header(headers, "x-request-id") or _header(
+            headers, "request-id"
+        )
+        if not isinstance(data, dict):
+            return cls(
+                status=status,
+                detail=_www_authenticate_reason(headers) or text[:500],
+                request_id=header_request_id,
+                raw=text[:2000] or None,
+            )
+        detail = data.get("detail") or data.get("details") or ""
+        if not isinstance(detail, str):
+            detail = json.dumps(detail)
+        return cls(
+            # The HTTP status is authoritative; the body's copy stays in `raw`.
+            status=status,
+            type=str(data.get("type") or ""),
+            title=str(data.get("title") or ""),
+            detail=detail or _www_authenticate_reason(headers),
+            instance=str(data.get("instance") or ""),
+            request_id=str(
+                data.get("requestid") or data.get("requestId") or header_request_id
+            ),
+            validation_errors=_validation_errors(data.get("validationErrors")),
+            raw=data,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy for the local log."""
+        return {
+            "status": self.status,
+            "type": self.type,
+            "title": self.title,
+            "detail": self.detail,
+            "instance": self.instance,
+            "requestid": self.request_id,
+            "validationErrors": [{k: v} for k, v in self.validation_errors],
+        }
+
+    @property
+    def summary(self) -> str:
+        return self.detail or self.title or f"HTTP {self.status}"
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return ""
+
+
+def _www_authenticate_reason(headers: dict[str, str]) -> str:
+    value = _header(headers, "www-authenticate")
+    if not value:
+        return ""
+    for part in value.split(","):
+        key, _, val = part.strip().partition("=")
+        if key.strip().lower().endswith("error_description"):
+            return val.strip().strip('"')
+    return value
+
+
+def _validation_errors(value: Any) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    for item in value:
+        if isinstance(item, dict):
+            for key, message in item.items():
+                pairs.append((str(key), str(message)))
+        elif isinstance(item, str):
+            pairs.append(("", item))
+    return tuple(pairs)
+
+
+class CortiError(Exception):
+    """Base class of everything the Corti client raises."""
+
+    #: A stable name for the kind of failure, kept in the local log.
+    code = "error"
+
+    #: True when Corti may have acted on the request (the outcome is unknown).
+    outcome_unknown: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CortiConnectionError(CortiError):
+    """Corti could not be reached: nothing was sent."""
+
+    code = "unreachable"
+
+
+class CortiTimeoutError(CortiError):
+    """The request was sent but no answer came in time: the outcome is unknown."""
+
+    code = "timeout"
+    outcome_unknown = True
+
+
+class CortiDisconnectedError(CortiError):
+    """The connection dropped after the request was sent: the outcome is unknown."""
+
+    code = "disconnected"
+    outcome_unknown = True
+
+
+class CortiAuthError(CortiError):
+    """The token endpoint refused the client credentials or failed."""
+
+    code = "auth"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CortiResponseError(CortiError):
+    """Corti answered with something the client cannot read."""
+
+    code = "bad_response"
+
+    def __init__(self, message: str, *, status: int, request_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+class CortiAPIError(CortiError):
+    """Corti answered with an error status; `problem` holds the details."""
+
+    code = "api_error"
+
+    def __init__(self, problem: Problem, *, retry_after: float | None = None) -> None:
+        super().__init__(f"Corti answered {problem.status}: {problem.summary}")
+        self.problem = problem
+        self.status = problem.status
+        self.request_id = problem.request_id
+        self.retry_after = retry_after
+
+
+class CortiValidationError(CortiAPIError):
+    """400: Corti rejected the body; `problem.validation_errors` names fields."""
+
+    code = "invalid"
+
+
+class CortiUnauthorizedError(CortiAPIError):
+    """401: the token was refused even after a fresh one was fetched."""
+
+    code = "unauthorized"
+
+
+class CortiForbiddenError(CortiAPIError):
+    """403: the tenant or client is not allowed to do this."""
+
+    code = "forbidden"
+
+
+class CortiNotFoundError(CortiAPIError):
+    """404: no such resource."""
+
+    code = "not_found"
+
+
+class CortiRateLimitError(CortiAPIError):
+    """429: too many requests or a limit of the account was reached."""
+
+    code = "rate_limited"
+
+
+class CortiServerError(CortiAPIError):
+    """5xx: Corti failed; a create may or may not have happened."""
+
+    code = "server_error"
+    outcome_unknown = True
+
+
+_BY_STATUS: dict[int, type[CortiAPIError]] = {
+    400: CortiValidationError,
+    401: CortiUnauthorizedError,
+    403: CortiForbiddenError,
+    404: CortiNotFoundError,
+    429: CortiRateLimitError,
+}
+
+
+def api_error_for(
+    problem: Problem, *, retry_after: float | None = None
+) -> CortiAPIError:
+    """Return the typed error for an HTTP error answer."""
+    if problem.status >= 500:
+        return CortiServerError(problem, retry_after=retry_after)
+    cls = _BY_STATUS.get(problem.status, CortiAPIError)
+    return cls(problem, retry_after=retry_after)

@@ -1,0 +1,125 @@
+"""Typed request and response values of the Corti interactions API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class EncounterStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+
+class EncounterType(StrEnum):
+    FIRST_CONSULTATION = "first_consultation"
+    CONSULTATION = "consultation"
+    EMERGENCY = "emergency"
+    INPATIENT = "inpatient"
+    OUTPATIENT = "outpatient"
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+    OTHER = "other"
+
+
+def to_rfc3339_utc(value: dt.datetime) -> str:
+    """Format an aware datetime as UTC RFC 3339, e.g. 2026-03-29T01:30:00Z."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: Corti needs an aware datetime")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _drop_empty(mapping: dict[str, Any]) -> dict[str, Any]:
+    # Optional fields that are empty are left out, never sent as "" or null.
+    return {k: v for k, v in mapping.items() if v not in (None, "", {}, [])}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encounter:
+    identifier: str
+    status: EncounterStatus
+    type: EncounterType
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    title: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        period = _drop_empty(
+            {
+                "startedAt": to_rfc3339_utc(self.started_at),
+                "endedAt": to_rfc3339_utc(self.ended_at) if self.ended_at else None,
+            }
+        )
+        return _drop_empty(
+            {
+                "identifier": self.identifier,
+                "status": str(self.status),
+                "type": str(self.type),
+                "period": period,
+                "title": self.title,
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patient:
+    identifier: str
+    name: str = ""
+    gender: Gender | None = None
+    birth_date: dt.date | None = None
+    pronouns: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        birth = None
+        if self.birth_date:
+            # The contract types birthDate as date-time: midnight UTC of the date.
+            birth = f"{self.birth_date.isoformat()}T00:00:00Z"
+        return _drop_empty(
+            {
+                "identifier": self.identifier,
+                "name": self.name,
+                "gender": str(self.gender) if self.gender else None,
+                "birthDate": birth,
+                "pronouns": self.pronouns,
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionCreate:
+    """The body of POST /interactions/."""
+
+    encounter: Encounter
+    patient: Patient | None = None
+    assigned_user_id: uuid.UUID | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_empty(
+            {
+                "assignedUserId": str(self.assigned_user_id)
+                if self.assigned_user_id
+                else None,
+                "encounter": self.encounter.to_json(),
+                "patient": self.patient.to_json() if self.patient else None,
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionCreated:
+    """The answer to POST /interactions/."""
+
+    interaction_id: uuid.UUID
+    websocket_url: str
+    request_id: str = ""

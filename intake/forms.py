@@ -1,0 +1,316 @@
+"""Input validation for the intake form; field names mirror the API's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.forms.fields import BaseTemporalField
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import ENCOUNTER_STATUS_CHOICES, ENCOUNTER_TYPE_CHOICES, GENDER_CHOICES
+
+# <input type="datetime-local"> sends minutes, or seconds when a step allows.
+LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+LOCAL_DATETIME_WIDGET_FORMAT = "%Y-%m-%dT%H:%M"
+OLDEST_BIRTH_YEARS = 150
+
+PATIENT_DETAIL_FIELDS = (
+    "patient_name",
+    "patient_gender",
+    "patient_birth_date",
+    "patient_pronouns",
+)
+
+# Corti names fields by JSON path; the form by flat name.
+CORTI_FIELD_PATHS = {
+    "assigneduserid": "assigned_user_id",
+    "encounter": "encounter_identifier",
+    "encounteridentifier": "encounter_identifier",
+    "encounterstatus": "encounter_status",
+    "encountertype": "encounter_type",
+    "encountertitle": "encounter_title",
+    "encounterperiod": "encounter_started_at",
+    "encounterperiodstartedat": "encounter_started_at",
+    "encounterperiodendedat": "encounter_ended_at",
+    "patient": "patient_identifier",
+    "patientidentifier": "patient_identifier",
+    "patientname": "patient_name",
+    "patientgender": "patient_gender",
+    "patientbirthdate": "patient_birth_date",
+    "patientpronouns": "patient_pronouns",
+}
+
+
+def clinic_time_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+class ClinicDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            attrs={"step": "60", **(attrs or {})}, format=LOCAL_DATETIME_WIDGET_FORMAT
+        )
+
+    def format_value(self, value: Any) -> str | None:
+        # Aware values (from initial data) are shown as clinic wall-clock time.
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(clinic_time_zone()).replace(tzinfo=None)
+        return super().format_value(value)
+
+
+class ClinicDateTimeField(forms.DateTimeField):
+    """A wall-clock time in the clinic's time zone, cleaned to an aware datetime.
+
+    A time that does not exist there (skipped when clocks go forward) is an
+    error. A time that happens twice (when clocks go back) is taken as the
+    first of the two, as the clinic's own clocks would read it first.
+    """
+
+    widget = ClinicDateTimeInput
+    input_formats = LOCAL_DATETIME_FORMATS
+    default_error_messages = {
+        "invalid": _("Enter a date and time, for example 2026-03-29 14:30."),
+        "nonexistent": _(
+            "%(value)s does not exist in %(zone)s: the clocks skip that hour. "
+            "Enter a time outside the change."
+        ),
+    }
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.datetime):
+            naive = value.replace(tzinfo=None) if value.tzinfo is None else None
+            if naive is None:
+                return value
+        else:
+            naive = BaseTemporalField.to_python(self, str(value).strip())
+        zone = clinic_time_zone()
+        aware = naive.replace(tzinfo=zone, fold=0)
+        # A skipped wall-clock time does not survive a round trip through UTC.
+        if aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != naive:
+            raise ValidationError(
+                self.error_messages["nonexistent"],
+                code="nonexistent",
+                params={"value": naive.strftime("%Y-%m-%d %H:%M"), "zone": zone.key},
+            )
+        return aware
+
+
+class IntakeForm(forms.Form):
+    """One Corti interaction: the encounter and, optionally, the patient."""
+
+    error_messages = {
+        "end_before_start": _("The end must not be before the start (%(start)s)."),
+        "birth_in_future": _("The birth date cannot be in the future."),
+        "birth_too_old": _("The birth date cannot be more than %(years)s years ago."),
+        "patient_identifier_required": _(
+            "Enter the patient identifier: Corti needs it when other patient "
+            "details are given."
+        ),
+    }
+
+    assigned_user_id = forms.UUIDField(
+        label=_("Assigned user ID"),
+        required=False,
+        help_text=_("Optional. The Corti user ID of the responsible clinician."),
+        error_messages={
+            "invalid": _(
+                "Enter a valid UUID, like f47ac10b-58cc-4372-a567-0e02b2c3d479."
+            )
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "maxlength": 36}
+        ),
+    )
+    encounter_identifier = forms.CharField(
+        label=_("Encounter identifier"),
+        max_length=255,
+        help_text=_("The encounter's identifier in your EHR."),
+        error_messages={"required": _("Enter the encounter identifier.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    encounter_status = forms.ChoiceField(
+        label=_("Encounter status"),
+        choices=[("", _("Choose a status…")), *ENCOUNTER_STATUS_CHOICES],
+        error_messages={
+            "required": _("Choose the encounter status."),
+            "invalid_choice": _("Choose one of the listed statuses."),
+        },
+    )
+    encounter_type = forms.ChoiceField(
+        label=_("Encounter type"),
+        choices=[("", _("Choose a type…")), *ENCOUNTER_TYPE_CHOICES],
+        error_messages={
+            "required": _("Choose the encounter type."),
+            "invalid_choice": _("Choose one of the listed types."),
+        },
+    )
+    encounter_title = forms.CharField(
+        label=_("Title"),
+        max_length=255,
+        required=False,
+        help_text=_("Optional. A readable name for the interaction."),
+    )
+    encounter_started_at = ClinicDateTimeField(
+        label=_("Started at"),
+        error_messages={"required": _("Enter when the encounter started.")},
+    )
+    encounter_ended_at = ClinicDateTimeField(label=_("Ended at"), required=False)
+    patient_identifier = forms.CharField(
+        label=_("Patient identifier"),
+        max_length=255,
+        required=False,
+        help_text=_("Needed when any patient detail is given."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    patient_name = forms.CharField(
+        label=_("Patient name"),
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    patient_gender = forms.ChoiceField(
+        label=_("Gender"),
+        choices=[("", _("Not given")), *GENDER_CHOICES],
+        required=False,
+        error_messages={"invalid_choice": _("Choose one of the listed genders.")},
+    )
+    patient_birth_date = forms.DateField(
+        label=_("Birth date"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": _("Enter a date, for example 1980-04-23.")},
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    patient_pronouns = forms.CharField(
+        label=_("Pronouns"),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zone = settings.TIME_ZONE
+        for name in ("encounter_started_at", "encounter_ended_at"):
+            self.fields[name].help_text = _(
+                "Clinic time, %(zone)s. Sent to Corti in UTC."
+            ) % {"zone": zone}
+        self.fields["encounter_ended_at"].help_text = _(
+            "Optional. Clinic time, %(zone)s. Not before the start."
+        ) % {"zone": zone}
+        for name, field in self.fields.items():
+            # Link each input to its help and to the live error area.
+            auto_id = self[name].auto_id
+            described = [f"{auto_id}_helptext"] if field.help_text else []
+            field.widget.attrs["aria-describedby"] = " ".join(
+                [*described, f"{auto_id}-errors"]
+            )
+        today = timezone.localdate()
+        birth = self.fields["patient_birth_date"].widget.attrs
+        birth["max"] = today.isoformat()
+        birth["min"] = today.replace(year=today.year - OLDEST_BIRTH_YEARS).isoformat()
+
+    def clean_patient_birth_date(self) -> dt.date | None:
+        value = self.cleaned_data["patient_birth_date"]
+        if value is None:
+            return None
+        today = timezone.localdate()
+        if value > today:
+            raise ValidationError(
+                self.error_messages["birth_in_future"], code="birth_in_future"
+            )
+        if value.year < today.year - OLDEST_BIRTH_YEARS:
+            raise ValidationError(
+                self.error_messages["birth_too_old"],
+                code="birth_too_old",
+                params={"years": OLDEST_BIRTH_YEARS},
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start = data.get("encounter_started_at")
+        end = data.get("encounter_ended_at")
+        if start and end and end < start:
+            local = start.astimezone(clinic_time_zone())
+            self.add_error(
+                "encounter_ended_at",
+                ValidationError(
+                    self.error_messages["end_before_start"],
+                    code="end_before_start",
+                    params={"start": local.strftime("%Y-%m-%d %H:%M")},
+                ),
+            )
+        if not data.get("patient_identifier") and any(
+            data.get(name) for name in PATIENT_DETAIL_FIELDS
+        ):
+            self.add_error(
+                "patient_identifier",
+                ValidationError(
+                    self.error_messages["patient_identifier_required"],
+                    code="patient_identifier_required",
+                ),
+            )
+        return data
+
+    def add_corti_errors(self, validation_errors: list[dict[str, str]]) -> None:
+        """Show Corti's validationErrors beside the fields they name."""
+        for item in validation_errors:
+            for path, message in item.items():
+                key = re.sub(r"[^a-z0-9]", "", path.lower().removeprefix("$."))
+                field = CORTI_FIELD_PATHS.get(key)
+                if field is None:
+                    self.add_error(
+                        None,
+                        _("Corti: %(path)s %(message)s")
+                        % {
+                            "path": path,
+                            "message": message,
+                        },
+                    )
+                else:
+                    self.add_error(
+                        field, _("Corti: %(message)s") % {"message": message}
+                    )
+
+
+def prefill_from_query(params: Any) -> dict[str, str]:
+    """Initial form values from a deep link's query string (unknown keys ignored).
+
+    Date-times with an offset or a Z are shown in the clinic's time zone.
+    """
+    initial: dict[str, str] = {}
+    for name in IntakeForm.base_fields:
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        value = str(value)[:1000]
+        if name in ("encounter_started_at", "encounter_ended_at"):
+            value = _local_datetime_text(value)
+        initial[name] = value
+    return initial
+
+
+def _local_datetime_text(value: str) -> str:
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:
+        return value
+    if parsed is None:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(clinic_time_zone()).replace(tzinfo=None)
+    return parsed.strftime(LOCAL_DATETIME_WIDGET_FORMAT)

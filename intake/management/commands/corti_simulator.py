@@ -1,0 +1,55 @@
+"""Run the Corti simulator: a local HTTP stand-in for the Corti API."""
+
+import signal
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from intake.corti.simulator import SimulatorState, make_server
+
+
+class Command(BaseCommand):
+    help = "Run the Corti simulator on 127.0.0.1 until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.CORTI_SIMULATOR_PORT,
+            help="Port to listen on; 0 picks a free one (default: %(default)s).",
+        )
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--tenant", default="base", help="Tenant name.")
+        parser.add_argument("--client-id", default="sandbox-client")
+        parser.add_argument("--client-secret", default="sandbox-secret")
+        parser.add_argument(
+            "--token-ttl",
+            type=float,
+            default=300.0,
+            help="Seconds an access token lives (default: %(default)s, as Corti).",
+        )
+
+    def handle(self, *args, **options):
+        state = SimulatorState(
+            tenant_name=options["tenant"],
+            client_id=options["client_id"],
+            client_secret=options["client_secret"],
+            token_ttl=options["token_ttl"],
+        )
+        server = make_server(host=options["host"], port=options["port"], state=state)
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        # Tests and `make run` read this line to learn the port.
+        self.stdout.write(f"Corti simulator listening on {server.base_url}")
+        sys.stdout.flush()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            self.stdout.write("Corti simulator stopped.")

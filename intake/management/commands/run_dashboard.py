@@ -1,0 +1,119 @@
+"""Start the dashboard under gunicorn (and the Corti simulator in sandbox mode).
+
+Runs both as child processes, prints the address and the demo credentials,
+and stops both cleanly on Ctrl-C or SIGTERM, or when either one exits.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+STARTUP_SECONDS = 30
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class Command(BaseCommand):
+    help = "Run the dashboard under gunicorn on 127.0.0.1:$PORT (default 8000)."
+
+    def handle(self, *args, **options):
+        host = os.environ.get("HOST", "127.0.0.1")
+        port = os.environ.get("PORT", "8000")
+        base_dir = Path(settings.BASE_DIR)
+        children: list[subprocess.Popen] = []
+
+        def stop():
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            deadline = time.monotonic() + 10
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+        signal.signal(signal.SIGTERM, _interrupt)
+        call_command("ensure_demo_accounts", stdout=self.stdout)
+        try:
+            if settings.CORTI_SANDBOX:
+                children.append(self._start_simulator())
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "config.wsgi:application",
+                        "--config",
+                        str(base_dir / "config" / "gunicorn.conf.py"),
+                    ],
+                    cwd=base_dir,
+                    env={**os.environ, "HOST": host, "PORT": port},
+                )
+            )
+            self._wait_until_ready(f"http://{host}:{port}/healthz", children)
+            mode = (
+                "SANDBOX: the Corti simulator answers instead of Corti"
+                if settings.CORTI_SANDBOX
+                else f"Corti tenant {settings.CORTI_TENANT_NAME} at "
+                f"{settings.CORTI_API_URL}"
+            )
+            self.stdout.write(
+                self.style.SUCCESS(f"\nCorti Intake is running: http://{host}:{port}/")
+                + f"\n  {mode}\n  Press Ctrl-C to stop.\n"
+            )
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            raise CommandError("A child process exited; stopping the rest.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            stop()
+            self.stdout.write("Stopped.")
+
+    def _start_simulator(self) -> subprocess.Popen:
+        port = settings.CORTI_SIMULATOR_PORT
+        child = subprocess.Popen(
+            [sys.executable, "manage.py", "corti_simulator", "--port", str(port)],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = child.stdout.readline()
+        if "listening" not in line:
+            child.wait(timeout=5)
+            raise CommandError(
+                f"The Corti simulator could not start on port {port}; is it in "
+                "use? Set CORTI_SIMULATOR_PORT to a free port."
+            )
+        self.stdout.write(line.strip())
+        return child
+
+    def _wait_until_ready(self, url: str, children: list[subprocess.Popen]) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if any(child.poll() is not None for child in children):
+                raise CommandError(
+                    f"The dashboard did not start; is {url.split('/')[2]} in use? "
+                    "Set PORT to a free port."
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise CommandError(
+            f"The dashboard did not answer {url} within {STARTUP_SECONDS} s."
+        )

@@ -1,0 +1,54 @@
+"""Reads: looking submissions up."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from intake.models import Interaction
+
+
+def interaction_list(
+    *,
+    q: str = "",
+    encounter_status: str = "",
+    encounter_type: str = "",
+    outcome: str = "",
+) -> QuerySet[Interaction]:
+    """Submissions newest first, narrowed by a search text and filters.
+
+    `q` matches a Corti interaction ID exactly, or part of an encounter
+    identifier, a patient identifier or a patient name.
+    """
+    queryset = Interaction.objects.select_related("submitted_by").order_by(
+        "-created_at"
+    )
+    q = q.strip()
+    if q:
+        match = (
+            Q(encounter_identifier__icontains=q)
+            | Q(patient_identifier__icontains=q)
+            | Q(patient_name__icontains=q)
+        )
+        with contextlib.suppress(ValueError):
+            key = uuid.UUID(q)
+            match |= Q(interaction_id=key) | Q(pk=key)
+        queryset = queryset.filter(match)
+    if encounter_status:
+        queryset = queryset.filter(encounter_status=encounter_status)
+    if encounter_type:
+        queryset = queryset.filter(encounter_type=encounter_type)
+    if outcome:
+        queryset = queryset.filter(outcome=outcome)
+    return queryset
+
+
+def interaction_get(*, key: uuid.UUID) -> Interaction:
+    """One submission, by its local id or its Corti interaction ID; 404 if none."""
+    return get_object_or_404(
+        Interaction.objects.select_related("submitted_by"),
+        Q(pk=key) | Q(interaction_id=key),
+    )

@@ -1,0 +1,54 @@
+"""Writes: roles and the demo accounts."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group, Permission
+
+CLINICIANS = "Clinicians"
+ADMINISTRATORS = "Administrators"
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CLINICIANS: ["intake.add_interaction", "intake.view_interaction"],
+    # Administrators review everything in the Django admin, read-only; only a
+    # superuser manages accounts, so no one can grant themselves more.
+    ADMINISTRATORS: [
+        "intake.add_interaction",
+        "intake.view_interaction",
+        "auth.view_user",
+        "auth.view_group",
+    ],
+}
+
+
+def roles_ensure() -> dict[str, Group]:
+    """Create the role groups and give each exactly its permissions."""
+    groups = {}
+    for name, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        permissions = [
+            Permission.objects.get(content_type__app_label=label, codename=codename)
+            for label, codename in (c.split(".", 1) for c in codenames)
+        ]
+        group.permissions.set(permissions)
+        groups[name] = group
+    return groups
+
+
+def demo_accounts_ensure(*, password: str) -> dict[str, AbstractUser]:
+    """Create or update `clinician` and `admin` with the given password."""
+    groups = roles_ensure()
+    user_model = get_user_model()
+    accounts = {}
+    for username, role, staff in (
+        ("clinician", CLINICIANS, False),
+        ("admin", ADMINISTRATORS, True),
+    ):
+        user, _ = user_model.objects.get_or_create(username=username)
+        user.is_active = True
+        user.is_staff = staff
+        user.set_password(password)
+        user.save()
+        user.groups.add(groups[role])
+        accounts[username] = user
+    return accounts

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "intake"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("interactions/", views.interaction_list, name="interaction_list"),
+    path("interactions/new/", views.interaction_create, name="interaction_create"),
+    path(
+        "interactions/new/validate/",
+        views.interaction_validate,
+        name="interaction_validate",
+    ),
+    path(
+        "interactions/<uuid:key>/", views.interaction_detail, name="interaction_detail"
+    ),
+]

@@ -1,0 +1,163 @@
+"""Thin views: parse the request, call a service or selector, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.paginator import Paginator
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from .forms import IntakeForm, prefill_from_query
+from .models import (
+    ENCOUNTER_STATUS_CHOICES,
+    ENCOUNTER_TYPE_CHOICES,
+    Interaction,
+)
+from .selectors import interaction_get
+from .selectors import interaction_list as interaction_list_select
+from .services.interactions import interaction_create as interaction_create_service
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+# Live validation of one field also refreshes the fields whose rules read it.
+DEPENDENT_FIELDS = {"encounter_started_at": ["encounter_ended_at"]}
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    if request.user.has_perm("intake.add_interaction"):
+        return redirect("intake:interaction_create")
+    return redirect("intake:interaction_list")
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Answer 200 when the dashboard can serve requests, 503 when it cannot."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.exception("Health check: the database is unreachable")
+        return JsonResponse({"status": "unavailable", "database": "error"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@permission_required("intake.add_interaction", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
+    """Show the intake form; on a valid POST create the interaction in Corti."""
+    if request.method == "GET":
+        initial = prefill_from_query(request.GET)
+        initial.setdefault(
+            "encounter_started_at", timezone.now().replace(second=0, microsecond=0)
+        )
+        return _render_form(request, IntakeForm(initial=initial))
+
+    form = IntakeForm(request.POST)
+    if not form.is_valid():
+        return _render_form(request, form)
+    record = interaction_create_service(submitted_by=request.user, **form.cleaned_data)
+    if record.outcome != Interaction.Outcome.CREATED:
+        problem = record.error_problem or {}
+        form.add_corti_errors(problem.get("validationErrors") or [])
+        return _render_form(request, form, failed=record)
+    url = record.get_absolute_url()
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return _see_other(url)
+
+
+@permission_required("intake.add_interaction", raise_exception=True)
+@require_POST
+def interaction_validate(request: HtmxHttpRequest) -> HttpResponse:
+    """Validate the posted form; render the errors of one field (htmx)."""
+    form = IntakeForm(request.POST)
+    form.is_valid()
+    name = request.POST.get("_field", "")
+    if name not in form.fields:
+        return HttpResponse(status=400)
+    return render(
+        request,
+        "intake/interaction_form.html#field-errors-live",
+        {
+            "field": form[name],
+            "dependents": [form[n] for n in DEPENDENT_FIELDS.get(name, [])],
+        },
+    )
+
+
+@permission_required("intake.view_interaction", raise_exception=True)
+@require_GET
+def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
+    """List submissions newest first, with search, filters and pages."""
+    filters = {
+        "q": request.GET.get("q", "")[:255],
+        "encounter_status": request.GET.get("status", ""),
+        "encounter_type": request.GET.get("type", ""),
+        "outcome": request.GET.get("outcome", ""),
+    }
+    page = Paginator(interaction_list_select(**filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "filters": filters,
+        "status_choices": ENCOUNTER_STATUS_CHOICES,
+        "type_choices": ENCOUNTER_TYPE_CHOICES,
+        "outcome_choices": Interaction.Outcome.choices,
+    }
+    template = "intake/interaction_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, context)
+
+
+@permission_required("intake.view_interaction", raise_exception=True)
+@require_GET
+def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
+    """Show one submission: Corti's answer and everything that was sent."""
+    record = interaction_get(key=key)
+    return render(
+        request,
+        "intake/interaction_detail.html",
+        {
+            "interaction": record,
+            "request_body_json": json.dumps(record.request_body, indent=2),
+            "problem_json": json.dumps(record.error_problem, indent=2)
+            if record.error_problem
+            else "",
+        },
+    )
+
+
+def _render_form(
+    request: HtmxHttpRequest, form: IntakeForm, *, failed: Interaction | None = None
+) -> HttpResponse:
+    template = "intake/interaction_form.html"
+    if request.htmx and request.method == "POST":
+        template += "#form"
+    return render(request, template, {"form": form, "failed": failed})
+
+
+def _see_other(url: str) -> HttpResponse:
+    # 303: the browser follows with a GET, so a reload never re-posts.
+    response = HttpResponse(status=303)
+    response["Location"] = url
+    return response
