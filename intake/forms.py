@@ -52,6 +52,15 @@ def clinic_time_zone() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
 
 
+def oldest_birth_date(today: dt.date) -> dt.date:
+    """The earliest accepted birth date: OLDEST_BIRTH_YEARS before today."""
+    try:
+        return today.replace(year=today.year - OLDEST_BIRTH_YEARS)
+    except ValueError:
+        # 29 February, and that year has none.
+        return today.replace(year=today.year - OLDEST_BIRTH_YEARS, day=28)
+
+
 class ClinicDateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -201,14 +210,14 @@ class IntakeForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        zone = settings.TIME_ZONE
-        for name in ("encounter_started_at", "encounter_ended_at"):
-            self.fields[name].help_text = _(
-                "Clinic time, %(zone)s. Sent to Corti in UTC."
-            ) % {"zone": zone}
-        self.fields["encounter_ended_at"].help_text = _(
-            "Optional. Clinic time, %(zone)s. Not before the start."
-        ) % {"zone": zone}
+        # The clinic's zone is named beside every time field.
+        zone = {"zone": settings.TIME_ZONE}
+        self.fields["encounter_started_at"].help_text = (
+            _("Clinic time, %(zone)s. Sent to Corti in UTC.") % zone
+        )
+        self.fields["encounter_ended_at"].help_text = (
+            _("Optional. Clinic time, %(zone)s. Not before the start.") % zone
+        )
         for name, field in self.fields.items():
             # Link each input to its help and to the live error area.
             auto_id = self[name].auto_id
@@ -219,7 +228,7 @@ class IntakeForm(forms.Form):
         today = timezone.localdate()
         birth = self.fields["patient_birth_date"].widget.attrs
         birth["max"] = today.isoformat()
-        birth["min"] = today.replace(year=today.year - OLDEST_BIRTH_YEARS).isoformat()
+        birth["min"] = oldest_birth_date(today).isoformat()
 
     def clean_patient_birth_date(self) -> dt.date | None:
         value = self.cleaned_data["patient_birth_date"]
@@ -230,7 +239,7 @@ class IntakeForm(forms.Form):
             raise ValidationError(
                 self.error_messages["birth_in_future"], code="birth_in_future"
             )
-        if value.year < today.year - OLDEST_BIRTH_YEARS:
+        if value < oldest_birth_date(today):
             raise ValidationError(
                 self.error_messages["birth_too_old"],
                 code="birth_too_old",

@@ -99,7 +99,9 @@ class CortiClient:
         data = _json_object(response)
         try:
             interaction_id = uuid.UUID(str(data["interactionId"]))
-            websocket_url = str(data["websocketUrl"])
+            websocket_url = data["websocketUrl"]
+            if not isinstance(websocket_url, str) or not websocket_url:
+                raise ValueError("websocketUrl is not a non-empty string")
         except (KeyError, ValueError) as exc:
             raise CortiResponseError(
                 "Corti's answer to the create call lacks interactionId or "
@@ -228,9 +230,11 @@ class CortiClient:
             raise CortiAuthError(_token_failure(response), status=response.status_code)
         data = _json_object(response)
         try:
-            value = str(data["access_token"])
+            value = data["access_token"]
+            if not isinstance(value, str) or not value:
+                raise ValueError("access_token is not a non-empty string")
             expires_in = float(data.get("expires_in", 300))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise CortiAuthError(
                 "Corti's sign-in service answered without an access token.",
                 status=response.status_code,

@@ -7,6 +7,7 @@ details and Corti's request id, so nothing a support case needs is lost.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,11 +97,14 @@ def _www_authenticate_reason(headers: dict[str, str]) -> str:
     value = _header(headers, "www-authenticate")
     if not value:
         return ""
-    for part in value.split(","):
-        key, _, val = part.strip().partition("=")
-        if key.strip().lower().endswith("error_description"):
-            return val.strip().strip('"')
+    # Parameters are key=token or key="quoted string"; quoted ones may hold commas.
+    for key, quoted, token in _AUTH_PARAM.findall(value):
+        if key.lower() == "error_description":
+            return quoted or token
     return value
+
+
+_AUTH_PARAM = re.compile(r'([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
 def _validation_errors(value: Any) -> tuple[tuple[str, str], ...]:

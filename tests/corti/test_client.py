@@ -1,0 +1,806 @@
+"""The Corti client against the simulator over real HTTP.
+
+`responses` stands in only for answers the simulator cannot give: 429, 5xx,
+the older problem shape, malformed success bodies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+
+from intake.corti import clear_clients, get_client
+from intake.corti.client import CortiClient, CortiConfig
+from intake.corti.contract import validate_create_request
+from intake.corti.errors import (
+    CortiAuthError,
+    CortiConnectionError,
+    CortiForbiddenError,
+    CortiNotFoundError,
+    CortiRateLimitError,
+    CortiResponseError,
+    CortiServerError,
+    CortiTimeoutError,
+    CortiUnauthorizedError,
+    CortiValidationError,
+)
+from intake.corti.types import (
+    Encounter,
+    EncounterStatus,
+    EncounterType,
+    Gender,
+    InteractionCreate,
+    Patient,
+)
+from tests.conftest import start_simulator
+
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+GATEWAY_REASON = "The access token is missing, unknown or expired"
+
+# Fake Corti endpoints for the `responses` tests: nothing listens there.
+MOCK_API = "https://api.eu.corti.test/v2"
+MOCK_AUTH = "https://auth.eu.corti.test/realms/base/protocol/openid-connect/token"
+MOCK_CREATE = f"{MOCK_API}/interactions/"
+
+
+class RecordingSession(requests.Session):
+    """A real session that remembers every call's kwargs and every answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str, dict]] = []
+        self.answers: list[requests.Response] = []
+        self.hooks["response"].append(self._keep)
+
+    def request(self, method, url, *args, **kwargs):
+        self.calls.append((method, url, kwargs))
+        return super().request(method, url, *args, **kwargs)
+
+    def _keep(self, response, *args, **kwargs):
+        self.answers.append(response)
+
+    def trail(self) -> list[tuple[str, str, int]]:
+        return [
+            (a.request.method, urlsplit(a.url).path, a.status_code)
+            for a in self.answers
+        ]
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def minimal_request(identifier: str = "ENC-1") -> InteractionCreate:
+    return InteractionCreate(
+        encounter=Encounter(
+            identifier=identifier,
+            status=EncounterStatus.PLANNED,
+            type=EncounterType.CONSULTATION,
+            started_at=dt.datetime(2026, 3, 29, 3, 30, tzinfo=COPENHAGEN),
+        )
+    )
+
+
+def full_request() -> InteractionCreate:
+    return InteractionCreate(
+        assigned_user_id=uuid.UUID("f47ac10b-58cc-4372-a567-0e02b2c3d479"),
+        encounter=Encounter(
+            identifier="ENC-42",
+            status=EncounterStatus.IN_PROGRESS,
+            type=EncounterType.FIRST_CONSULTATION,
+            started_at=dt.datetime(2026, 3, 29, 3, 30, tzinfo=COPENHAGEN),
+            ended_at=dt.datetime(2026, 3, 29, 4, 15, tzinfo=COPENHAGEN),
+            title="Knee pain",
+        ),
+        patient=Patient(
+            identifier="PAT-7",
+            name="Alex Example",
+            gender=Gender.OTHER,
+            birth_date=dt.date(1980, 2, 29),
+            pronouns="they/them",
+        ),
+    )
+
+
+def recording_client(sim, clock=None, **overrides):
+    session = RecordingSession()
+    kwargs = {"clock": clock} if clock else {}
+    return CortiClient(sim.config(**overrides), session=session, **kwargs), session
+
+
+def sent_body(session: RecordingSession) -> dict:
+    [create] = [a for a in session.answers if a.url.endswith("/interactions/")]
+    return json.loads(create.request.body)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server():
+    """A loopback server that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def stillborn():
+    """A simulator whose tokens are expired the moment they are issued."""
+    sim = start_simulator("--token-ttl", "0")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def mocked():
+    """`responses` with a token endpoint; the client points at fake URLs."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.post(
+            MOCK_AUTH,
+            json={"access_token": "tok-1", "expires_in": 300, "token_type": "Bearer"},
+        )
+        yield rsps
+
+
+def mocked_client() -> CortiClient:
+    return CortiClient(
+        CortiConfig(
+            api_url=MOCK_API,
+            auth_url=MOCK_AUTH,
+            tenant_name="base",
+            client_id="mock-client",
+            client_secret="mock-secret",
+        )
+    )
+
+
+def api_calls(rsps) -> list:
+    return [c for c in rsps.calls if c.request.url == MOCK_CREATE]
+
+
+# --- tokens ----------------------------------------------------------------
+
+
+def test_token_is_reused_across_many_creates(corti):
+    client = corti.client()
+    ids = {
+        client.create_interaction(minimal_request()).interaction_id for _ in range(20)
+    }
+    assert len(ids) == 20
+    assert corti.state()["counts"] == {
+        "token_requests": 1,
+        "tokens_issued": 1,
+        "create_requests": 20,
+        "created": 20,
+    }
+
+
+def test_token_is_refreshed_before_it_expires(corti):
+    clock = FakeClock()
+    client, session = recording_client(corti, clock=clock)
+    client.create_interaction(minimal_request())
+    # expires_in is 300 s; the client refreshes 120 s early, at 180 s.
+    clock.now += 179.9
+    client.create_interaction(minimal_request())
+    assert corti.state()["counts"]["tokens_issued"] == 1
+
+    clock.now += 0.2
+    client.create_interaction(minimal_request())
+    assert corti.state()["counts"] == {
+        "token_requests": 2,
+        "tokens_issued": 2,
+        "create_requests": 3,
+        "created": 3,
+    }
+    assert session.trail() == [
+        ("POST", "/realms/base/protocol/openid-connect/token", 200),
+        ("POST", "/v2/interactions/", 201),
+        ("POST", "/v2/interactions/", 201),
+        ("POST", "/realms/base/protocol/openid-connect/token", 200),
+        ("POST", "/v2/interactions/", 201),
+    ]
+    bearers = [
+        a.request.headers["Authorization"]
+        for a in session.answers
+        if a.url.endswith("/interactions/")
+    ]
+    assert bearers[0] == bearers[1] != bearers[2]
+
+
+def test_token_expired_by_the_server_is_replaced_once_and_the_create_retried(corti):
+    client, session = recording_client(corti)
+    client.create_interaction(minimal_request())
+    corti.expire_tokens()
+
+    created = client.create_interaction(minimal_request("ENC-2"))
+
+    assert corti.state()["counts"] == {
+        "token_requests": 2,
+        "tokens_issued": 2,
+        "create_requests": 3,
+        "created": 2,
+    }
+    assert session.trail()[1:] == [
+        ("POST", "/v2/interactions/", 201),
+        ("POST", "/v2/interactions/", 401),
+        ("POST", "/realms/base/protocol/openid-connect/token", 200),
+        ("POST", "/v2/interactions/", 201),
+    ]
+    assert corti.state()["interactions"][-1]["id"] == str(created.interaction_id)
+
+
+def test_concurrent_callers_share_one_token_fetch(corti):
+    client = corti.client()
+    barrier = threading.Barrier(16, timeout=10)
+
+    def fetch(_):
+        barrier.wait()
+        return client.access_token()
+
+    with ThreadPoolExecutor(16) as pool:
+        tokens = list(pool.map(fetch, range(16)))
+
+    assert len(set(tokens)) == 1
+    assert corti.state()["counts"] == {"token_requests": 1, "tokens_issued": 1}
+
+
+def test_concurrent_creates_share_one_token_fetch(corti):
+    client = corti.client()
+    barrier = threading.Barrier(8, timeout=10)
+
+    def create(n):
+        barrier.wait()
+        return client.create_interaction(minimal_request(f"ENC-{n}"))
+
+    with ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(create, range(8)))
+
+    assert len({c.interaction_id for c in created}) == 8
+    assert corti.state()["counts"] == {
+        "token_requests": 1,
+        "tokens_issued": 1,
+        "create_requests": 8,
+        "created": 8,
+    }
+
+
+def test_concurrent_401s_share_one_token_refresh(corti):
+    client = corti.client()
+    client.access_token()
+    corti.expire_tokens()
+    barrier = threading.Barrier(8, timeout=10)
+
+    def create(n):
+        barrier.wait()
+        return client.create_interaction(minimal_request(f"ENC-{n}"))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, range(8)))
+
+    counts = corti.state()["counts"]
+    assert (counts["token_requests"], counts["tokens_issued"]) == (2, 2)
+    assert counts["created"] == 8
+
+
+# --- what goes on the wire -------------------------------------------------
+
+
+def test_every_api_request_carries_bearer_token_and_tenant_name(corti):
+    client, session = recording_client(corti)
+    for n in range(3):
+        client.create_interaction(minimal_request(f"ENC-{n}"))
+    corti.expire_tokens()
+    client.create_interaction(minimal_request("ENC-3"))
+
+    token_answers = [a for a in session.answers if "/realms/" in a.url]
+    api_answers = [a for a in session.answers if a.url.endswith("/interactions/")]
+    tokens = [a.json()["access_token"] for a in token_answers]
+    assert len(tokens) == 2
+    assert [
+        (a.request.headers["Authorization"], a.request.headers["Tenant-Name"])
+        for a in api_answers
+    ] == [
+        (f"Bearer {tokens[0]}", "base"),
+        (f"Bearer {tokens[0]}", "base"),
+        (f"Bearer {tokens[0]}", "base"),
+        (f"Bearer {tokens[0]}", "base"),
+        (f"Bearer {tokens[1]}", "base"),
+    ]
+    assert all(a.request.headers["Accept"] == "application/json" for a in api_answers)
+    assert all(
+        a.request.headers["User-Agent"] == "corti-intake/1.0" for a in session.answers
+    )
+
+
+def test_token_request_is_a_client_credentials_form_without_bearer(corti):
+    client, session = recording_client(corti)
+    client.access_token()
+    [answer] = session.answers
+    request = answer.request
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert "Authorization" not in request.headers
+    assert parse_qs(request.body) == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["sandbox-client"],
+        "client_secret": ["sandbox-secret"],
+        "scope": ["openid"],
+    }
+
+
+def test_every_request_has_an_explicit_connect_and_read_timeout(corti):
+    client, session = recording_client(corti, connect_timeout=1.5, read_timeout=4.5)
+    client.create_interaction(minimal_request())
+    corti.expire_tokens()
+    client.create_interaction(minimal_request())
+    assert [(method, kwargs["timeout"]) for method, _, kwargs in session.calls] == [
+        ("POST", (1.5, 4.5)),
+        ("POST", (1.5, 4.5)),
+        ("POST", (1.5, 4.5)),
+        ("POST", (1.5, 4.5)),
+        ("POST", (1.5, 4.5)),
+    ]
+
+
+def test_minimal_request_body_validates_against_the_contract(corti):
+    client, session = recording_client(corti)
+    client.create_interaction(minimal_request())
+    body = sent_body(session)
+    assert body == {
+        "encounter": {
+            "identifier": "ENC-1",
+            "status": "planned",
+            "type": "consultation",
+            "period": {"startedAt": "2026-03-29T01:30:00Z"},
+        }
+    }
+    assert validate_create_request(body) == []
+
+
+def test_full_request_body_validates_against_the_contract(corti):
+    client, session = recording_client(corti)
+    client.create_interaction(full_request())
+    body = sent_body(session)
+    assert body == {
+        "assignedUserId": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+        "encounter": {
+            "identifier": "ENC-42",
+            "status": "in-progress",
+            "type": "first_consultation",
+            "period": {
+                "startedAt": "2026-03-29T01:30:00Z",
+                "endedAt": "2026-03-29T02:15:00Z",
+            },
+            "title": "Knee pain",
+        },
+        "patient": {
+            "identifier": "PAT-7",
+            "name": "Alex Example",
+            "gender": "other",
+            "birthDate": "1980-02-29T00:00:00Z",
+            "pronouns": "they/them",
+        },
+    }
+    assert validate_create_request(body) == []
+    [record] = corti.state()["interactions"]
+    assert (record["encounter"], record["patient"], record["assignedUserId"]) == (
+        body["encounter"],
+        body["patient"],
+        body["assignedUserId"],
+    )
+
+
+def test_empty_optional_fields_are_absent_from_the_body(corti):
+    client, session = recording_client(corti)
+    request = InteractionCreate(
+        assigned_user_id=None,
+        encounter=Encounter(
+            identifier="ENC-5",
+            status=EncounterStatus.DELETED,
+            type=EncounterType.INPATIENT,
+            started_at=dt.datetime(2026, 7, 1, 9, 0, tzinfo=COPENHAGEN),
+            ended_at=None,
+            title="",
+        ),
+        patient=Patient(
+            identifier="PAT-5", name="", gender=None, birth_date=None, pronouns=""
+        ),
+    )
+    client.create_interaction(request)
+    raw = next(
+        a.request.body for a in session.answers if a.url.endswith("/interactions/")
+    )
+    assert b'""' not in raw
+    assert b"null" not in raw
+    assert json.loads(raw) == {
+        "encounter": {
+            "identifier": "ENC-5",
+            "status": "deleted",
+            "type": "inpatient",
+            "period": {"startedAt": "2026-07-01T07:00:00Z"},
+        },
+        "patient": {"identifier": "PAT-5"},
+    }
+    assert validate_create_request(json.loads(raw)) == []
+
+
+def test_create_returns_the_id_and_websocket_url_the_simulator_recorded(corti):
+    client, session = recording_client(corti)
+    created = client.create_interaction(full_request())
+    assert isinstance(created.interaction_id, uuid.UUID)
+    [record] = corti.state()["interactions"]
+    assert record["id"] == str(created.interaction_id)
+    assert record["websocketUrl"] == created.websocket_url
+    host = urlsplit(corti.base_url).netloc
+    assert created.websocket_url == (
+        f"ws://{host}/audio-bridge/v2/interactions/{created.interaction_id}/streams"
+        "?tenant-name=base"
+    )
+    assert created.request_id == session.answers[-1].headers["X-Request-Id"]
+    uuid.UUID(created.request_id)
+
+
+# --- refusals the simulator gives ------------------------------------------
+
+
+def test_wrong_client_secret_is_an_auth_error_naming_the_settings(corti):
+    client = corti.client(client_secret="not-the-secret")
+    with pytest.raises(CortiAuthError) as caught:
+        client.create_interaction(minimal_request())
+    error = caught.value
+    assert type(error) is CortiAuthError
+    assert error.status == 401
+    assert error.message == (
+        "Corti refused the client credentials (invalid_client): check "
+        "CORTI_CLIENT_ID and CORTI_CLIENT_SECRET."
+    )
+    assert "not-the-secret" not in str(error)
+    assert corti.state()["counts"] == {"token_requests": 1}
+
+
+def test_unknown_tenant_realm_is_an_auth_error_naming_the_tenant_setting(corti):
+    client = corti.client(auth_url=corti.auth_url("nowhere"))
+    with pytest.raises(CortiAuthError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.status == 404
+    assert "CORTI_TENANT_NAME" in caught.value.message
+    assert corti.state()["counts"] == {"token_requests": 1}
+
+
+def test_tenant_name_not_matching_the_token_is_forbidden(corti):
+    client, session = recording_client(corti, tenant_name="other-tenant")
+    with pytest.raises(CortiForbiddenError) as caught:
+        client.create_interaction(minimal_request())
+    error = caught.value
+    assert error.status == 403
+    assert error.problem.detail == (
+        "The Tenant-Name header does not match the tenant of the token."
+    )
+    assert error.request_id == session.answers[-1].headers["X-Request-Id"]
+    assert error.request_id == error.problem.raw["requestid"]
+    uuid.UUID(error.request_id)
+    assert corti.state()["counts"] == {
+        "token_requests": 1,
+        "tokens_issued": 1,
+        "create_requests": 1,
+    }
+
+
+def test_missing_encounter_identifier_is_a_validation_error_naming_the_field(corti):
+    client, session = recording_client(corti)
+    with pytest.raises(CortiValidationError) as caught:
+        client.create_interaction(minimal_request(identifier=""))
+    error = caught.value
+    assert error.status == 400
+    assert error.problem.validation_errors == (("encounter.identifier", "is required"),)
+    assert error.problem.detail == "The request body does not match the contract."
+    assert error.request_id == session.answers[-1].headers["X-Request-Id"]
+    uuid.UUID(error.request_id)
+    assert error.outcome_unknown is False
+    assert corti.state()["counts"] == {
+        "token_requests": 1,
+        "tokens_issued": 1,
+        "create_requests": 1,
+    }
+
+
+def test_401_after_a_fresh_token_is_unauthorized_after_two_attempts(stillborn):
+    stillborn.reset()
+    client, session = recording_client(stillborn)
+    with pytest.raises(CortiUnauthorizedError) as caught:
+        client.create_interaction(minimal_request())
+    error = caught.value
+    assert error.status == 401
+    assert error.request_id == session.answers[-1].headers["X-Request-Id"]
+    assert stillborn.state()["counts"] == {
+        "token_requests": 2,
+        "tokens_issued": 2,
+        "create_requests": 2,
+    }
+    # The gateway's reason, whole: it contains a comma inside the quotes.
+    assert error.problem.detail == GATEWAY_REASON
+
+
+# --- answers only `responses` can give -------------------------------------
+
+
+def test_401_after_the_refresh_is_not_retried_again(mocked):
+    mocked.replace(responses.POST, MOCK_AUTH, json={"access_token": "tok-1"})
+    mocked.add(responses.POST, MOCK_AUTH, json={"access_token": "tok-2"})
+    mocked.post(MOCK_CREATE, status=401, body=b"")
+    with pytest.raises(CortiUnauthorizedError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    assert caught.value.status == 401
+    calls = api_calls(mocked)
+    assert [c.request.headers["Authorization"] for c in calls] == [
+        "Bearer tok-1",
+        "Bearer tok-2",
+    ]
+    assert [c.request.headers["Tenant-Name"] for c in calls] == ["base", "base"]
+    assert len(mocked.calls) == 4
+
+
+def test_empty_401_keeps_the_www_authenticate_reason_in_the_problem(mocked):
+    mocked.post(
+        MOCK_CREATE,
+        status=401,
+        body=b"",
+        headers={
+            "WWW-Authenticate": 'Bearer error="invalid_token", '
+            'error_description="Token signature invalid"',
+            "X-Request-Id": "req-401",
+        },
+    )
+    with pytest.raises(CortiUnauthorizedError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    assert caught.value.problem.detail == "Token signature invalid"
+    assert caught.value.request_id == "req-401"
+    assert str(caught.value) == "Corti answered 401: Token signature invalid"
+
+
+@pytest.mark.parametrize("retry_after", ["7", "0", "12.5"])
+def test_429_is_a_rate_limit_error_with_retry_after_seconds(mocked, retry_after):
+    mocked.post(
+        MOCK_CREATE,
+        status=429,
+        headers={"Retry-After": retry_after},
+        json={
+            "requestid": "req-429",
+            "status": 429,
+            "type": "https://api.corti.app/problems/too-many-requests",
+            "detail": "The trial has expired.",
+        },
+    )
+    with pytest.raises(CortiRateLimitError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    error = caught.value
+    assert error.retry_after == float(retry_after)
+    assert (error.status, error.request_id) == (429, "req-429")
+    assert error.problem.detail == "The trial has expired."
+    assert len(api_calls(mocked)) == 1
+
+
+def test_429_retry_after_as_http_date_becomes_seconds(mocked):
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+    mocked.post(
+        MOCK_CREATE,
+        status=429,
+        headers={"Retry-After": email.utils.format_datetime(when, usegmt=True)},
+    )
+    with pytest.raises(CortiRateLimitError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    assert 55.0 <= caught.value.retry_after <= 60.0
+
+
+def test_429_without_retry_after_has_none(mocked):
+    mocked.post(MOCK_CREATE, status=429, json={"detail": "slow down"})
+    with pytest.raises(CortiRateLimitError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    assert caught.value.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "detail"),
+    [
+        (
+            500,
+            b'{"requestid": "req-5xx", "status": 500, "type": "about:blank", '
+            b'"detail": "Internal error"}',
+            "Internal error",
+        ),
+        (502, b"<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
+        (503, b'{"requestid": "req-5xx", "detail": "Maintenance"}', "Maintenance"),
+        (
+            504,
+            b'{"requestid": "req-5xx", "detail": "Upstream timeout"}',
+            "Upstream timeout",
+        ),
+    ],
+)
+def test_5xx_is_a_server_error_with_unknown_outcome_and_no_retry(
+    mocked, status, body, detail
+):
+    mocked.post(MOCK_CREATE, status=status, body=body)
+    with pytest.raises(CortiServerError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    error = caught.value
+    assert error.status == status
+    assert error.outcome_unknown is True
+    assert error.problem.detail == detail
+    # A blind retry could create the interaction twice.
+    assert len(api_calls(mocked)) == 1
+
+
+def test_older_problem_shape_is_read_from_an_error_answer(mocked):
+    mocked.post(
+        MOCK_CREATE,
+        status=404,
+        json={
+            "requestid": "req-old",
+            "type": "https://api.corti.app/problems/not-found",
+            "status": 404,
+            "title": "Not Found",
+            "details": "No such route on this tenant.",
+            "instance": "/v2/interactions/",
+        },
+    )
+    with pytest.raises(CortiNotFoundError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    problem = caught.value.problem
+    assert (problem.title, problem.detail, problem.instance, problem.request_id) == (
+        "Not Found",
+        "No such route on this tenant.",
+        "/v2/interactions/",
+        "req-old",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"websocketUrl": "wss://api.eu.corti.app/audio-bridge/v2/x"},
+        {"interactionId": "not-a-uuid", "websocketUrl": "wss://x"},
+        {"interactionId": "f47ac10b-58cc-4372-a567-0e02b2c3d479"},
+        {"interactionId": "f47ac10b-58cc-4372-a567-0e02b2c3d479", "websocketUrl": None},
+    ],
+)
+def test_201_without_a_usable_interaction_is_a_response_error(mocked, body):
+    mocked.post(MOCK_CREATE, status=201, json=body, headers={"X-Request-Id": "r-201"})
+    with pytest.raises(CortiResponseError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    assert (caught.value.status, caught.value.request_id) == (201, "r-201")
+    assert "interactionId or websocketUrl" in caught.value.message
+
+
+@pytest.mark.parametrize("body", [b"<html>Created</html>", b"", b'["a", "b"]'])
+def test_201_with_a_body_that_is_not_a_json_object_is_a_response_error(mocked, body):
+    mocked.post(MOCK_CREATE, status=201, body=body, headers={"X-Request-Id": "r-2"})
+    with pytest.raises(CortiResponseError) as caught:
+        mocked_client().create_interaction(minimal_request())
+    assert (caught.value.status, caught.value.request_id) == (201, "r-2")
+    assert caught.value.message == (
+        "Corti answered 201 with a body that is not a JSON object."
+    )
+
+
+# --- the network failing -----------------------------------------------------
+
+
+def test_connection_refused_is_a_connection_error(corti):
+    client = corti.client(api_url=f"http://127.0.0.1:{closed_port()}/v2")
+    with pytest.raises(CortiConnectionError) as caught:
+        client.create_interaction(minimal_request())
+    assert type(caught.value) is CortiConnectionError
+    assert caught.value.outcome_unknown is False
+    assert "nothing was sent" in caught.value.message
+    assert corti.state()["counts"] == {"token_requests": 1, "tokens_issued": 1}
+
+
+def test_unreachable_sign_in_service_is_a_connection_error(corti):
+    port = closed_port()
+    client = corti.client(
+        auth_url=f"http://127.0.0.1:{port}/realms/base/protocol/openid-connect/token"
+    )
+    with pytest.raises(CortiConnectionError):
+        client.create_interaction(minimal_request())
+    assert corti.state()["counts"] == {}
+
+
+def test_read_timeout_is_a_timeout_error_with_unknown_outcome(corti, silent_server):
+    url, accepted = silent_server
+    client = corti.client(api_url=f"{url}/v2", read_timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(CortiTimeoutError) as caught:
+        client.create_interaction(minimal_request())
+    elapsed = time.monotonic() - started
+    assert caught.value.outcome_unknown is True
+    host = urlsplit(url).netloc
+    assert caught.value.message == f"{host} did not answer within 0.3 s."
+    assert 0.3 <= elapsed < 2.0
+    # The request went out once: a blind retry could create a duplicate.
+    assert len(accepted) == 1
+    accepted[0].settimeout(1)
+    assert accepted[0].recv(4096).startswith(b"POST /v2/interactions/ HTTP/1.1")
+    assert corti.state()["counts"] == {"token_requests": 1, "tokens_issued": 1}
+
+
+def test_silent_sign_in_service_is_a_connection_error(corti, silent_server):
+    url, _ = silent_server
+    client = corti.client(
+        auth_url=f"{url}/realms/base/protocol/openid-connect/token", read_timeout=0.3
+    )
+    with pytest.raises(CortiConnectionError) as caught:
+        client.access_token()
+    assert caught.value.message == "Corti's sign-in service did not answer in time."
+
+
+# --- construction and logging ----------------------------------------------
+
+
+def test_get_client_shares_one_client_per_configuration(corti, settings):
+    first = get_client()
+    assert get_client() is first
+    assert first.config == corti.config(connect_timeout=2.0, read_timeout=5.0)
+    settings.CORTI_TENANT_NAME = "other"
+    assert get_client() is not first
+    clear_clients()
+    settings.CORTI_TENANT_NAME = corti.tenant
+    assert get_client() is not first
+
+
+def test_config_from_settings_strips_the_trailing_slash(corti, settings):
+    settings.CORTI_API_URL = f"{corti.api_url}/"
+    assert CortiConfig.from_settings().api_url == corti.api_url
+
+
+def test_secrets_and_tokens_stay_out_of_reprs_and_logs(corti, caplog):
+    caplog.set_level(logging.DEBUG, logger="intake.corti")
+    client, _ = recording_client(corti, tenant_name="other-tenant")
+    with pytest.raises(CortiForbiddenError):
+        client.create_interaction(minimal_request())
+    token = client.access_token()
+    assert "sandbox-secret" not in repr(client.config)
+    assert token not in repr(client._token)
+    assert caplog.records
+    assert token not in caplog.text
+    assert "sandbox-secret" not in caplog.text

@@ -1,0 +1,178 @@
+import datetime as dt
+import re
+import uuid
+
+import pytest
+
+from intake.models import Interaction
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/intake/interaction/"
+
+
+def make_interaction(user, **fields) -> Interaction:
+    values = {
+        "encounter_identifier": "ENC-0",
+        "encounter_status": "planned",
+        "encounter_type": "consultation",
+        "encounter_started_at": dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC),
+        "time_zone": "UTC",
+        "outcome": Interaction.Outcome.CREATED,
+        "interaction_id": uuid.uuid4(),
+        **fields,
+    }
+    return Interaction.objects.create(submitted_by=user, **values)
+
+
+@pytest.fixture
+def records(clinician):
+    return {
+        "ada": make_interaction(
+            clinician, encounter_identifier="ENC-A", patient_identifier="PAT-1001"
+        ),
+        "grace": make_interaction(
+            clinician, encounter_identifier="ENC-G", patient_identifier="PAT-2002"
+        ),
+        "failed": make_interaction(
+            clinician,
+            encounter_identifier="ENC-F",
+            outcome=Interaction.Outcome.FAILED,
+            interaction_id=None,
+            error_request_id="req-admin-1",
+        ),
+    }
+
+
+def listed(response) -> set[uuid.UUID]:
+    html = response.content.decode()
+    return {
+        uuid.UUID(key)
+        for key in re.findall(
+            r'href="/admin/intake/interaction/([0-9a-f-]{36})/change/', html
+        )
+    }
+
+
+def change_url(record: Interaction) -> str:
+    return f"{CHANGELIST}{record.pk}/change/"
+
+
+def test_changelist_lists_every_interaction(admin_client_, records):
+    response = admin_client_.get(CHANGELIST)
+
+    assert response.status_code == 200
+    assert listed(response) == {r.pk for r in records.values()}
+
+
+def test_changelist_has_a_search_box(admin_client_, records):
+    html = admin_client_.get(CHANGELIST).content.decode()
+
+    assert 'id="searchbar"' in html
+    assert 'name="q"' in html
+
+
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [
+        ("PAT-2002", "grace"),
+        ("1001", "ada"),
+        ("ENC-F", "failed"),
+        ("req-admin-1", "failed"),
+    ],
+)
+def test_changelist_search_finds_the_interaction(admin_client_, records, q, key):
+    response = admin_client_.get(CHANGELIST, {"q": q})
+
+    assert response.status_code == 200
+    assert listed(response) == {records[key].pk}
+
+
+def test_changelist_search_by_corti_interaction_id(admin_client_, records):
+    response = admin_client_.get(CHANGELIST, {"q": str(records["ada"].interaction_id)})
+
+    assert listed(response) == {records["ada"].pk}
+
+
+def test_changelist_search_by_submitting_user(admin_client_, records, administrator):
+    mine = make_interaction(administrator, encounter_identifier="ENC-BOSS")
+
+    response = admin_client_.get(CHANGELIST, {"q": "boss"})
+
+    assert listed(response) == {mine.pk}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "keys"),
+    [("failed", {"failed"}), ("created", {"ada", "grace"})],
+)
+def test_changelist_filters_by_outcome(admin_client_, records, outcome, keys):
+    response = admin_client_.get(CHANGELIST, {"outcome__exact": outcome})
+
+    assert response.status_code == 200
+    assert listed(response) == {records[k].pk for k in keys}
+
+
+def test_changelist_has_no_add_button(admin_client_, records):
+    html = admin_client_.get(CHANGELIST).content.decode()
+
+    assert f'href="{CHANGELIST}add/"' not in html
+    assert "addlink" not in html
+
+
+def test_add_page_is_forbidden(admin_client_):
+    assert admin_client_.get(f"{CHANGELIST}add/").status_code == 403
+
+
+def test_change_page_is_read_only(admin_client_, records):
+    record = records["failed"]
+
+    response = admin_client_.get(change_url(record))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "ENC-F" in html
+    assert "req-admin-1" in html
+    assert 'name="_save"' not in html
+    assert 'name="_continue"' not in html
+    assert 'name="encounter_identifier"' not in html
+
+
+def test_change_page_ignores_a_posted_edit(admin_client_, records):
+    record = records["ada"]
+
+    response = admin_client_.post(
+        change_url(record), {"encounter_identifier": "TAMPERED"}
+    )
+
+    assert response.status_code == 403
+    record.refresh_from_db()
+    assert record.encounter_identifier == "ENC-A"
+
+
+def test_delete_is_forbidden(admin_client_, records):
+    record = records["ada"]
+    url = f"{CHANGELIST}{record.pk}/delete/"
+
+    assert admin_client_.get(url).status_code == 403
+    assert admin_client_.post(url, {"post": "yes"}).status_code == 403
+    assert Interaction.objects.filter(pk=record.pk).exists()
+
+
+def test_change_page_has_no_delete_link(admin_client_, records):
+    html = admin_client_.get(change_url(records["ada"])).content.decode()
+
+    assert "deletelink" not in html
+
+
+def test_bulk_delete_action_is_not_offered(admin_client_, records):
+    html = admin_client_.get(CHANGELIST).content.decode()
+
+    assert "delete_selected" not in html
+
+
+def test_admin_entry_names_no_patient_data(records):
+    record = records["ada"]
+
+    assert str(record) == f"Interaction {record.interaction_id} (created)"
+    assert "PAT-1001" not in str(record)
