@@ -6,7 +6,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-export DJANGO_SETTINGS_MODULE ?= config.settings.base
 # PostgreSQL for `make test-postgres` (CI runs it; it skips when none answers).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -31,11 +30,11 @@ run: $(VENV)/.runtime
 	PORT=$(PORT) $(PY) manage.py run_dashboard
 
 test: $(VENV)/.dev
-	$(PY) -m pytest
+	$(PY) -m pytest --ds=config.settings.test
 
 test-postgres: $(VENV)/.dev
 	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()' '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
-		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest; \
+		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest --ds=config.settings.test; \
 	else \
 		echo "SKIPPED: no PostgreSQL answers at $(TEST_POSTGRES_URL); set TEST_POSTGRES_URL to run the suite on PostgreSQL."; \
 	fi

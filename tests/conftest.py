@@ -74,6 +74,8 @@ class Simulator:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
 
 
 def start_simulator(*args: str) -> Simulator:
@@ -95,6 +97,8 @@ def start_simulator(*args: str) -> Simulator:
     reader.join(STARTUP_TIMEOUT)
     if not lines or "listening on " not in lines[0]:
         process.kill()
+        process.wait()
+        process.stdout.close()
         raise RuntimeError(f"the Corti simulator did not start: {lines!r}")
     base_url = lines[0].split("listening on ", 1)[1].strip()
     simulator = Simulator(process=process, base_url=base_url)
