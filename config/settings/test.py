@@ -17,3 +17,6 @@ CORTI_CLIENT_ID = "sandbox-client"
 CORTI_CLIENT_SECRET = "sandbox-secret"
 CORTI_TIMEOUT = 5.0
 CORTI_CONNECT_TIMEOUT = 2.0
+# Serve static files from the source folders; no collectstatic before tests.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
