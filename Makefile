@@ -34,6 +34,7 @@ test: $(VENV)/.dev
 
 test-postgres: $(VENV)/.dev
 	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()' '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
+		echo "Running the suite on PostgreSQL at $(TEST_POSTGRES_URL)"; \
 		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest --ds=config.settings.test; \
 	else \
 		echo "SKIPPED: no PostgreSQL answers at $(TEST_POSTGRES_URL); set TEST_POSTGRES_URL to run the suite on PostgreSQL."; \
