@@ -2,6 +2,10 @@ from django.contrib import admin
 
 from .models import Interaction
 
+admin.site.site_header = "Corti Intake administration"
+admin.site.site_title = "Corti Intake admin"
+admin.site.index_title = "Review"
+
 
 @admin.register(Interaction)
 class InteractionAdmin(admin.ModelAdmin):

@@ -43,6 +43,9 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     child.kill()
 
+        # Ctrl-C and SIGTERM both stop the children cleanly, even when this
+        # process was started with SIGINT ignored (as background jobs are).
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         call_command("ensure_demo_accounts", stdout=self.stdout)
         try:
