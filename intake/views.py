@@ -6,10 +6,11 @@ import json
 import logging
 import uuid
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -78,10 +79,11 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
         problem = record.error_problem or {}
         form.add_corti_errors(problem.get("validationErrors") or [])
         return _render_form(request, form, failed=record)
+    messages.success(request, "Interaction created in Corti.")
     url = record.get_absolute_url()
     if request.htmx:
         return HttpResponseClientRedirect(url)
-    return _see_other(url)
+    return HttpResponseSeeOther(url)
 
 
 @permission_required("intake.add_interaction", raise_exception=True)
@@ -156,8 +158,7 @@ def _render_form(
     return render(request, template, {"form": form, "failed": failed})
 
 
-def _see_other(url: str) -> HttpResponse:
-    # 303: the browser follows with a GET, so a reload never re-posts.
-    response = HttpResponse(status=303)
-    response["Location"] = url
-    return response
+class HttpResponseSeeOther(HttpResponseRedirect):
+    """303: the browser follows with a GET, so a reload never re-posts."""
+
+    status_code = 303

@@ -49,8 +49,25 @@
     }
   });
 
+  // A fresh form starts the cursor in the first empty field, so a clinician
+  // (or a prefilled deep link) can type straight away.
+  function focusFirstEmpty(form) {
+    var fields = form.querySelectorAll("input:not([type=hidden]), select");
+    for (var i = 0; i < fields.length; i++) {
+      if (!fields[i].value) {
+        fields[i].focus();
+        return;
+      }
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("intake-form");
-    if (form) focusFirstProblem(form);
+    if (!form) return;
+    if (form.querySelector("[data-autofocus], [aria-invalid=true]")) {
+      focusFirstProblem(form);
+    } else {
+      focusFirstEmpty(form);
+    }
   });
 })();

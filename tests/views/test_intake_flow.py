@@ -165,6 +165,14 @@ def test_detail_page_after_submission_shows_corti_answer_and_what_was_sent(
     assert escape(json.dumps(record.request_body, indent=2)) in html
 
 
+def test_detail_page_after_submission_confirms_once(corti, clinician_client):
+    response = clinician_client.post(NEW, TYPED, follow=True)
+
+    assert "Interaction created in Corti." in page(response)
+    again = clinician_client.get(response.redirect_chain[-1][0])
+    assert "Interaction created in Corti." not in page(again)
+
+
 def test_htmx_submission_answers_with_a_client_redirect(corti, clinician_client):
     response = clinician_client.post(NEW, TYPED, headers=HTMX)
 
