@@ -51,5 +51,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second signal while closing must not interrupt the cleanup.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             server.server_close()
             self.stdout.write("Corti simulator stopped.")

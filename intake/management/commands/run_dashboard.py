@@ -4,6 +4,7 @@ Runs both as child processes, prints the address and the demo credentials,
 and stops both cleanly on Ctrl-C or SIGTERM, or when either one exits.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,10 +18,29 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 STARTUP_SECONDS = 30
+# gunicorn lets requests finish for graceful_timeout (10 s) before it stops.
+STOP_SECONDS = 15
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _stop_group(child: subprocess.Popen) -> None:
+    """SIGTERM the child's process group, wait, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, STOP_SECONDS), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            child.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; a worker it left behind must not keep the port.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        break
 
 
 class Command(BaseCommand):
@@ -34,14 +54,7 @@ class Command(BaseCommand):
 
         def stop():
             for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            deadline = time.monotonic() + 10
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+                _stop_group(child)
 
         # Ctrl-C and SIGTERM both stop the children cleanly, even when this
         # process was started with SIGINT ignored (as background jobs are).
@@ -63,6 +76,9 @@ class Command(BaseCommand):
                     ],
                     cwd=base_dir,
                     env={**os.environ, "HOST": host, "PORT": port},
+                    # Its own process group: Ctrl-C reaches only this command,
+                    # which then stops gunicorn and all its workers in order.
+                    start_new_session=True,
                 )
             )
             self._wait_until_ready(f"http://{host}:{port}/healthz", children)
@@ -92,6 +108,7 @@ class Command(BaseCommand):
             cwd=settings.BASE_DIR,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         line = child.stdout.readline()
         if "listening" not in line:
