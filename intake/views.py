@@ -13,6 +13,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -79,7 +80,7 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
         problem = record.error_problem or {}
         form.add_corti_errors(problem.get("validationErrors") or [])
         return _render_form(request, form, failed=record)
-    messages.success(request, "Interaction created in Corti.")
+    messages.success(request, _("Interaction created in Corti."))
     url = record.get_absolute_url()
     if request.htmx:
         return HttpResponseClientRedirect(url)
