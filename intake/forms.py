@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,7 +127,15 @@ class IntakeForm(forms.Form):
             "Enter the patient identifier: Corti needs it when other patient "
             "details are given."
         ),
+        "key_renewed": _(
+            "This form had lost its submission key (it may come from an old "
+            "page), so nothing was sent. Check the details and submit again."
+        ),
     }
+
+    # One per rendered form: every POST of it reaches the same local record,
+    # so a double click, a reload or a second tab cannot create twice.
+    submission_key = forms.UUIDField(widget=forms.HiddenInput)
 
     assigned_user_id = forms.UUIDField(
         label=_("Assigned user ID"),
@@ -210,6 +219,14 @@ class IntakeForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.key_renewed = False
+        if self.is_bound and not _is_uuid(self.data.get("submission_key")):
+            # Keep what was typed; give the form a key of its own to post.
+            self.data = self.data.copy()
+            self.data["submission_key"] = str(uuid.uuid4())
+            self.key_renewed = True
+        elif not self.is_bound:
+            self.initial.setdefault("submission_key", uuid.uuid4())
         # The clinic's zone is named beside every time field.
         zone = {"zone": settings.TIME_ZONE}
         self.fields["encounter_started_at"].help_text = (
@@ -219,6 +236,8 @@ class IntakeForm(forms.Form):
             _("Optional. Clinic time, %(zone)s. Not before the start.") % zone
         )
         for name, field in self.fields.items():
+            if field.widget.is_hidden:
+                continue
             # Link each input to its help and to the live error area.
             auto_id = self[name].auto_id
             described = [f"{auto_id}_helptext"] if field.help_text else []
@@ -249,6 +268,11 @@ class IntakeForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if self.key_renewed:
+            self.add_error(
+                None,
+                ValidationError(self.error_messages["key_renewed"], code="key_renewed"),
+            )
         start = data.get("encounter_started_at")
         end = data.get("encounter_ended_at")
         if start and end and end < start:
@@ -301,6 +325,9 @@ def prefill_from_query(params: Any) -> dict[str, str]:
     """
     initial: dict[str, str] = {}
     for name in IntakeForm.base_fields:
+        if name == "submission_key":
+            # A link must never reuse someone's submission.
+            continue
         value = params.get(name)
         if value is None or value == "":
             continue
@@ -309,6 +336,30 @@ def prefill_from_query(params: Any) -> dict[str, str]:
             value = _local_datetime_text(value)
         initial[name] = value
     return initial
+
+
+def initial_from_record(record: Any) -> dict[str, Any]:
+    """Initial form values from a logged submission, to correct and send again.
+
+    The form carries the record's submission key, so sending it updates that
+    record instead of starting another.
+    """
+    return {
+        "submission_key": record.submission_key,
+        **{
+            name: getattr(record, name)
+            for name in IntakeForm.base_fields
+            if name != "submission_key"
+        },
+    }
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _local_datetime_text(value: str) -> str:

@@ -32,9 +32,16 @@ GENDER_CHOICES = [
     (Gender.UNKNOWN.value, _("Unknown")),
 ]
 
-_UNKNOWN = _(
-    "Corti may or may not have created the interaction: the answer never came. "
-    "Your input is kept; check the interactions list before trying again."
+# The answer was lost and Corti was then searched: it had not created it.
+_CHECKED_NOT_CREATED = _(
+    "Corti's answer never came. The dashboard then checked Corti, which had not "
+    "created the interaction. Your input is kept; submit again or use Retry."
+)
+UNKNOWN_EXPLANATION = _(
+    "Corti's answer never came, and the dashboard could not yet confirm whether "
+    "the interaction was created. Your input is kept and nothing will be sent "
+    "again until that is known: the dashboard checks again when this "
+    "submission is opened or submitted again."
 )
 FAILURE_EXPLANATIONS = {
     "invalid": _(
@@ -42,13 +49,13 @@ FAILURE_EXPLANATIONS = {
         "below and submit again."
     ),
     "unreachable": _(
-        "Corti could not be reached, so nothing was sent. Your input is kept; "
-        "try again in a moment."
+        "Corti cannot be reached right now, so nothing was sent. Your input is "
+        "kept; try again in a moment."
     ),
     "auth": _(
-        "The dashboard could not sign in to Corti. Your input is kept; ask an "
-        "administrator to check CORTI_CLIENT_ID, CORTI_CLIENT_SECRET and "
-        "CORTI_TENANT_NAME."
+        "Corti cannot be reached right now: the dashboard could not sign in to "
+        "Corti, so nothing was sent. Your input is kept; ask an administrator to "
+        "check CORTI_CLIENT_ID, CORTI_CLIENT_SECRET and CORTI_TENANT_NAME."
     ),
     "unauthorized": _(
         "Corti did not accept the dashboard's access token. Your input is kept; "
@@ -63,9 +70,10 @@ FAILURE_EXPLANATIONS = {
         "Corti is limiting requests right now. Your input is kept; try again in "
         "a minute."
     ),
-    "timeout": _UNKNOWN,
-    "disconnected": _UNKNOWN,
-    "server_error": _UNKNOWN,
+    "timeout": _CHECKED_NOT_CREATED,
+    "disconnected": _CHECKED_NOT_CREATED,
+    "server_error": _CHECKED_NOT_CREATED,
+    "bad_response": _CHECKED_NOT_CREATED,
     "": _(
         "Corti answered with an error. Your input is kept; tell an "
         "administrator, quoting the request id below."
@@ -77,9 +85,13 @@ class Interaction(models.Model):
     """What a clinician submitted, who and when, and what Corti answered."""
 
     class Outcome(models.TextChoices):
+        # Saved; a call to Corti is under way (or its worker died).
         PENDING = "pending", _("Pending")
         CREATED = "created", _("Created")
+        # Corti did not create it: safe to retry.
         FAILED = "failed", _("Failed")
+        # Corti's answer was lost and a lookup could not settle it yet.
+        UNKNOWN = "unknown", _("Unknown")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
@@ -94,6 +106,14 @@ class Interaction(models.Model):
     outcome = models.CharField(
         max_length=16, choices=Outcome.choices, default=Outcome.PENDING
     )
+    # One per rendered form: every POST of that form reaches this record.
+    submission_key = models.UUIDField(
+        _("submission key"), unique=True, default=uuid.uuid4, editable=False
+    )
+    # When the latest call to Corti for this record began.
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    # Some answer was lost, so Corti may hold it: look before sending again.
+    may_exist_in_corti = models.BooleanField(default=False)
 
     # What was sent, field by field, as the clinician gave it.
     assigned_user_id = models.UUIDField(_("assigned user ID"), null=True, blank=True)
@@ -166,4 +186,71 @@ class Interaction(models.Model):
     @property
     def failure_explanation(self) -> str:
         """What a failed submission means for the clinician, in one sentence."""
-        return FAILURE_EXPLANATIONS.get(self.error_code, FAILURE_EXPLANATIONS[""])
+        if self.outcome == self.Outcome.UNKNOWN:
+            return str(UNKNOWN_EXPLANATION)
+        return str(FAILURE_EXPLANATIONS.get(self.error_code, FAILURE_EXPLANATIONS[""]))
+
+    @property
+    def retryable(self) -> bool:
+        """Failed with nothing created in Corti, and not rejected for its content."""
+        return self.outcome == self.Outcome.FAILED and self.error_code != "invalid"
+
+
+class CortiCall(models.Model):
+    """One call to Corti made for a submission: the audit trail of its attempts."""
+
+    class Kind(models.TextChoices):
+        CREATE = "create", _("Create")
+        LOOKUP = "lookup", _("Lookup")
+
+    class Trigger(models.TextChoices):
+        SUBMIT = "submit", _("Form submitted")
+        RETRY = "retry", _("Retry")
+        OPENED = "opened", _("Submission opened")
+        COMMAND = "command", _("reconcile_interactions")
+
+    class Result(models.TextChoices):
+        STARTED = "started", _("No answer recorded")
+        CREATED = "created", _("Created")
+        FAILED = "failed", _("Failed")
+        UNKNOWN = "unknown", _("Answer lost")
+        FOUND = "found", _("Found in Corti")
+        NOT_FOUND = "not_found", _("Not in Corti")
+        INCONCLUSIVE = "inconclusive", _("Could not tell")
+
+    interaction = models.ForeignKey(
+        Interaction, on_delete=models.PROTECT, related_name="calls"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    # Null when the reconcile command made the call.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    result = models.CharField(
+        max_length=16, choices=Result.choices, default=Result.STARTED
+    )
+    # For a create: the exact body sent. For a found lookup: what Corti listed.
+    request_body = models.JSONField(null=True, blank=True)
+    corti_id = models.UUIDField(_("Corti interaction ID"), null=True, blank=True)
+    error_code = models.CharField(_("error kind"), max_length=32, blank=True)
+    error_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    request_id = models.CharField(_("Corti request id"), max_length=128, blank=True)
+    problem = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [
+            models.Index(fields=["interaction", "started_at"], name="corticall_idx"),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_kind_display()} {when} ({self.result})"

@@ -7,6 +7,7 @@ app_name = "intake"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("interactions/", views.interaction_list, name="interaction_list"),
     path("interactions/new/", views.interaction_create, name="interaction_create"),
     path(
@@ -16,5 +17,10 @@ urlpatterns = [
     ),
     path(
         "interactions/<uuid:key>/", views.interaction_detail, name="interaction_detail"
+    ),
+    path(
+        "interactions/<uuid:key>/retry/",
+        views.interaction_retry,
+        name="interaction_retry",
     ),
 ]

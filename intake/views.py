@@ -19,15 +19,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from .forms import IntakeForm, prefill_from_query
+from .corti import get_client
+from .corti.errors import CortiError
+from .forms import IntakeForm, initial_from_record, prefill_from_query
 from .models import (
     ENCOUNTER_STATUS_CHOICES,
     ENCOUNTER_TYPE_CHOICES,
+    CortiCall,
     Interaction,
 )
-from .selectors import interaction_get
+from .selectors import interaction_calls, interaction_get
 from .selectors import interaction_list as interaction_list_select
-from .services.interactions import interaction_create as interaction_create_service
+from .services.interactions import interaction_retry as interaction_retry_service
+from .services.interactions import interaction_submit
+from .services.reconciliation import interaction_reconcile, is_due
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +66,48 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Answer 200 when submissions can reach Corti, 503 (and why) when not.
+
+    Checks the database and that the dashboard holds, or can fetch, a Corti
+    access token: the sign-in service answers and accepts the credentials.
+    """
+    checks: dict[str, str] = {"database": "ok", "corti": "ok"}
+    ready = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.exception("Readiness check: the database is unreachable")
+        checks["database"] = "error"
+        ready = False
+    try:
+        get_client().access_token()
+    except CortiError as exc:
+        logger.warning("Readiness check: Corti is not usable (%s)", exc.code)
+        checks["corti"] = exc.code
+        checks["corti_detail"] = exc.message
+        ready = False
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", **checks},
+        status=200 if ready else 503,
+    )
+
+
 @permission_required("intake.add_interaction", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
-    """Show the intake form; on a valid POST create the interaction in Corti."""
+    """Show the intake form; on a valid POST create the interaction in Corti.
+
+    `?edit=<id>` reopens a failed submission to correct it: the form carries
+    that record's submission key, so sending it updates that record.
+    """
     if request.method == "GET":
+        if "edit" in request.GET:
+            return _edit_form(request)
         initial = prefill_from_query(request.GET)
         initial.setdefault(
             "encounter_started_at", timezone.now().replace(second=0, microsecond=0)
@@ -75,16 +117,53 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     form = IntakeForm(request.POST)
     if not form.is_valid():
         return _render_form(request, form)
-    record = interaction_create_service(submitted_by=request.user, **form.cleaned_data)
-    if record.outcome != Interaction.Outcome.CREATED:
+    submission = interaction_submit(submitted_by=request.user, **form.cleaned_data)
+    record = submission.record
+    if record.outcome in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN):
         problem = record.error_problem or {}
         form.add_corti_errors(problem.get("validationErrors") or [])
         return _render_form(request, form, failed=record)
-    messages.success(request, _("Interaction created in Corti."))
-    url = record.get_absolute_url()
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return HttpResponseSeeOther(url)
+    if record.outcome == Interaction.Outcome.PENDING:
+        messages.info(
+            request,
+            _(
+                "This form was already sent and Corti has not answered yet. "
+                "Nothing was sent twice; this page shows the answer when it comes."
+            ),
+        )
+    elif submission.replayed:
+        messages.info(
+            request,
+            _(
+                "This form was already sent: this is the interaction it created. "
+                "Nothing was sent to Corti again."
+            ),
+        )
+    else:
+        messages.success(request, _("Interaction created in Corti."))
+    return _redirect(request, record.get_absolute_url())
+
+
+@permission_required("intake.add_interaction", raise_exception=True)
+@require_POST
+def interaction_retry(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
+    """Send a failed submission to Corti again, as it was; no retyping."""
+    record = interaction_get(key=key)
+    was = record.outcome
+    record = interaction_retry_service(record=record, user=request.user)
+    if record.outcome == Interaction.Outcome.CREATED:
+        if was == Interaction.Outcome.CREATED:
+            messages.info(request, _("This submission was already created."))
+        else:
+            messages.success(request, _("Interaction created in Corti."))
+    elif record.outcome == Interaction.Outcome.PENDING:
+        messages.info(request, _("This submission is already being sent."))
+    else:
+        messages.error(
+            request,
+            _("Not created in Corti: %(why)s") % {"why": record.failure_explanation},
+        )
+    return _redirect(request, record.get_absolute_url())
 
 
 @permission_required("intake.add_interaction", raise_exception=True)
@@ -137,11 +216,17 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
 def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
     """Show one submission: Corti's answer and everything that was sent."""
     record = interaction_get(key=key)
+    if is_due(record):
+        # Left pending by a worker that died, or its answer was lost: ask Corti.
+        record = interaction_reconcile(
+            record=record, user=request.user, trigger=CortiCall.Trigger.OPENED
+        )
     return render(
         request,
         "intake/interaction_detail.html",
         {
             "interaction": record,
+            "calls": interaction_calls(record=record),
             "request_body_json": json.dumps(record.request_body, indent=2),
             "problem_json": json.dumps(record.error_problem, indent=2)
             if record.error_problem
@@ -150,13 +235,38 @@ def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse
     )
 
 
+def _edit_form(request: HtmxHttpRequest) -> HttpResponse:
+    try:
+        key = uuid.UUID(request.GET.get("edit", ""))
+    except ValueError:
+        return redirect("intake:interaction_create")
+    record = interaction_get(key=key)
+    if record.outcome != Interaction.Outcome.FAILED:
+        messages.info(request, _("Only a failed submission can be corrected."))
+        return redirect(record)
+    form = IntakeForm(initial=initial_from_record(record))
+    return _render_form(request, form, editing=record)
+
+
+def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return HttpResponseSeeOther(url)
+
+
 def _render_form(
-    request: HtmxHttpRequest, form: IntakeForm, *, failed: Interaction | None = None
+    request: HtmxHttpRequest,
+    form: IntakeForm,
+    *,
+    failed: Interaction | None = None,
+    editing: Interaction | None = None,
 ) -> HttpResponse:
     template = "intake/interaction_form.html"
     if request.htmx and request.method == "POST":
         template += "#form"
-    return render(request, template, {"form": form, "failed": failed})
+    return render(
+        request, template, {"form": form, "failed": failed, "editing": editing}
+    )
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):

@@ -46,6 +46,8 @@ class Simulator:
             "client_secret": self.client_secret,
             "connect_timeout": 2.0,
             "read_timeout": 5.0,
+            "retry_budget": 1.0,
+            "retry_after_max": 1.0,
         }
         values.update(overrides)
         return CortiConfig(**values)

@@ -16,6 +16,7 @@ from intake.models import (
 UTC = dt.UTC
 
 VALID = {
+    "submission_key": "7d3f1c2a-5b6e-4f80-9a1b-2c3d4e5f6a7b",
     "encounter_identifier": "ENC-1",
     "encounter_status": "planned",
     "encounter_type": "consultation",
@@ -121,7 +122,11 @@ def test_whitespace_only_encounter_identifier_counts_as_missing():
 
 
 def test_only_the_four_required_fields_are_required():
-    required = {name for name, f in IntakeForm.base_fields.items() if f.required}
+    required = {
+        name
+        for name, f in IntakeForm.base_fields.items()
+        if f.required and not f.widget.is_hidden
+    }
 
     assert required == {
         "encounter_identifier",

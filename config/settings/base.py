@@ -191,6 +191,12 @@ else:
 # Seconds to wait for Corti to answer (read) and to accept a connection.
 CORTI_TIMEOUT = env.float("CORTI_TIMEOUT", default=20.0)
 CORTI_CONNECT_TIMEOUT = env.float("CORTI_CONNECT_TIMEOUT", default=5.0)
+# Seconds one call may spend trying again when nothing reached Corti (refused,
+# DNS, connect timeout) or when a 429 asks to wait, so a worker is never held
+# for long. A create whose answer was lost is never sent again blindly.
+CORTI_RETRY_BUDGET = env.float("CORTI_RETRY_BUDGET", default=10.0)
+# The longest Retry-After (seconds) a 429 may ask for and still be waited out.
+CORTI_RETRY_AFTER_MAX = env.float("CORTI_RETRY_AFTER_MAX", default=5.0)
 
 # --- Logging ---------------------------------------------------------------
 # Log lines never carry patient data, tokens or secrets: code logs record ids,

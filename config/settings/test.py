@@ -17,6 +17,21 @@ CORTI_CLIENT_ID = "sandbox-client"
 CORTI_CLIENT_SECRET = "sandbox-secret"
 CORTI_TIMEOUT = 5.0
 CORTI_CONNECT_TIMEOUT = 2.0
+CORTI_RETRY_BUDGET = 1.0
+CORTI_RETRY_AFTER_MAX = 1.0
 # Serve static files from the source folders; no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: concurrency tests then meet SQLite's real
+    # locking (WAL, busy timeout), as the dashboard does in production. One
+    # file per test process, so two runs on one machine never share it.
+    import os
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(
+            tempfile.gettempdir(), f"corti-intake-test-{os.getpid()}.sqlite3"
+        )
+    }

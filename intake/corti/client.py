@@ -2,16 +2,26 @@
 
 One `requests.Session`, an explicit (connect, read) timeout on every request,
 OAuth2 client credentials with a cached token that is refreshed before it
-expires, and one place (`_send`) that decides how each answer is handled.
+expires, and one place (`_send`) that decides how each answer is handled:
+
+- nothing reached Corti (refused, DNS, connect timeout, sign-in service
+  down): try again with capped, jittered backoff within the retry budget;
+- 401: one new token, one more try;
+- 429: wait for `Retry-After` if it fits the bound and the budget, else fail;
+- read timeout, dropped connection, 5xx: the outcome is unknown. Safe
+  (idempotent) requests are tried again within the budget; a create never
+  is, because Corti has no idempotency key and a blind retry can create the
+  interaction twice. The caller reconciles instead (`list_interactions`).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,12 +33,14 @@ from .errors import (
     CortiAuthError,
     CortiConnectionError,
     CortiDisconnectedError,
+    CortiError,
+    CortiRateLimitError,
     CortiResponseError,
     CortiTimeoutError,
     Problem,
     api_error_for,
 )
-from .types import InteractionCreate, InteractionCreated
+from .types import InteractionCreate, InteractionCreated, InteractionListed
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +56,10 @@ class CortiConfig:
     client_secret: str = field(repr=False)
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
+    #: Seconds one call may spend on retries (backoff sleeps and new attempts).
+    retry_budget: float = 10.0
+    #: The longest `Retry-After` a 429 may ask for and still be waited out.
+    retry_after_max: float = 5.0
 
     @classmethod
     def from_settings(cls) -> CortiConfig:
@@ -57,6 +73,8 @@ class CortiConfig:
             client_secret=settings.CORTI_CLIENT_SECRET,
             connect_timeout=settings.CORTI_CONNECT_TIMEOUT,
             read_timeout=settings.CORTI_TIMEOUT,
+            retry_budget=settings.CORTI_RETRY_BUDGET,
+            retry_after_max=settings.CORTI_RETRY_AFTER_MAX,
         )
 
     @property
@@ -71,6 +89,32 @@ class AccessToken:
     expires_at: float
 
 
+class _Budget:
+    """The time one call may still spend on retries."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._ends = clock() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends - self._clock())
+
+    def allows(self, pause: float) -> bool:
+        """True when, after `pause`, there is still time for an attempt."""
+        return pause + MIN_ATTEMPT_SECONDS <= self.remaining()
+
+
+#: No new attempt starts with less time than this left in the budget.
+MIN_ATTEMPT_SECONDS = 0.1
+#: Exponential backoff: first pause, and the cap on any one pause (seconds).
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 2.0
+#: A call waits out at most this many 429 answers.
+MAX_RATE_LIMIT_WAITS = 3
+#: Methods that may be sent again after an unknown outcome.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
 class CortiClient:
     """Talks to one Corti tenant. Safe to share between threads."""
 
@@ -83,11 +127,15 @@ class CortiClient:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
         self._token: AccessToken | None = None
         self._token_lock = threading.Lock()
 
@@ -115,6 +163,39 @@ class CortiClient:
             request_id=_request_id(response),
         )
 
+    def list_interactions(
+        self,
+        *,
+        patient: str = "",
+        encounter_status: Sequence[str] = (),
+        sort: str = "createdAt",
+        direction: str = "desc",
+        page_size: int = 10,
+        index: int = 1,
+    ) -> list[InteractionListed]:
+        """One page of interactions; an empty page ends the listing."""
+        params: list[tuple[str, str]] = [
+            ("sort", sort),
+            ("direction", direction),
+            ("pageSize", str(page_size)),
+            ("index", str(index)),
+        ]
+        params += [("encounterStatus", status) for status in encounter_status]
+        if patient:
+            params.append(("patient", patient))
+        response = self._send("GET", "/interactions/", params=params)
+        items = _json_object(response).get("interactions")
+        try:
+            if not isinstance(items, list):
+                raise ValueError("interactions is not a list")
+            return [InteractionListed.from_json(item) for item in items]
+        except ValueError as exc:
+            raise CortiResponseError(
+                f"Corti's interaction list could not be read: {exc}.",
+                status=response.status_code,
+                request_id=_request_id(response),
+            ) from exc
+
     # --- the retry policy: the one place that decides what an answer means --
 
     def _send(
@@ -123,45 +204,113 @@ class CortiClient:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, Any] | None = None,
+        params: Any = None,
     ) -> requests.Response:
         url = f"{self.config.api_url}{path}"
-        token = self.access_token()
-        for attempt in (1, 2):
-            response = self._http(
-                method,
-                url,
-                json=json,
-                params=params,
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Tenant-Name": self.config.tenant_name,
-                    "Accept": "application/json",
-                },
-            )
-            if response.status_code == 401 and attempt == 1:
+        idempotent = method in IDEMPOTENT_METHODS
+        budget = _Budget(self.config.retry_budget, self._clock)
+        stale: str | None = None
+        refreshed = False
+        rate_limited = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                token = self.access_token(stale=stale)
+                stale = None
+                response = self._http(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Tenant-Name": self.config.tenant_name,
+                        "Accept": "application/json",
+                    },
+                )
+            except CortiConnectionError as exc:
+                # Nothing reached Corti: always safe to try again.
+                self._back_off_or_raise(exc, method, path, attempt, budget)
+                continue
+            except (CortiTimeoutError, CortiDisconnectedError) as exc:
+                if not idempotent:
+                    raise
+                self._back_off_or_raise(exc, method, path, attempt, budget)
+                continue
+
+            status = response.status_code
+            if status < 400:
+                return response
+            if status == 401 and not refreshed:
                 # Expired or revoked: one fresh token, one more try.
                 logger.info("Corti answered 401; fetching a new token once")
-                token = self.access_token(stale=token)
+                refreshed = True
+                stale = token
                 continue
-            break
-        if response.status_code >= 400:
-            problem = Problem.from_response(
-                status=response.status_code,
-                body=response.content,
-                headers=dict(response.headers),
-            )
+            error = self._api_error(method, path, response)
+            if isinstance(error, CortiRateLimitError):
+                wait = error.retry_after
+                if wait is not None:
+                    wait = max(wait, BACKOFF_BASE)
+                if (
+                    wait is not None
+                    and wait <= self.config.retry_after_max
+                    and rate_limited < MAX_RATE_LIMIT_WAITS
+                    and budget.allows(wait)
+                ):
+                    rate_limited += 1
+                    logger.info("Corti answered 429; waiting %.1f s as asked", wait)
+                    self._sleep(wait)
+                    continue
+                raise error
+            if error.outcome_unknown and idempotent:
+                self._back_off_or_raise(error, method, path, attempt, budget)
+                continue
+            raise error
+
+    def _back_off_or_raise(
+        self, error: CortiError, method: str, path: str, attempt: int, budget: _Budget
+    ) -> None:
+        """Sleep before the next attempt, or raise `error` if the budget is spent."""
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        pause = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        if not budget.allows(pause):
             logger.warning(
-                "Corti %s %s answered %s (requestid=%s)",
+                "Corti %s %s failed after %d attempt(s): %s",
                 method,
                 path,
-                response.status_code,
-                problem.request_id or "-",
+                attempt,
+                type(error).__name__,
             )
-            raise api_error_for(
-                problem, retry_after=_retry_after(response.headers.get("Retry-After"))
-            )
-        return response
+            raise error
+        logger.info(
+            "Corti %s %s: %s; trying again in %.2f s",
+            method,
+            path,
+            type(error).__name__,
+            pause,
+        )
+        self._sleep(pause)
+
+    def _api_error(
+        self, method: str, path: str, response: requests.Response
+    ) -> CortiError:
+        problem = Problem.from_response(
+            status=response.status_code,
+            body=response.content,
+            headers=dict(response.headers),
+        )
+        logger.warning(
+            "Corti %s %s answered %s (requestid=%s)",
+            method,
+            path,
+            response.status_code,
+            problem.request_id or "-",
+        )
+        return api_error_for(
+            problem, retry_after=_retry_after(response.headers.get("Retry-After"))
+        )
 
     def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         host = urlsplit(url).netloc
@@ -226,6 +375,11 @@ class CortiClient:
             raise CortiConnectionError(
                 "The connection to Corti's sign-in service dropped."
             ) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            # The sign-in service is down or busy: nothing was sent yet.
+            raise CortiConnectionError(
+                f"Corti's sign-in service answered {response.status_code}."
+            )
         if response.status_code != 200:
             raise CortiAuthError(_token_failure(response), status=response.status_code)
         data = _json_object(response)

@@ -175,6 +175,8 @@ class CortiResponseError(CortiError):
         super().__init__(message)
         self.status = status
         self.request_id = request_id
+        # A success status with an unreadable body: Corti may have acted.
+        self.outcome_unknown = 200 <= status < 300
 
 
 class CortiAPIError(CortiError):

@@ -8,10 +8,20 @@ It speaks the parts of the API the dashboard uses, as documented in
 - ``POST /v2/interactions/``: validates the body against the contract; answers
   201, 400 (RFC 9457 problem details with ``validationErrors``), 401 (missing,
   unknown or expired token, empty body) or 403 (wrong tenant).
+- ``GET /v2/interactions/``: lists what was created, with Corti's query
+  parameters ``sort``, ``direction``, ``pageSize``, ``index``,
+  ``encounterStatus`` (repeatable) and ``patient`` (patient identifier).
+
+Faults, to prove the dashboard loses and duplicates nothing: each rule names
+an endpoint (``create``, ``list``, ``token`` or ``any``), a kind (see
+`FAULT_KINDS`), and how often it fires (a probability ``rate`` and/or a
+``count`` of times). Set them with ``--fault`` on the command line or with
+``POST /_simulator/faults``.
 
 Control endpoints for tests and demos, under ``/_simulator/``:
-``GET state`` (what was created, request counts), ``POST reset``,
-``POST expire-tokens`` (every issued token stops working).
+``GET state`` (what was created, request counts), ``POST reset`` (back to
+how it started, faults included), ``POST expire-tokens`` (every issued token
+stops working), ``GET``/``POST``/``DELETE faults``.
 
 It keeps what was created in memory for as long as it runs.
 """
@@ -21,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import secrets
 import threading
 import time
@@ -38,6 +49,97 @@ logger = logging.getLogger(__name__)
 TOKEN_PATH_SUFFIX = "/protocol/openid-connect/token"
 PROBLEM_BASE = "https://api.corti.app/problems"
 
+ENDPOINTS = ("create", "list", "token", "any")
+#: Every fault the switch knows. Statuses answer at once and change nothing;
+#: "slow" does the work and answers after `delay` seconds; "hang" waits
+#: `delay` seconds and closes the connection without doing anything; "drop"
+#: closes it at once; "created-<status>" and "created-drop" create the
+#: interaction and then answer that status or drop the connection: the
+#: answers after which a blind retry would create a duplicate.
+FAULT_STATUSES = (400, 401, 403, 429, 500, 502, 503, 504)
+FAULT_KINDS = (
+    *(str(status) for status in FAULT_STATUSES),
+    "slow",
+    "hang",
+    "drop",
+    "created-drop",
+    *(f"created-{status}" for status in (500, 502, 503, 504)),
+)
+SORT_KEYS = ("id", "assignedUserId", "patient", "createdAt", "endedAt", "updatedAt")
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class Fault:
+    """One rule of the fault switch."""
+
+    kind: str
+    endpoint: str = "create"
+    rate: float = 1.0
+    count: int | None = None
+    delay: float = 2.0
+    retry_after: float | None = 1.0
+    validation_errors: list[dict[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}"
+            )
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(
+                f"unknown endpoint {self.endpoint!r}; one of {', '.join(ENDPOINTS)}"
+            )
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        if self.count is not None and self.count < 0:
+            raise ValueError("count must not be negative")
+        if not 0.0 <= self.delay <= 60.0:
+            raise ValueError("delay must be between 0 and 60 seconds")
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """Read ``ENDPOINT:KIND[:RATE]`` as given to ``--fault``."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(
+                f"{text!r}: write ENDPOINT:KIND[:RATE], e.g. create:created-504:0.1"
+            )
+        rate = float(parts[2]) if len(parts) == 3 else 1.0
+        return cls(endpoint=parts[0], kind=parts[1], rate=rate)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        if not isinstance(data, dict):
+            raise ValueError("each fault is a JSON object")
+        known = {
+            "kind",
+            "endpoint",
+            "rate",
+            "count",
+            "delay",
+            "retry_after",
+            "validation_errors",
+        }
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "endpoint": self.endpoint,
+            "rate": self.rate,
+            "count": self.count,
+            "delay": self.delay,
+            "retry_after": self.retry_after,
+            "validation_errors": self.validation_errors,
+        }
+
 
 @dataclass
 class SimulatorState:
@@ -48,7 +150,14 @@ class SimulatorState:
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
     interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    initial_faults: list[Fault] = field(default_factory=list)
+    seed: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.initial_faults = [Fault(**f.as_json()) for f in self.faults]
+        self.rng = random.Random(self.seed)  # noqa: S311 (fault dice, not secrets)
 
     def count(self, name: str) -> None:
         with self.lock:
@@ -73,17 +182,55 @@ class SimulatorState:
             self.tokens = {k: (t, 0.0) for k, (t, _) in self.tokens.items()}
 
     def reset(self) -> None:
+        """Back to how the simulator started, faults included."""
         with self.lock:
             self.tokens.clear()
             self.interactions.clear()
             self.counts.clear()
+            self.faults = [Fault(**f.as_json()) for f in self.initial_faults]
+            self.rng = random.Random(self.seed)  # noqa: S311
+
+    def set_faults(self, faults: list[Fault], seed: int | None = None) -> None:
+        with self.lock:
+            self.faults = faults
+            if seed is not None:
+                self.rng = random.Random(seed)  # noqa: S311
+
+    def pick_fault(self, endpoint: str) -> Fault | None:
+        """The first rule for `endpoint` that fires this time, if any."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.endpoint not in (endpoint, "any"):
+                    continue
+                if fault.count == 0:
+                    continue
+                if fault.rate < 1.0 and self.rng.random() >= fault.rate:
+                    continue
+                if fault.count is not None:
+                    fault.count -= 1
+                key = f"fault:{endpoint}:{fault.kind}"
+                self.counts[key] = self.counts.get(key, 0) + 1
+                self.counts["faults"] = self.counts.get("faults", 0) + 1
+                return fault
+        return None
+
+    def refund(self, fault: Fault, endpoint: str) -> None:
+        """Give back a fault that found nothing to spoil (say, the token was bad)."""
+        with self.lock:
+            if fault.count is not None:
+                fault.count += 1
+            for key in (f"fault:{endpoint}:{fault.kind}", "faults"):
+                self.counts[key] -= 1
+                if not self.counts[key]:
+                    del self.counts[key]
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
                 "tenant": self.tenant_name,
-                "interactions": list(self.interactions.values()),
+                "interactions": [_public(i) for i in self.interactions.values()],
                 "counts": dict(self.counts),
+                "faults": [f.as_json() for f in self.faults],
             }
 
 
@@ -125,14 +272,22 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self.request_id = str(uuid.uuid4())
+        self._swallow = False
+        self._swallowed: tuple[Any, ...] | None = None
+        self._did_create = False
+        self._answer_delay = 0.0
         self.body = self._read_body()
         path = urlsplit(self.path).path
         state = self.server.state
         if method == "POST" and path.endswith(TOKEN_PATH_SUFFIX):
             realm = path.removesuffix(TOKEN_PATH_SUFFIX).rsplit("/", 1)[-1]
-            return self._token(realm)
+            return self._faulted("token", lambda: self._token(realm))
         if path == "/v2/interactions/" and method == "POST":
-            return self._create_interaction()
+            return self._faulted("create", self._create_interaction)
+        if path == "/v2/interactions/" and method == "GET":
+            return self._faulted("list", self._list_interactions)
+        if path == "/_simulator/faults":
+            return self._faults(method)
         if path == "/_simulator/state" and method == "GET":
             return self._json(HTTPStatus.OK, state.snapshot())
         if path == "/_simulator/reset" and method == "POST":
@@ -144,6 +299,95 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if path == "/healthz" and method == "GET":
             return self._json(HTTPStatus.OK, {"status": "ok"})
         return self._problem(HTTPStatus.NOT_FOUND, f"No route for {method} {path}.")
+
+    # --- faults ---------------------------------------------------------
+
+    def _faulted(self, endpoint: str, handle: Any) -> None:
+        """Run `handle`, unless a fault rule says to misbehave instead."""
+        state = self.server.state
+        fault = state.pick_fault(endpoint)
+        if fault is None:
+            return handle()
+        kind = fault.kind
+        if endpoint != "create":
+            # Only a create has work to spoil; elsewhere these are plain faults.
+            kind = kind.removeprefix("created-")
+        if kind == "drop":
+            return self._drop()
+        if kind == "hang":
+            time.sleep(fault.delay)
+            return self._drop()
+        if kind == "slow":
+            self._answer_delay = fault.delay
+            return handle()
+        if kind.startswith("created-"):
+            # Do the work, then lose or spoil the answer.
+            self._swallow = True
+            handle()
+            self._swallow = False
+            if not self._did_create:
+                # Nothing was created (a bad token or body): answer as is, and
+                # keep the fault for a create it can spoil.
+                state.refund(fault, endpoint)
+                return self._send_swallowed()
+            if kind == "created-drop":
+                return self._drop()
+            status = HTTPStatus(int(kind.removeprefix("created-")))
+            return self._problem(status, _FAULT_DETAILS[status])
+        status = HTTPStatus(int(kind))
+        if status == HTTPStatus.UNAUTHORIZED:
+            return self._send(
+                status,
+                b"",
+                content_type=None,
+                extra={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if endpoint == "token" and status < 500:
+            return self._json(
+                status, {"error": "fault", "error_description": _FAULT_DETAILS[status]}
+            )
+        extra = {}
+        if status == HTTPStatus.TOO_MANY_REQUESTS and fault.retry_after is not None:
+            extra["Retry-After"] = f"{fault.retry_after:g}"
+        if status == HTTPStatus.BAD_REQUEST:
+            return self._problem(
+                status,
+                _FAULT_DETAILS[status],
+                validation_errors=fault.validation_errors
+                or [{"encounter.identifier": "Rejected by the fault switch."}],
+            )
+        return self._problem(status, _FAULT_DETAILS[status], extra=extra)
+
+    def _drop(self) -> None:
+        """Close the connection without a word."""
+        self.close_connection = True
+        self._swallowed = None
+
+    def _faults(self, method: str) -> None:
+        state = self.server.state
+        if method == "GET":
+            return self._json(HTTPStatus.OK, state.snapshot()["faults"])
+        if method == "DELETE":
+            state.set_faults([])
+            return self._json(HTTPStatus.OK, [])
+        if method != "POST":
+            return self._problem(
+                HTTPStatus.METHOD_NOT_ALLOWED, "Use GET, POST or DELETE."
+            )
+        try:
+            data = json.loads(self.body.decode("utf-8") or "null")
+            if isinstance(data, list):
+                data = {"faults": data}
+            if not isinstance(data, dict) or not isinstance(data.get("faults"), list):
+                raise ValueError('send {"faults": [...], "seed": N}')
+            faults = [Fault.from_json(item) for item in data["faults"]]
+            seed = data.get("seed")
+            if seed is not None and not isinstance(seed, int):
+                raise ValueError("seed must be an integer")
+        except ValueError as exc:
+            return self._problem(HTTPStatus.BAD_REQUEST, str(exc))
+        state.set_faults(faults, seed)
+        return self._json(HTTPStatus.OK, [f.as_json() for f in faults])
 
     # --- endpoints ------------------------------------------------------
 
@@ -222,11 +466,88 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             "websocketUrl": websocket_url,
         }
         with state.lock:
+            record["_seq"] = len(state.interactions)
             state.interactions[interaction_id] = record
         state.count("created")
+        self._did_create = True
         return self._json(
             HTTPStatus.CREATED,
             {"interactionId": interaction_id, "websocketUrl": websocket_url},
+        )
+
+    def _list_interactions(self) -> None:
+        state = self.server.state
+        state.count("list_requests")
+        if not self._authorized():
+            return None
+        query = parse_qs(urlsplit(self.path).query)
+
+        def one(name: str, default: str) -> str:
+            return query.get(name, [default])[-1]
+
+        sort = one("sort", "createdAt")
+        direction = one("direction", "desc")
+        statuses = query.get("encounterStatus", [])
+        patient = one("patient", "")
+        problems = []
+        if sort not in SORT_KEYS:
+            problems.append({"sort": f"must be one of: {', '.join(SORT_KEYS)}"})
+        if direction not in ("asc", "desc"):
+            problems.append({"direction": "must be one of: asc, desc"})
+        try:
+            page_size = int(one("pageSize", "10"))
+            if not 1 <= page_size <= MAX_PAGE_SIZE:
+                raise ValueError
+        except ValueError:
+            problems.append({"pageSize": f"must be a whole number 1-{MAX_PAGE_SIZE}"})
+            page_size = 10
+        try:
+            index = int(one("index", "1"))
+            if index < 1:
+                raise ValueError
+        except ValueError:
+            problems.append({"index": "must be a whole number from 1"})
+            index = 1
+        valid_statuses = (
+            "planned",
+            "in-progress",
+            "on-hold",
+            "completed",
+            "cancelled",
+            "deleted",
+        )
+        for value in statuses:
+            if value not in valid_statuses:
+                problems.append({"encounterStatus": f"unknown status {value!r}"})
+        if problems:
+            return self._problem(
+                HTTPStatus.BAD_REQUEST,
+                "The query parameters are not valid.",
+                validation_errors=problems,
+            )
+        with state.lock:
+            items = list(state.interactions.values())
+        if statuses:
+            items = [i for i in items if i["encounter"].get("status") in statuses]
+        if patient:
+            items = [
+                i
+                for i in items
+                if (i.get("patient") or {}).get("identifier") == patient
+            ]
+
+        def key(item: dict[str, Any]) -> tuple[bool, str, int]:
+            value = item.get(sort)
+            if sort == "patient":
+                value = (item.get("patient") or {}).get("identifier")
+            # Ties (same createdAt) keep creation order, like a serial id.
+            return (value is None, str(value or ""), item["_seq"])
+
+        items.sort(key=key, reverse=direction == "desc")
+        page = items[(index - 1) * page_size : index * page_size]
+        return self._json(
+            HTTPStatus.OK,
+            {"interactions": [_public(item) for item in page]},
         )
 
     def _authorized(self) -> bool:
@@ -256,6 +577,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------
 
+    def _send_swallowed(self) -> None:
+        swallowed, self._swallowed = self._swallowed, None
+        if swallowed is not None:
+            status, payload, content_type, extra = swallowed
+            self._send(status, payload, content_type=content_type, extra=extra)
+
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
@@ -266,6 +593,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         detail: str,
         *,
         validation_errors: list[dict[str, str]] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         body: dict[str, Any] = {
             "requestid": self.request_id,
@@ -279,6 +607,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             status,
             json.dumps(body).encode(),
             content_type="application/problem+json",
+            extra=extra,
         )
 
     def _json(self, status: HTTPStatus, data: Any) -> None:
@@ -292,6 +621,13 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         content_type: str | None,
         extra: dict[str, str] | None = None,
     ) -> None:
+        if self._swallow:
+            # A "created-..." fault answers instead; keep this for when the
+            # work failed and there is nothing to spoil.
+            self._swallowed = (status, payload, content_type, extra)
+            return
+        if self._answer_delay:
+            time.sleep(self._answer_delay)
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
@@ -310,6 +646,23 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             urlsplit(self.path).path,
             args[1] if len(args) > 1 else "-",
         )
+
+
+_FAULT_DETAILS = {
+    HTTPStatus.BAD_REQUEST: "The request was rejected by the simulator's fault switch.",
+    HTTPStatus.UNAUTHORIZED: "Unauthorized (fault switch).",
+    HTTPStatus.FORBIDDEN: "The tenant or client is not allowed (fault switch).",
+    HTTPStatus.TOO_MANY_REQUESTS: "Too many requests (fault switch).",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "Internal error (fault switch).",
+    HTTPStatus.BAD_GATEWAY: "Bad gateway (fault switch).",
+    HTTPStatus.SERVICE_UNAVAILABLE: "The service is unavailable (fault switch).",
+    HTTPStatus.GATEWAY_TIMEOUT: "The request took too long upstream (fault switch).",
+}
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """An interaction as Corti shows it (without the simulator's bookkeeping)."""
+    return {k: v for k, v in item.items() if not k.startswith("_")}
 
 
 def make_server(

@@ -123,3 +123,50 @@ class InteractionCreated:
     interaction_id: uuid.UUID
     websocket_url: str
     request_id: str = ""
+
+
+def parse_rfc3339(value: Any) -> dt.datetime | None:
+    """Read an RFC 3339 time as Corti writes it (Z or an offset); None if unusable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionListed:
+    """One interaction as `GET /interactions/` lists it.
+
+    `encounter` and `patient` stay as Corti sent them (JSON objects): they are
+    compared with what was sent, never re-sent.
+    """
+
+    id: uuid.UUID
+    websocket_url: str
+    created_at: dt.datetime | None
+    encounter: dict[str, Any]
+    patient: dict[str, Any] | None
+    assigned_user_id: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any) -> InteractionListed:
+        """Raise ValueError when `data` is not a listed interaction."""
+        if not isinstance(data, dict):
+            raise ValueError("a listed interaction is not a JSON object")
+        encounter = data.get("encounter")
+        patient = data.get("patient")
+        if not isinstance(encounter, dict):
+            raise ValueError("a listed interaction has no encounter object")
+        return cls(
+            id=uuid.UUID(str(data.get("id") or data.get("interactionId"))),
+            websocket_url=str(data.get("websocketUrl") or ""),
+            created_at=parse_rfc3339(data.get("createdAt")),
+            encounter=encounter,
+            patient=patient if isinstance(patient, dict) else None,
+            assigned_user_id=str(data.get("assignedUserId") or ""),
+        )

@@ -273,7 +273,8 @@ def test_api_error_message_falls_back_to_http_status():
         (CortiTimeoutError("x"), "timeout", True),
         (CortiDisconnectedError("x"), "disconnected", True),
         (CortiAuthError("x", status=401), "auth", False),
-        (CortiResponseError("x", status=201), "bad_response", False),
+        (CortiResponseError("x", status=201), "bad_response", True),
+        (CortiResponseError("x", status=400), "bad_response", False),
     ],
 )
 def test_transport_errors_say_whether_the_outcome_is_unknown(

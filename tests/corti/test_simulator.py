@@ -403,14 +403,19 @@ def test_reset_empties_state_and_forgets_tokens(corti):
 
     answer = requests.post(f"{corti.base_url}/_simulator/reset", timeout=5)
     assert answer.json() == {"reset": True}
-    assert corti.state() == {"tenant": "base", "interactions": [], "counts": {}}
+    assert corti.state() == {
+        "tenant": "base",
+        "interactions": [],
+        "counts": {},
+        "faults": [],
+    }
     assert_empty_401(create(corti, {"encounter": ENCOUNTER}, token=token))
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/v2/interactions/"),
+        ("GET", "/v2/interactions"),
         ("POST", "/v2/interactions"),
         ("DELETE", "/v2/interactions/42"),
         ("PATCH", "/v2/interactions/42"),

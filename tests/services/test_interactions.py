@@ -6,9 +6,15 @@ import pytest
 
 from intake.corti import clear_clients
 from intake.models import Interaction
-from intake.services.interactions import interaction_create
+from intake.services.interactions import interaction_submit
 
 pytestmark = pytest.mark.django_db
+
+
+def interaction_create(**values) -> Interaction:
+    """One POST of a freshly rendered form."""
+    return interaction_submit(submission_key=uuid.uuid4(), **values).record
+
 
 UTC = dt.UTC
 ASSIGNED = uuid.UUID("f47ac10b-58cc-4372-a567-0e02b2c3d479")

@@ -23,6 +23,7 @@ HTMX = {"HX-Request": "true"}
 DETAIL_URL = re.compile(r"^/interactions/([0-9a-f-]{36})/$")
 
 TYPED = {
+    "submission_key": "5f0c7a52-3a3e-4d7b-8c11-0a9e6f1b2c3d",
     "encounter_identifier": "ENC-42",
     "encounter_status": "in-progress",
     "encounter_type": "first_consultation",

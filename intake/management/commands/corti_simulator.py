@@ -1,12 +1,20 @@
 """Run the Corti simulator: a local HTTP stand-in for the Corti API."""
 
+import argparse
 import signal
 import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from intake.corti.simulator import SimulatorState, make_server
+from intake.corti.simulator import FAULT_KINDS, Fault, SimulatorState, make_server
+
+
+def fault_spec(text: str) -> Fault:
+    try:
+        return Fault.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 class Command(BaseCommand):
@@ -29,6 +37,37 @@ class Command(BaseCommand):
             default=300.0,
             help="Seconds an access token lives (default: %(default)s, as Corti).",
         )
+        parser.add_argument(
+            "--fault",
+            action="append",
+            type=fault_spec,
+            default=[],
+            metavar="ENDPOINT:KIND[:RATE]",
+            help=(
+                "Misbehave on purpose; repeat for several rules, the first that "
+                "fires wins. ENDPOINT is create, list, token or any; KIND one of "
+                f"{', '.join(FAULT_KINDS)}; RATE the probability (default 1). "
+                "Example: --fault create:created-504:0.05"
+            ),
+        )
+        parser.add_argument(
+            "--fault-delay",
+            type=float,
+            default=2.0,
+            help="Seconds a slow or hang fault waits (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--fault-retry-after",
+            type=float,
+            default=1.0,
+            help="Retry-After of a 429 fault, seconds (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--fault-seed",
+            type=int,
+            default=None,
+            help="Seed for the fault dice, for a repeatable run.",
+        )
 
     def handle(self, *args, **options):
         state = SimulatorState(
@@ -36,6 +75,17 @@ class Command(BaseCommand):
             client_id=options["client_id"],
             client_secret=options["client_secret"],
             token_ttl=options["token_ttl"],
+            faults=[
+                Fault(
+                    kind=fault.kind,
+                    endpoint=fault.endpoint,
+                    rate=fault.rate,
+                    delay=options["fault_delay"],
+                    retry_after=options["fault_retry_after"],
+                )
+                for fault in options["fault"]
+            ],
+            seed=options["fault_seed"],
         )
         server = make_server(host=options["host"], port=options["port"], state=state)
 
