@@ -1,15 +1,49 @@
 from django.contrib import admin
 
-from .models import Interaction
+from .models import CortiCall, Interaction
 
 admin.site.site_header = "Corti Intake administration"
 admin.site.site_title = "Corti Intake admin"
 admin.site.index_title = "Review"
 
 
+class CortiCallInline(admin.TabularInline):
+    """Every call made to Corti for the submission: who, when, what came back."""
+
+    model = CortiCall
+    extra = 0
+    can_delete = False
+    fields = (
+        "started_at",
+        "finished_at",
+        "kind",
+        "trigger",
+        "user",
+        "result",
+        "corti_id",
+        "error_status",
+        "error_code",
+        "error_message",
+        "request_id",
+    )
+    readonly_fields = fields
+    ordering = ("started_at", "id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Interaction)
 class InteractionAdmin(admin.ModelAdmin):
     """The whole history, read-only: the log is evidence, not a worksheet."""
+
+    inlines = (CortiCallInline,)
 
     list_display = (
         "created_at",
@@ -35,6 +69,8 @@ class InteractionAdmin(admin.ModelAdmin):
         "patient_name",
         "submitted_by__username",
         "error_request_id",
+        "=submission_key",
+        "calls__request_id",
     )
     date_hierarchy = "created_at"
     list_select_related = ("submitted_by",)
@@ -43,7 +79,18 @@ class InteractionAdmin(admin.ModelAdmin):
     fieldsets = (
         (
             None,
-            {"fields": ("id", "outcome", "submitted_by", "created_at", "updated_at")},
+            {
+                "fields": (
+                    "id",
+                    "submission_key",
+                    "outcome",
+                    "submitted_by",
+                    "created_at",
+                    "updated_at",
+                    "last_attempt_at",
+                    "may_exist_in_corti",
+                )
+            },
         ),
         (
             "Encounter",

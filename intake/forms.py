@@ -297,6 +297,11 @@ class IntakeForm(forms.Form):
             )
         return data
 
+    @property
+    def field_error_count(self) -> int:
+        """How many fields are marked (errors above the form not counted)."""
+        return sum(1 for name in self.errors if name != "__all__")
+
     def add_corti_errors(self, validation_errors: list[dict[str, str]]) -> None:
         """Show Corti's validationErrors beside the fields they name."""
         for item in validation_errors:
@@ -352,6 +357,23 @@ def initial_from_record(record: Any) -> dict[str, Any]:
             if name != "submission_key"
         },
     }
+
+
+def form_for_record(record: Any) -> IntakeForm:
+    """A bound form holding a logged submission, so its errors can be shown."""
+    initial = initial_from_record(record)
+    fields = IntakeForm.base_fields
+    data: dict[str, str] = {}
+    for name, value in initial.items():
+        if value is None or value == "":
+            continue
+        shown = fields[name].widget.format_value(value)
+        if isinstance(shown, list):  # select widgets format to a list
+            shown = shown[0] if shown else ""
+        data[name] = str(shown if shown is not None else value)
+    form = IntakeForm(data=data)
+    form.is_valid()
+    return form
 
 
 def _is_uuid(value: Any) -> bool:

@@ -35,7 +35,7 @@ GENDER_CHOICES = [
 # The answer was lost and Corti was then searched: it had not created it.
 _CHECKED_NOT_CREATED = _(
     "Corti's answer never came. The dashboard then checked Corti, which had not "
-    "created the interaction. Your input is kept; submit again or use Retry."
+    "created the interaction. Your input is kept and it is safe to send it again."
 )
 UNKNOWN_EXPLANATION = _(
     "Corti's answer never came, and the dashboard could not yet confirm whether "
@@ -74,6 +74,11 @@ FAILURE_EXPLANATIONS = {
     "disconnected": _CHECKED_NOT_CREATED,
     "server_error": _CHECKED_NOT_CREATED,
     "bad_response": _CHECKED_NOT_CREATED,
+    "interrupted": _(
+        "The dashboard stopped before Corti's answer was recorded. It then "
+        "checked Corti, which does not have the interaction. Your input is kept "
+        "and it is safe to send it again."
+    ),
     "": _(
         "Corti answered with an error. Your input is kept; tell an "
         "administrator, quoting the request id below."

@@ -59,6 +59,11 @@ def interaction_get(*, key: uuid.UUID) -> Interaction:
     )
 
 
+def interaction_by_submission_key(*, key: uuid.UUID) -> Interaction | None:
+    """The submission a rendered form created, if it was sent."""
+    return Interaction.objects.filter(submission_key=key).first()
+
+
 def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:
     """Every call to Corti made for a submission, oldest first."""
     return record.calls.select_related("user").order_by("started_at", "id")

@@ -21,14 +21,23 @@ from django_htmx.middleware import HtmxDetails
 
 from .corti import get_client
 from .corti.errors import CortiError
-from .forms import IntakeForm, initial_from_record, prefill_from_query
+from .forms import (
+    IntakeForm,
+    form_for_record,
+    initial_from_record,
+    prefill_from_query,
+)
 from .models import (
     ENCOUNTER_STATUS_CHOICES,
     ENCOUNTER_TYPE_CHOICES,
     CortiCall,
     Interaction,
 )
-from .selectors import interaction_calls, interaction_get
+from .selectors import (
+    interaction_by_submission_key,
+    interaction_calls,
+    interaction_get,
+)
 from .selectors import interaction_list as interaction_list_select
 from .services.interactions import interaction_retry as interaction_retry_service
 from .services.interactions import interaction_submit
@@ -37,6 +46,8 @@ from .services.reconciliation import interaction_reconcile, is_due
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
+# The query parameter that carries the form's submission key.
+FORM_KEY_PARAM = "key"
 # Live validation of one field also refreshes the fields whose rules read it.
 DEPENDENT_FIELDS = {"encounter_started_at": ["encounter_ended_at"]}
 
@@ -102,17 +113,34 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     """Show the intake form; on a valid POST create the interaction in Corti.
 
-    `?edit=<id>` reopens a failed submission to correct it: the form carries
-    that record's submission key, so sending it updates that record.
+    The form's page address carries its submission key (`?key=`): a reload,
+    the back button or a bookmark shows the same form, and sending it again
+    reaches the same record. A key already sent shows what became of it,
+    filled in; a failed one can be corrected and sent again from there.
     """
     if request.method == "GET":
-        if "edit" in request.GET:
-            return _edit_form(request)
-        initial = prefill_from_query(request.GET)
-        initial.setdefault(
-            "encounter_started_at", timezone.now().replace(second=0, microsecond=0)
-        )
-        return _render_form(request, IntakeForm(initial=initial))
+        key = _uuid_or_none(request.GET.get(FORM_KEY_PARAM))
+        if key is None:
+            params = request.GET.copy()
+            params[FORM_KEY_PARAM] = str(uuid.uuid4())
+            return redirect(f"{request.path}?{params.urlencode()}")
+        record = interaction_by_submission_key(key=key)
+        if record is None:
+            initial = prefill_from_query(request.GET)
+            initial["submission_key"] = key
+            initial.setdefault(
+                "encounter_started_at",
+                timezone.now().replace(second=0, microsecond=0),
+            )
+            return _render_form(request, IntakeForm(initial=initial))
+        if record.outcome in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN):
+            form = form_for_record(record)
+            form.add_corti_errors(
+                (record.error_problem or {}).get("validationErrors") or []
+            )
+            return _render_form(request, form, failed=record)
+        form = IntakeForm(initial=initial_from_record(record))
+        return _render_form(request, form, sent=record)
 
     form = IntakeForm(request.POST)
     if not form.is_valid():
@@ -129,6 +157,15 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
             _(
                 "This form was already sent and Corti has not answered yet. "
                 "Nothing was sent twice; this page shows the answer when it comes."
+            ),
+        )
+    elif submission.changes_not_sent:
+        messages.warning(
+            request,
+            _(
+                "Corti had created this interaction from the earlier version of "
+                "the form after all, so your later changes were not sent. Nothing "
+                "was created twice; make the changes in Corti if they matter."
             ),
         )
     elif submission.replayed:
@@ -158,6 +195,12 @@ def interaction_retry(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
             messages.success(request, _("Interaction created in Corti."))
     elif record.outcome == Interaction.Outcome.PENDING:
         messages.info(request, _("This submission is already being sent."))
+    elif record.outcome == Interaction.Outcome.UNKNOWN:
+        messages.warning(
+            request,
+            _("Still not known whether Corti created it: %(why)s")
+            % {"why": record.failure_explanation},
+        )
     else:
         messages.error(
             request,
@@ -235,17 +278,11 @@ def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse
     )
 
 
-def _edit_form(request: HtmxHttpRequest) -> HttpResponse:
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     try:
-        key = uuid.UUID(request.GET.get("edit", ""))
+        return uuid.UUID(str(value))
     except ValueError:
-        return redirect("intake:interaction_create")
-    record = interaction_get(key=key)
-    if record.outcome != Interaction.Outcome.FAILED:
-        messages.info(request, _("Only a failed submission can be corrected."))
-        return redirect(record)
-    form = IntakeForm(initial=initial_from_record(record))
-    return _render_form(request, form, editing=record)
+        return None
 
 
 def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -259,14 +296,12 @@ def _render_form(
     form: IntakeForm,
     *,
     failed: Interaction | None = None,
-    editing: Interaction | None = None,
+    sent: Interaction | None = None,
 ) -> HttpResponse:
     template = "intake/interaction_form.html"
     if request.htmx and request.method == "POST":
         template += "#form"
-    return render(
-        request, template, {"form": form, "failed": failed, "editing": editing}
-    )
+    return render(request, template, {"form": form, "failed": failed, "sent": sent})
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):

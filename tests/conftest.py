@@ -69,6 +69,17 @@ class Simulator:
     def expire_tokens(self) -> None:
         self._call("POST", "/_simulator/expire-tokens")
 
+    def set_faults(self, faults: list[dict]) -> None:
+        """Switch simulator faults on (see intake.corti.simulator.Fault)."""
+        request = urllib.request.Request(
+            f"{self.base_url}/_simulator/faults",
+            data=json.dumps({"faults": faults}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+
     def stop(self) -> None:
         self.process.terminate()
         try:

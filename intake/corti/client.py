@@ -326,6 +326,14 @@ class CortiClient:
             raise CortiTimeoutError(
                 f"{host} did not answer within {self.config.read_timeout:g} s."
             ) from exc
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            # The answer began and was cut off (or garbled): Corti may have acted.
+            raise CortiDisconnectedError(
+                f"The answer from {host} was cut off before it was complete."
+            ) from exc
         except requests.ConnectionError as exc:
             if _never_connected(exc):
                 raise CortiConnectionError(

@@ -82,6 +82,30 @@ class Fault:
     validation_errors: list[dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
+        def number(value: Any) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool)
+
+        if not number(self.rate) or not number(self.delay):
+            raise ValueError("rate and delay must be numbers")
+        if self.count is not None and (
+            not isinstance(self.count, int) or isinstance(self.count, bool)
+        ):
+            raise ValueError("count must be a whole number or null")
+        if self.retry_after is not None and not number(self.retry_after):
+            raise ValueError("retry_after must be a number of seconds or null")
+        if self.validation_errors is not None and not (
+            isinstance(self.validation_errors, list)
+            and all(
+                isinstance(item, dict)
+                and all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in item.items()
+                )
+                for item in self.validation_errors
+            )
+        ):
+            raise ValueError(
+                'validation_errors must be a list of {"field": "message"} objects'
+            )
         if self.kind not in FAULT_KINDS:
             raise ValueError(
                 f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}"
@@ -305,6 +329,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def _faulted(self, endpoint: str, handle: Any) -> None:
         """Run `handle`, unless a fault rule says to misbehave instead."""
         state = self.server.state
+        state.count(f"{endpoint}_requests")
         fault = state.pick_fault(endpoint)
         if fault is None:
             return handle()
@@ -342,13 +367,18 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 content_type=None,
                 extra={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if endpoint == "token" and status < 500:
-            return self._json(
-                status, {"error": "fault", "error_description": _FAULT_DETAILS[status]}
-            )
         extra = {}
         if status == HTTPStatus.TOO_MANY_REQUESTS and fault.retry_after is not None:
             extra["Retry-After"] = f"{fault.retry_after:g}"
+        if endpoint == "token" and status < 500:
+            return self._send(
+                status,
+                json.dumps(
+                    {"error": "fault", "error_description": _FAULT_DETAILS[status]}
+                ).encode(),
+                content_type="application/json",
+                extra=extra,
+            )
         if status == HTTPStatus.BAD_REQUEST:
             return self._problem(
                 status,
@@ -380,6 +410,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 data = {"faults": data}
             if not isinstance(data, dict) or not isinstance(data.get("faults"), list):
                 raise ValueError('send {"faults": [...], "seed": N}')
+            unknown = set(data) - {"faults", "seed"}
+            if unknown:
+                raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
             faults = [Fault.from_json(item) for item in data["faults"]]
             seed = data.get("seed")
             if seed is not None and not isinstance(seed, int):
@@ -393,7 +426,6 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def _token(self, realm: str) -> None:
         state = self.server.state
-        state.count("token_requests")
         if realm != state.tenant_name:
             return self._json(HTTPStatus.NOT_FOUND, {"error": "Realm does not exist"})
         form = {k: v[0] for k, v in parse_qs(self.body.decode("utf-8")).items()}
@@ -435,7 +467,6 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def _create_interaction(self) -> None:
         state = self.server.state
-        state.count("create_requests")
         if not self._authorized():
             return None
         try:
@@ -477,7 +508,6 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def _list_interactions(self) -> None:
         state = self.server.state
-        state.count("list_requests")
         if not self._authorized():
             return None
         query = parse_qs(urlsplit(self.path).query)

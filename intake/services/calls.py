@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 Outcome = Interaction.Outcome
 
+#: Failures only an administrator can fix (credentials, tenant, permissions).
+ADMINISTRATOR_PROBLEMS = frozenset({"auth", "unauthorized", "forbidden"})
+
 
 def call_start(
     record: Interaction,
@@ -152,7 +155,14 @@ def _record_settled(
         fields.update(error_code=code, error_message=message)
     Interaction.objects.filter(pk=record.pk, outcome=Outcome.PENDING).update(**fields)
     record.refresh_from_db()
-    logger.warning(
+    # Configuration problems are the administrator's: log them as errors.
+    level = (
+        logging.ERROR
+        if record.error_code in ADMINISTRATOR_PROBLEMS
+        else logging.WARNING
+    )
+    logger.log(
+        level,
         "Interaction record %s is %s: %s (status=%s, requestid=%s)",
         record.pk,
         record.outcome,

@@ -59,6 +59,9 @@ class Submission:
     #: This form had been posted before: no new call was made for this POST,
     #: and the record shows what the earlier POST achieved.
     replayed: bool
+    #: The values of this POST differ from what the record holds and were not
+    #: sent, because Corti turned out to hold the earlier version.
+    changes_not_sent: bool = False
 
 
 def interaction_submit(
@@ -177,22 +180,42 @@ def _resubmit(
     if record.outcome == Outcome.PENDING and not reconciliation.is_due(record):
         # Another POST of this form is talking to Corti: report its answer.
         _wait_while_pending(record)
-        return Submission(record=record, replayed=True)
+        return _replayed(record, values)
     if reconciliation.is_due(record):
         reconciliation.interaction_reconcile(
             record=record, user=user, trigger=CortiCall.Trigger.SUBMIT
         )
     if record.outcome != Outcome.FAILED:
-        return Submission(record=record, replayed=True)
+        return _replayed(record, values)
     # The earlier attempt definitely failed: this POST is a new attempt.
-    if not _claim(record, values=values):
+    if not _claim(record):
         _wait_while_pending(record)
-        return Submission(record=record, replayed=True)
+        return _replayed(record, values)
+    if record.may_exist_in_corti and values["request_body"] != record.request_body:
+        # An earlier answer was lost and the form now says something else: the
+        # earlier version may still have reached Corti. Look for it before the
+        # record forgets it, or the new version would make a second one.
+        lookup = reconciliation.lookup(
+            record, user=user, trigger=CortiCall.Trigger.SUBMIT
+        )
+        if lookup.match is not None or not lookup.conclusive:
+            reconciliation.settle(record, lookup, error=None)
+            return _replayed(record, values)
+    Interaction.objects.filter(pk=record.pk, outcome=Outcome.PENDING).update(**values)
+    record.refresh_from_db()
     _send(record, user=user, trigger=CortiCall.Trigger.SUBMIT)
     return Submission(record=record, replayed=False)
 
 
-def _claim(record: Interaction, *, values: dict[str, Any] | None = None) -> bool:
+def _replayed(record: Interaction, values: dict[str, Any]) -> Submission:
+    return Submission(
+        record=record,
+        replayed=True,
+        changes_not_sent=values["request_body"] != record.request_body,
+    )
+
+
+def _claim(record: Interaction) -> bool:
     """Move a failed record to pending; True for the one request that wins."""
     now = timezone.now()
     won = Interaction.objects.filter(pk=record.pk, outcome=Outcome.FAILED).update(
@@ -205,7 +228,6 @@ def _claim(record: Interaction, *, values: dict[str, Any] | None = None) -> bool
         error_message="",
         error_request_id="",
         error_problem=None,
-        **(values or {}),
     )
     record.refresh_from_db()
     return bool(won)

@@ -88,6 +88,14 @@ def interaction_reconcile(
     *, record: Interaction, user: AbstractBaseUser | None, trigger: str
 ) -> Interaction:
     """Look a record that is due up in Corti and settle it. One caller wins."""
+    _reconcile(record, user=user, trigger=trigger)
+    return record
+
+
+def _reconcile(
+    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
+) -> bool:
+    """Settle a due record; False when it was not due (or another caller won)."""
     now = timezone.now()
     claimed = (
         Interaction.objects.filter(due_filter(now), pk=record.pk).update(
@@ -96,10 +104,9 @@ def interaction_reconcile(
         > 0
     )
     record.refresh_from_db()
-    if not claimed:
-        return record
-    settle(record, lookup(record, user=user, trigger=trigger), error=None)
-    return record
+    if claimed:
+        settle(record, lookup(record, user=user, trigger=trigger), error=None)
+    return claimed
 
 
 def interactions_reconcile_due(
@@ -108,11 +115,9 @@ def interactions_reconcile_due(
     """Settle every record that is due (`manage.py reconcile_interactions`)."""
     summary = ReconcileSummary()
     for record in interactions_due(now=now, limit=limit):
-        interaction_reconcile(
-            record=record, user=None, trigger=CortiCall.Trigger.COMMAND
-        )
-        # Pending here means another process claimed it first.
-        summary.add(record.outcome)
+        claimed = _reconcile(record, user=None, trigger=CortiCall.Trigger.COMMAND)
+        # Not claimed: another process settled or is settling it.
+        summary.add(record.outcome if claimed else "")
     return summary
 
 
@@ -164,9 +169,11 @@ def settle(record: Interaction, result: Lookup, *, error: CortiError | None) -> 
             message="No answer from Corti was recorded; Corti does not have it.",
         )
     else:
+        # Keep the reason of the lost answer, if the record has one, over the
+        # reason the lookup failed (which the call log keeps).
         calls.record_unknown(
             record,
-            error or result.error,
+            error or (None if record.error_code else result.error),
             code="interrupted",
             message="No answer from Corti was recorded, and Corti could not be "
             "searched.",
@@ -176,7 +183,7 @@ def settle(record: Interaction, result: Lookup, *, error: CortiError | None) -> 
 def search(record: Interaction) -> Lookup:
     """Page through Corti's interactions, newest first, for this record's."""
     client = get_client()
-    since = record.created_at - CLOCK_SKEW
+    since = _sent_since(record) - CLOCK_SKEW
     for index in range(1, LOOKUP_MAX_PAGES + 1):
         page = client.list_interactions(
             patient=record.patient_identifier,
@@ -193,6 +200,23 @@ def search(record: Interaction) -> Lookup:
             if matches(record.request_body, item) and not _adopted(item.id, record):
                 return Lookup(match=item, conclusive=True)
     return Lookup(match=None, conclusive=False)
+
+
+def _sent_since(record: Interaction) -> dt.datetime:
+    """When the earliest create whose answer never came was sent.
+
+    Corti cannot have created this record's interaction before then.
+    """
+    first = (
+        record.calls.filter(
+            kind=CortiCall.Kind.CREATE,
+            result__in=[CortiCall.Result.UNKNOWN, CortiCall.Result.STARTED],
+        )
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return first or record.last_attempt_at or record.created_at
 
 
 def matches(sent: dict[str, Any], listed: InteractionListed) -> bool:

@@ -10,9 +10,11 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import random
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
@@ -21,13 +23,22 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from intake.corti import clear_clients, get_client
-from intake.corti.client import CortiClient, CortiConfig
+from intake.corti.client import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    MAX_RATE_LIMIT_WAITS,
+    MIN_ATTEMPT_SECONDS,
+    CortiClient,
+    CortiConfig,
+)
 from intake.corti.contract import validate_create_request
 from intake.corti.errors import (
     CortiAuthError,
     CortiConnectionError,
+    CortiDisconnectedError,
     CortiForbiddenError,
     CortiNotFoundError,
     CortiRateLimitError,
@@ -43,7 +54,9 @@ from intake.corti.types import (
     EncounterType,
     Gender,
     InteractionCreate,
+    InteractionListed,
     Patient,
+    parse_rfc3339,
 )
 from tests.conftest import start_simulator
 
@@ -197,6 +210,121 @@ def mocked_client() -> CortiClient:
 
 def api_calls(rsps) -> list:
     return [c for c in rsps.calls if c.request.url == MOCK_CREATE]
+
+
+class FakeTime:
+    """A clock that moves only when the client sleeps: exact pauses, no waiting."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class EdgeRandom(random.Random):
+    """Jitter pinned to one end of its range."""
+
+    def __init__(self, *, high: bool) -> None:
+        super().__init__(0)
+        self.high = high
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.high else a
+
+
+def timed_client(sim, *, rng=None, **overrides):
+    """A simulator client with a recording session and fake time."""
+    session = RecordingSession()
+    fake = FakeTime()
+    client = CortiClient(
+        sim.config(**overrides),
+        session=session,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        rng=rng or random.Random(7),
+    )
+    return client, session, fake
+
+
+def mocked_timed_client(*, rng=None, **overrides):
+    """A `responses` client with fake time."""
+    values = {
+        "api_url": MOCK_API,
+        "auth_url": MOCK_AUTH,
+        "tenant_name": "base",
+        "client_id": "mock-client",
+        "client_secret": "mock-secret",
+        "retry_budget": 1.0,
+    }
+    values.update(overrides)
+    fake = FakeTime()
+    client = CortiClient(
+        CortiConfig(**values),
+        clock=fake.clock,
+        sleep=fake.sleep,
+        rng=rng or random.Random(7),
+    )
+    return client, fake
+
+
+def set_faults(sim, *faults: dict, seed: int = 1) -> None:
+    request = urllib.request.Request(
+        f"{sim.base_url}/_simulator/faults",
+        data=json.dumps({"faults": list(faults), "seed": seed}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def sent(session: RecordingSession, method: str, suffix: str) -> int:
+    """How many requests the session sent (answered or not) to a path."""
+    return sum(
+        1
+        for m, url, _ in session.calls
+        if m == method and urlsplit(url).path.endswith(suffix)
+    )
+
+
+def refused() -> requests.ConnectionError:
+    """What requests raises when the connection is refused."""
+    return requests.ConnectionError(
+        MaxRetryError(
+            None,
+            MOCK_CREATE,
+            NewConnectionError(None, "Failed to establish a new connection: refused"),
+        )
+    )
+
+
+def dns_failure() -> requests.ConnectionError:
+    """What requests raises when the host name does not resolve."""
+    return requests.ConnectionError(
+        MaxRetryError(
+            None,
+            MOCK_CREATE,
+            NameResolutionError(
+                "api.eu.corti.test", None, socket.gaierror(-2, "Name not known")
+            ),
+        )
+    )
+
+
+def connect_timeout() -> requests.ConnectTimeout:
+    return requests.ConnectTimeout("Connection to api.eu.corti.test timed out")
+
+
+def ceilings(n: int) -> list[float]:
+    """The backoff ceilings of the first `n` pauses."""
+    return [min(BACKOFF_CAP, BACKOFF_BASE * 2**k) for k in range(n)]
 
 
 # --- tokens ----------------------------------------------------------------
@@ -806,3 +934,683 @@ def test_secrets_and_tokens_stay_out_of_reprs_and_logs(corti, caplog):
     assert caplog.records
     assert token not in caplog.text
     assert "sandbox-secret" not in caplog.text
+
+
+# --- the retry policy: nothing reached Corti ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("high", "budget", "pauses"),
+    [
+        # Pauses at the top of their range: 0.2, 0.4, then 0.8 + 0.1 > 0.4 left.
+        (True, 1.0, [0.2, 0.4]),
+        # At the bottom: 0.1, 0.2, 0.4, then 0.8 + 0.1 > 0.3 left.
+        (False, 1.0, [0.1, 0.2, 0.4]),
+        # A budget too small for even the first pause: one attempt.
+        (True, 0.25, []),
+    ],
+)
+def test_refused_api_is_retried_until_the_budget_is_spent(corti, high, budget, pauses):
+    client, session, fake = timed_client(
+        corti,
+        rng=EdgeRandom(high=high),
+        api_url=f"http://127.0.0.1:{closed_port()}/v2",
+        retry_budget=budget,
+    )
+    with pytest.raises(CortiConnectionError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.code == "unreachable"
+    assert caught.value.outcome_unknown is False
+    assert fake.sleeps == pytest.approx(pauses)
+    assert sent(session, "POST", "/interactions/") == len(pauses) + 1
+    assert sum(fake.sleeps) + MIN_ATTEMPT_SECONDS <= budget
+    # One token served every attempt.
+    assert corti.state()["counts"] == {"token_requests": 1, "tokens_issued": 1}
+
+
+def test_backoff_doubles_from_the_base_and_stops_at_the_cap(mocked):
+    mocked.post(MOCK_CREATE, body=refused())
+    client, fake = mocked_timed_client(rng=EdgeRandom(high=True), retry_budget=12.0)
+    with pytest.raises(CortiConnectionError):
+        client.create_interaction(minimal_request())
+    # 12 s: 0.2 + 0.4 + 0.8 + 1.6 + 4 x 2.0 = 11.0, then 2.0 + 0.1 > 1.0 left.
+    assert fake.sleeps == pytest.approx([0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0, 2.0])
+    assert max(fake.sleeps) <= BACKOFF_CAP
+    assert fake.sleeps == sorted(fake.sleeps)
+    assert len(api_calls(mocked)) == 9
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_jitter_stays_between_half_the_ceiling_and_the_ceiling(mocked, seed):
+    mocked.post(MOCK_CREATE, body=refused())
+    client, fake = mocked_timed_client(rng=random.Random(seed), retry_budget=20.0)
+    with pytest.raises(CortiConnectionError):
+        client.create_interaction(minimal_request())
+    assert len(fake.sleeps) >= 8
+    for pause, ceiling in zip(fake.sleeps, ceilings(len(fake.sleeps)), strict=True):
+        assert ceiling / 2 <= pause <= ceiling
+    # Capped pauses are jittered, not all the same.
+    assert len(set(fake.sleeps[4:])) == len(fake.sleeps[4:])
+
+
+def test_jitter_comes_from_the_injected_random_source(mocked):
+    mocked.post(MOCK_CREATE, body=refused())
+    runs = []
+    for seed in (5, 5, 6):
+        client, fake = mocked_timed_client(rng=random.Random(seed), retry_budget=5.0)
+        with pytest.raises(CortiConnectionError):
+            client.create_interaction(minimal_request())
+        runs.append(fake.sleeps)
+    assert runs[0] == runs[1] != runs[2]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [refused, dns_failure, connect_timeout],
+    ids=["refused", "dns", "connect-timeout"],
+)
+def test_nothing_sent_is_retried_even_for_a_create(mocked, failure):
+    mocked.post(MOCK_CREATE, body=failure())
+    mocked.add(
+        responses.POST,
+        MOCK_CREATE,
+        status=201,
+        json={"interactionId": str(uuid.UUID(int=1)), "websocketUrl": "wss://x"},
+    )
+    client, fake = mocked_timed_client()
+    created = client.create_interaction(minimal_request())
+    assert created.interaction_id == uuid.UUID(int=1)
+    assert len(api_calls(mocked)) == 2
+    assert len(fake.sleeps) == 1
+    assert BACKOFF_BASE / 2 <= fake.sleeps[0] <= BACKOFF_BASE
+
+
+def test_create_succeeding_on_the_fourth_attempt_returns_normally(mocked):
+    for failure in (refused, dns_failure, connect_timeout):
+        mocked.post(MOCK_CREATE, body=failure())
+    mocked.post(
+        MOCK_CREATE,
+        status=201,
+        json={"interactionId": str(uuid.UUID(int=4)), "websocketUrl": "wss://x"},
+        headers={"X-Request-Id": "req-4th"},
+    )
+    client, fake = mocked_timed_client(rng=EdgeRandom(high=True), retry_budget=5.0)
+    created = client.create_interaction(minimal_request())
+    assert (created.interaction_id, created.request_id) == (uuid.UUID(int=4), "req-4th")
+    assert len(api_calls(mocked)) == 4
+    assert fake.sleeps == pytest.approx([0.2, 0.4, 0.8])
+
+
+@pytest.mark.parametrize(
+    ("answers", "raised"),
+    [
+        ([refused(), (503, b'{"detail": "down"}')], CortiServerError),
+        ([(503, b'{"detail": "down"}'), refused()], CortiConnectionError),
+    ],
+    ids=["refused-then-503", "503-then-refused"],
+)
+def test_the_last_error_is_raised_when_the_budget_runs_out(mocked, answers, raised):
+    for answer in answers:
+        if isinstance(answer, Exception):
+            mocked.get(MOCK_CREATE, body=answer)
+        else:
+            mocked.get(MOCK_CREATE, status=answer[0], body=answer[1])
+    client, fake = mocked_timed_client(rng=EdgeRandom(high=True), retry_budget=2.0)
+    with pytest.raises(raised):
+        client.list_interactions()
+    # 2 s: 0.2 + 0.4 + 0.8 = 1.4, then 1.6 + 0.1 > 0.6 left: four attempts.
+    assert fake.sleeps == pytest.approx([0.2, 0.4, 0.8])
+    gets = [c for c in mocked.calls if c.request.method == "GET"]
+    assert len(gets) == 4
+
+
+def test_budget_bounds_the_real_time_spent_against_a_closed_port(corti):
+    budget = 0.5
+    client, session = recording_client(
+        corti, api_url=f"http://127.0.0.1:{closed_port()}/v2", retry_budget=budget
+    )
+    client.access_token()
+    started = time.monotonic()
+    with pytest.raises(CortiConnectionError):
+        client.create_interaction(minimal_request())
+    elapsed = time.monotonic() - started
+    # A correctness bound (the retries stop), not a speed assertion.
+    assert elapsed < budget + 0.5
+    assert sent(session, "POST", "/interactions/") >= 2
+
+
+# --- the retry policy: 401 and 429 -------------------------------------------
+
+
+def test_one_injected_401_costs_a_fresh_token_and_the_create_succeeds(corti):
+    set_faults(corti, {"kind": "401", "endpoint": "create", "count": 1})
+    client, session, fake = timed_client(corti)
+    created = client.create_interaction(minimal_request())
+    assert sent(session, "POST", "/interactions/") == 2
+    assert [status for *_, status in session.trail()] == [200, 401, 200, 201]
+    state = corti.state()
+    assert [i["id"] for i in state["interactions"]] == [str(created.interaction_id)]
+    assert state["counts"]["tokens_issued"] == 2
+    assert fake.sleeps == []
+
+
+def test_two_injected_401s_are_unauthorized_after_two_creates(corti):
+    set_faults(corti, {"kind": "401", "endpoint": "create", "count": 2})
+    client, session, fake = timed_client(corti)
+    with pytest.raises(CortiUnauthorizedError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.status == 401
+    assert sent(session, "POST", "/interactions/") == 2
+    assert sent(session, "POST", "/token") == 2
+    assert corti.state()["interactions"] == []
+    assert fake.sleeps == []
+
+
+def test_429_with_a_short_retry_after_is_waited_out_and_the_create_succeeds(corti):
+    set_faults(
+        corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 0.3}
+    )
+    client, session, fake = timed_client(corti)
+    created = client.create_interaction(minimal_request())
+    assert fake.sleeps == [0.3]
+    assert sent(session, "POST", "/interactions/") == 2
+    [record] = corti.state()["interactions"]
+    assert record["id"] == str(created.interaction_id)
+
+
+def test_429_really_waits_the_retry_after(corti):
+    set_faults(
+        corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 0.3}
+    )
+    client = corti.client()
+    client.access_token()
+    started = time.monotonic()
+    client.create_interaction(minimal_request())
+    assert time.monotonic() - started >= 0.3
+    assert len(corti.state()["interactions"]) == 1
+
+
+def test_429_that_never_ends_is_waited_out_three_times_then_raised(corti):
+    set_faults(corti, {"kind": "429", "endpoint": "create", "retry_after": 0.3})
+    client, session, fake = timed_client(corti, retry_budget=5.0)
+    with pytest.raises(CortiRateLimitError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.retry_after == 0.3
+    assert fake.sleeps == [0.3] * MAX_RATE_LIMIT_WAITS
+    assert sent(session, "POST", "/interactions/") == MAX_RATE_LIMIT_WAITS + 1 == 4
+    assert corti.state()["interactions"] == []
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(5.0, 5.0), (1.5, 1.5), (None, None)],
+    ids=["far-above-bound", "just-above-bound", "no-retry-after"],
+)
+def test_429_that_cannot_be_waited_out_is_raised_at_once(corti, retry_after, expected):
+    set_faults(
+        corti,
+        {"kind": "429", "endpoint": "create", "count": 1, "retry_after": retry_after},
+    )
+    client, session, fake = timed_client(corti, retry_after_max=1.0, retry_budget=10.0)
+    with pytest.raises(CortiRateLimitError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.retry_after == expected
+    assert caught.value.outcome_unknown is False
+    assert sent(session, "POST", "/interactions/") == 1
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize(("budget", "pauses"), [(1.0, [0.5]), (0.55, [])])
+def test_429_wait_must_fit_the_budget(corti, budget, pauses):
+    set_faults(corti, {"kind": "429", "endpoint": "create", "retry_after": 0.5})
+    client, session, fake = timed_client(corti, retry_budget=budget)
+    with pytest.raises(CortiRateLimitError):
+        client.create_interaction(minimal_request())
+    assert fake.sleeps == pauses
+    assert sent(session, "POST", "/interactions/") == len(pauses) + 1
+
+
+@pytest.mark.parametrize("retry_after", ["0", "0.05"])
+def test_429_retry_after_below_the_backoff_base_waits_the_base(mocked, retry_after):
+    mocked.post(MOCK_CREATE, status=429, headers={"Retry-After": retry_after})
+    mocked.add(
+        responses.POST,
+        MOCK_CREATE,
+        status=201,
+        json={"interactionId": str(uuid.UUID(int=2)), "websocketUrl": "wss://x"},
+    )
+    client, fake = mocked_timed_client()
+    assert client.create_interaction(minimal_request()).interaction_id == uuid.UUID(
+        int=2
+    )
+    assert fake.sleeps == [BACKOFF_BASE]
+
+
+# --- the retry policy: unknown outcomes ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "raised", "created"),
+    [
+        ("drop", CortiDisconnectedError, 0),
+        ("created-drop", CortiDisconnectedError, 1),
+        ("500", CortiServerError, 0),
+        ("502", CortiServerError, 0),
+        ("503", CortiServerError, 0),
+        ("504", CortiServerError, 0),
+        ("created-500", CortiServerError, 1),
+        ("created-504", CortiServerError, 1),
+        ("slow", CortiTimeoutError, 1),
+        ("hang", CortiTimeoutError, 0),
+    ],
+)
+def test_create_with_an_unknown_outcome_is_never_sent_twice(
+    corti, kind, raised, created
+):
+    # One fault only: a retry would succeed, and create a second interaction.
+    set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1, "delay": 1.0})
+    client, session, fake = timed_client(corti, read_timeout=0.3, retry_budget=5.0)
+    with pytest.raises(raised) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.outcome_unknown is True
+    assert sent(session, "POST", "/interactions/") == 1
+    assert fake.sleeps == []
+    assert len(corti.state()["interactions"]) == created
+
+
+@pytest.mark.parametrize("kind", ["created-504", "created-drop"])
+def test_lost_answer_after_a_create_leaves_the_interaction_in_corti(corti, kind):
+    set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1})
+    client, _, _ = timed_client(corti)
+    request = full_request()
+    with pytest.raises((CortiServerError, CortiDisconnectedError)) as caught:
+        client.create_interaction(request)
+    assert caught.value.outcome_unknown is True
+    # The duplicate hazard: Corti holds it although the client saw a failure.
+    [record] = corti.state()["interactions"]
+    assert record["encounter"] == request.encounter.to_json()
+    # The caller can find it again instead of sending the create a second time.
+    [listed] = client.list_interactions(patient="PAT-7")
+    assert str(listed.id) == record["id"]
+    assert corti.state()["counts"]["create_requests"] == 1
+
+
+@pytest.mark.parametrize(
+    "kind", ["drop", "500", "502", "503", "504", "created-504", "slow", "hang"]
+)
+def test_list_is_retried_after_an_unknown_outcome(corti, kind):
+    set_faults(corti, {"kind": kind, "endpoint": "list", "count": 1, "delay": 1.0})
+    client, session, fake = timed_client(corti, read_timeout=0.3)
+    assert client.list_interactions() == []
+    assert sent(session, "GET", "/interactions/") == 2
+    assert len(fake.sleeps) == 1
+
+
+def test_list_failing_every_time_raises_when_the_budget_is_spent(corti):
+    set_faults(corti, {"kind": "503", "endpoint": "list"})
+    client, session, fake = timed_client(corti, rng=EdgeRandom(high=True))
+    with pytest.raises(CortiServerError) as caught:
+        client.list_interactions()
+    assert caught.value.status == 503
+    assert fake.sleeps == pytest.approx([0.2, 0.4])
+    assert sent(session, "GET", "/interactions/") == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "raised"),
+    [("400", CortiValidationError), ("403", CortiForbiddenError)],
+)
+def test_list_refused_by_corti_is_not_retried(corti, kind, raised):
+    set_faults(corti, {"kind": kind, "endpoint": "list", "count": 1})
+    client, session, fake = timed_client(corti)
+    with pytest.raises(raised):
+        client.list_interactions()
+    assert sent(session, "GET", "/interactions/") == 1
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "unknown"),
+    [
+        (200, True),
+        (201, True),
+        (204, True),
+        (299, True),
+        (199, False),
+        (300, False),
+        (400, False),
+        (404, False),
+        (500, False),
+        (502, False),
+    ],
+)
+def test_response_error_outcome_is_unknown_only_for_a_success_status(status, unknown):
+    error = CortiResponseError("unreadable", status=status)
+    assert error.outcome_unknown is unknown
+
+
+def test_unreadable_201_is_an_unknown_outcome_and_not_retried(mocked):
+    mocked.post(MOCK_CREATE, status=201, body=b"<html>Created</html>")
+    client, fake = mocked_timed_client()
+    with pytest.raises(CortiResponseError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.outcome_unknown is True
+    assert len(api_calls(mocked)) == 1
+    assert fake.sleeps == []
+
+
+# --- the sign-in service failing -----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["503", "500", "429", "drop"])
+def test_sign_in_service_failing_twice_is_retried_and_the_create_succeeds(corti, kind):
+    set_faults(corti, {"kind": kind, "endpoint": "token", "count": 2})
+    client, session, fake = timed_client(corti)
+    created = client.create_interaction(minimal_request())
+    assert sent(session, "POST", "/token") == 3
+    assert sent(session, "POST", "/interactions/") == 1
+    assert len(fake.sleeps) == 2
+    state = corti.state()
+    assert state["counts"]["tokens_issued"] == 1
+    assert [i["id"] for i in state["interactions"]] == [str(created.interaction_id)]
+
+
+def test_sign_in_service_always_503_is_unreachable_after_the_budget(corti):
+    set_faults(corti, {"kind": "503", "endpoint": "token"})
+    client, session, fake = timed_client(corti, rng=EdgeRandom(high=True))
+    with pytest.raises(CortiConnectionError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.code == "unreachable"
+    assert caught.value.message == "Corti's sign-in service answered 503."
+    assert fake.sleeps == pytest.approx([0.2, 0.4])
+    assert sent(session, "POST", "/token") == 3
+    assert sent(session, "POST", "/interactions/") == 0
+
+
+def test_sign_in_service_refusing_credentials_is_not_retried(corti):
+    client, session, fake = timed_client(corti, client_secret="not-the-secret")
+    with pytest.raises(CortiAuthError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.status == 401
+    assert sent(session, "POST", "/token") == 1
+    assert fake.sleeps == []
+
+
+def test_injected_401_from_the_sign_in_service_is_not_retried(corti):
+    set_faults(corti, {"kind": "401", "endpoint": "token", "count": 1})
+    client, session, fake = timed_client(corti)
+    with pytest.raises(CortiAuthError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.status == 401
+    assert sent(session, "POST", "/token") == 1
+    assert sent(session, "POST", "/interactions/") == 0
+    assert fake.sleeps == []
+
+
+# --- listing interactions -------------------------------------------------------
+
+
+def request_for(
+    identifier: str,
+    patient: str | None = None,
+    status: EncounterStatus = EncounterStatus.PLANNED,
+) -> InteractionCreate:
+    return InteractionCreate(
+        encounter=Encounter(
+            identifier=identifier,
+            status=status,
+            type=EncounterType.CONSULTATION,
+            started_at=dt.datetime(2026, 3, 29, 3, 30, tzinfo=COPENHAGEN),
+        ),
+        patient=Patient(identifier=patient) if patient else None,
+    )
+
+
+def last_query(session: RecordingSession) -> dict[str, list[str]]:
+    query = urlsplit(session.answers[-1].request.url).query
+    return parse_qs(query, keep_blank_values=True)
+
+
+def test_list_sends_the_default_query(corti):
+    client, session = recording_client(corti)
+    assert client.list_interactions() == []
+    assert last_query(session) == {
+        "sort": ["createdAt"],
+        "direction": ["desc"],
+        "pageSize": ["10"],
+        "index": ["1"],
+    }
+    request = session.answers[-1].request
+    assert request.method == "GET"
+    assert request.headers["Authorization"].startswith("Bearer ")
+    assert request.headers["Tenant-Name"] == "base"
+    assert session.trail()[-1] == ("GET", "/v2/interactions/", 200)
+
+
+def test_list_sends_every_filter_as_a_query_parameter(corti):
+    client, session = recording_client(corti)
+    client.list_interactions(
+        patient="PAT 7&x",
+        encounter_status=["planned", "completed"],
+        sort="updatedAt",
+        direction="asc",
+        page_size=5,
+        index=2,
+    )
+    assert last_query(session) == {
+        "sort": ["updatedAt"],
+        "direction": ["asc"],
+        "pageSize": ["5"],
+        "index": ["2"],
+        "encounterStatus": ["planned", "completed"],
+        "patient": ["PAT 7&x"],
+    }
+
+
+def test_list_reads_the_interaction_the_simulator_created(corti):
+    client = corti.client()
+    request = full_request()
+    before = dt.datetime.now(dt.UTC)
+    created = client.create_interaction(request)
+    after = dt.datetime.now(dt.UTC)
+    [listed] = client.list_interactions()
+    assert isinstance(listed, InteractionListed)
+    assert listed.id == created.interaction_id
+    assert isinstance(listed.id, uuid.UUID)
+    assert listed.websocket_url == created.websocket_url
+    assert listed.created_at is not None
+    assert listed.created_at.utcoffset() == dt.timedelta(0)
+    assert before - dt.timedelta(seconds=1) <= listed.created_at <= after
+    assert listed.encounter == request.encounter.to_json()
+    assert listed.patient == request.patient.to_json()
+    assert listed.assigned_user_id == "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+
+
+def test_list_filters_by_patient_and_status_pages_and_sorts_newest_first(corti):
+    client = corti.client()
+    plan = [
+        ("E1", "PAT-A", EncounterStatus.PLANNED),
+        ("E2", "PAT-B", EncounterStatus.PLANNED),
+        ("E3", "PAT-A", EncounterStatus.COMPLETED),
+        ("E4", None, EncounterStatus.IN_PROGRESS),
+        ("E5", "PAT-A", EncounterStatus.PLANNED),
+    ]
+    ids = {
+        name: client.create_interaction(
+            request_for(name, patient, status)
+        ).interaction_id
+        for name, patient, status in plan
+    }
+
+    def names(items):
+        return [item.encounter["identifier"] for item in items]
+
+    assert names(client.list_interactions()) == ["E5", "E4", "E3", "E2", "E1"]
+    assert names(client.list_interactions(direction="asc")) == [
+        "E1",
+        "E2",
+        "E3",
+        "E4",
+        "E5",
+    ]
+    by_patient = client.list_interactions(patient="PAT-A")
+    assert names(by_patient) == ["E5", "E3", "E1"]
+    assert [i.id for i in by_patient] == [ids["E5"], ids["E3"], ids["E1"]]
+    assert all(i.patient == {"identifier": "PAT-A"} for i in by_patient)
+    assert names(client.list_interactions(encounter_status=["planned"])) == [
+        "E5",
+        "E2",
+        "E1",
+    ]
+    assert names(
+        client.list_interactions(
+            patient="PAT-A", encounter_status=["completed", "in-progress"]
+        )
+    ) == ["E3"]
+    assert client.list_interactions(patient="PAT-NOBODY") == []
+    pages = [client.list_interactions(page_size=2, index=n) for n in (1, 2, 3, 4)]
+    assert [names(p) for p in pages] == [["E5", "E4"], ["E3", "E2"], ["E1"], []]
+    [no_patient] = client.list_interactions(encounter_status=["in-progress"])
+    assert no_patient.patient is None
+    times = [i.created_at for i in client.list_interactions()]
+    assert times == sorted(times, reverse=True)
+
+
+VALID_ID = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"items": []},
+        {"interactions": None},
+        {"interactions": {}},
+        {"interactions": "none"},
+        {"interactions": [{"id": VALID_ID}]},
+        {"interactions": [{"id": VALID_ID, "encounter": None}]},
+        {"interactions": [{"id": VALID_ID, "encounter": "E1"}]},
+        {"interactions": [{"id": "not-a-uuid", "encounter": {}}]},
+        {"interactions": [{"encounter": {}}]},
+        {"interactions": ["E1"]},
+        [],
+    ],
+)
+def test_unreadable_list_answer_is_a_response_error(mocked, body):
+    mocked.get(MOCK_CREATE, json=body, headers={"X-Request-Id": "req-list"})
+    client, fake = mocked_timed_client()
+    with pytest.raises(CortiResponseError) as caught:
+        client.list_interactions()
+    assert (caught.value.status, caught.value.request_id) == (200, "req-list")
+    assert caught.value.outcome_unknown is True
+    gets = [c for c in mocked.calls if c.request.method == "GET"]
+    assert len(gets) == 1
+    assert fake.sleeps == []
+
+
+def test_listed_interaction_accepts_either_id_name_and_optional_fields():
+    listed = InteractionListed.from_json(
+        {
+            "interactionId": VALID_ID,
+            "encounter": {"identifier": "E1"},
+            "patient": None,
+            "createdAt": "2026-03-29T03:30:00.1234567+02:00",
+            "assignedUserId": None,
+        }
+    )
+    assert listed == InteractionListed(
+        id=uuid.UUID(VALID_ID),
+        websocket_url="",
+        created_at=dt.datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=dt.UTC),
+        encounter={"identifier": "E1"},
+        patient=None,
+        assigned_user_id="",
+    )
+    assert listed.created_at.utcoffset() == dt.timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-03-29T01:30:00Z", dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)),
+        (
+            "2026-03-29T01:30:00.250000Z",
+            dt.datetime(2026, 3, 29, 1, 30, 0, 250000, tzinfo=dt.UTC),
+        ),
+        ("2026-03-29T03:30:00+02:00", dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)),
+        ("2026-03-29T01:30:00", None),
+        ("yesterday", None),
+        ("", None),
+        (None, None),
+        (1774747800, None),
+    ],
+)
+def test_parse_rfc3339_reads_corti_times_and_rejects_the_rest(value, expected):
+    parsed = parse_rfc3339(value)
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.tzinfo is not None
+
+
+@pytest.fixture
+def truncating_server():
+    """A loopback server that answers 201 but closes halfway through the body."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    requests_seen: list[bytes] = []
+    stop = threading.Event()
+
+    def read_request(conn: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                requests_seen.append(read_request(conn))
+                conn.sendall(
+                    b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                    b'Content-Length: 200\r\n\r\n{"interactionId": "f47ac10b-'
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", requests_seen
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+def test_answer_cut_off_mid_body_is_a_disconnect_with_unknown_outcome(
+    corti, truncating_server
+):
+    url, seen = truncating_server
+    client, _, fake = timed_client(corti, api_url=f"{url}/v2")
+    with pytest.raises(CortiDisconnectedError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.outcome_unknown is True
+    assert len(seen) == 1
+    assert fake.sleeps == []

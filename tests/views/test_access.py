@@ -1,6 +1,7 @@
 """Who may open what: one row per page and role, with the expected answer."""
 
 import datetime as dt
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -12,10 +13,16 @@ pytestmark = pytest.mark.django_db
 ROLES = ("anonymous", "clinician", "administrator", "no_role_user")
 SIGN_IN = "/accounts/login/?next="
 ADMIN_SIGN_IN = "/admin/login/?next="
+# The intake form's address with a freshly made submission key.
+FRESH_FORM = "/interactions/new/?key="
+# A submission key no form has sent yet.
+UNSENT_KEY = "3c6f1a8e-0f4b-4d52-9a77-2b1f0d9e5c41"
 
 # path, method, and per role: the status and, for a redirect, where it leads.
-# `{id}` is an existing interaction; a target ending in "=" is completed with
-# the requested path.
+# `{id}` (in a path or a target) is an existing interaction, `{key}` a
+# submission key not sent yet; FRESH_FORM is the form's address with a new
+# key; another target ending in "=" is completed with the requested path.
+# Every row runs against the Corti simulator, so nothing reaches a real tenant.
 POLICY = {
     ("/", "get"): {
         "anonymous": (302, SIGN_IN),
@@ -29,6 +36,13 @@ POLICY = {
         "administrator": (200, None),
         "no_role_user": (200, None),
     },
+    ("/readyz", "get"): {
+        # A probe for the load balancer: no sign-in.
+        "anonymous": (200, None),
+        "clinician": (200, None),
+        "administrator": (200, None),
+        "no_role_user": (200, None),
+    },
     ("/interactions/", "get"): {
         "anonymous": (302, SIGN_IN),
         "clinician": (200, None),
@@ -36,6 +50,12 @@ POLICY = {
         "no_role_user": (403, None),
     },
     ("/interactions/new/", "get"): {
+        "anonymous": (302, SIGN_IN),
+        "clinician": (302, FRESH_FORM),
+        "administrator": (302, FRESH_FORM),
+        "no_role_user": (403, None),
+    },
+    ("/interactions/new/?key={key}", "get"): {
         "anonymous": (302, SIGN_IN),
         "clinician": (200, None),
         "administrator": (200, None),
@@ -51,6 +71,19 @@ POLICY = {
         "anonymous": (302, SIGN_IN),
         "clinician": (200, None),
         "administrator": (200, None),
+        "no_role_user": (403, None),
+    },
+    ("/interactions/{id}/retry/", "post"): {
+        # `{id}` is pending: nothing is sent, the answer shows its detail page.
+        "anonymous": (302, SIGN_IN),
+        "clinician": (303, "/interactions/{id}/"),
+        "administrator": (303, "/interactions/{id}/"),
+        "no_role_user": (403, None),
+    },
+    ("/interactions/{id}/retry/", "get"): {
+        "anonymous": (302, SIGN_IN),
+        "clinician": (405, None),
+        "administrator": (405, None),
         "no_role_user": (403, None),
     },
     ("/accounts/login/", "get"): {
@@ -93,7 +126,9 @@ POLICY = {
 }
 
 CASES = [
-    pytest.param(path, method, role, *POLICY[(path, method)][role], id=f"{path}-{role}")
+    pytest.param(
+        path, method, role, *POLICY[(path, method)][role], id=f"{method} {path}-{role}"
+    )
     for path, method in POLICY
     for role in ROLES
 ]
@@ -127,8 +162,8 @@ def test_policy_covers_every_role_of_every_page():
 
 
 @pytest.mark.parametrize(("path", "method", "role", "status", "target"), CASES)
-def test_access_policy(client_as, record, path, method, role, status, target):
-    url = path.format(id=record.pk)
+def test_access_policy(client_as, corti, record, path, method, role, status, target):
+    url = path.format(id=record.pk, key=UNSENT_KEY)
     client = client_as(role)
     data = {"_field": "encounter_identifier"} if method == "post" else None
 
@@ -137,10 +172,15 @@ def test_access_policy(client_as, record, path, method, role, status, target):
     assert response.status_code == status
     if target is None:
         assert not response.has_header("Location")
+    elif target == FRESH_FORM:
+        assert response["Location"].startswith(FRESH_FORM)
+        assert uuid.UUID(response["Location"].removeprefix(FRESH_FORM))
     elif target.endswith("="):
         assert response["Location"] == target + quote(url, safe="/")
     else:
-        assert response["Location"] == target
+        assert response["Location"] == target.format(id=record.pk)
+    # No page of the policy creates anything in Corti.
+    assert corti.state()["counts"].get("create_requests", 0) == 0
 
 
 def test_anonymous_is_sent_to_sign_in_and_back(client, clinician, record):

@@ -2,6 +2,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -88,13 +89,84 @@ def listed(response) -> list[uuid.UUID]:
 
 
 def test_form_page_has_every_field(clinician_client):
-    response = clinician_client.get(NEW)
+    response = clinician_client.get(NEW, follow=True)
 
     assert response.status_code == 200
     values = form_values(page(response))
     for name in IntakeForm.base_fields:
         assert name in values, name
-    assert 'action="/interactions/new/"' in page(response)
+    key = values["submission_key"]
+    assert str(uuid.UUID(key)) == key
+    assert f'action="/interactions/new/?key={key}"' in page(response)
+
+
+def test_form_address_carries_a_new_submission_key_each_time(clinician_client):
+    first = clinician_client.get(NEW)
+    second = clinician_client.get(NEW)
+
+    assert first.status_code == second.status_code == 302
+    keys = [parse_qs(urlsplit(r["Location"]).query)["key"][0] for r in (first, second)]
+    assert keys[0] != keys[1]
+    assert urlsplit(first["Location"]).path == NEW
+
+
+def test_deep_link_keeps_its_values_when_the_key_is_added(clinician_client):
+    response = clinician_client.get(NEW, {"encounter_identifier": "X-1"})
+
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["encounter_identifier"] == ["X-1"]
+    assert uuid.UUID(query["key"][0])
+
+
+def test_reloading_the_form_address_shows_the_same_key(clinician_client):
+    location = clinician_client.get(NEW)["Location"]
+    key = parse_qs(urlsplit(location).query)["key"][0]
+
+    for _ in range(2):
+        values = form_values(page(clinician_client.get(location)))
+        assert values["submission_key"] == key
+
+
+def test_going_back_to_a_sent_form_shows_what_it_created(corti, clinician_client):
+    location = clinician_client.get(NEW)["Location"]
+    key = parse_qs(urlsplit(location).query)["key"][0]
+    clinician_client.post(location, {**TYPED, "submission_key": key})
+    record = Interaction.objects.get(submission_key=key)
+
+    response = clinician_client.get(location)
+
+    html = page(response)
+    assert "This form was already sent" in html
+    assert str(record.interaction_id) in html
+    assert typed_values_in(html) == {**TYPED, "submission_key": key}
+    # Sending it again (the back button, then Enter) creates nothing new.
+    again = clinician_client.post(location, {**TYPED, "submission_key": key})
+    assert again.status_code == 303
+    assert again["Location"] == record.get_absolute_url()
+    assert corti.state()["counts"]["created"] == 1
+
+
+def test_going_back_to_a_failed_form_shows_the_failure_with_the_input(
+    corti, clinician_client
+):
+    location = clinician_client.get(NEW)["Location"]
+    key = parse_qs(urlsplit(location).query)["key"][0]
+    corti.set_faults([{"kind": "403", "count": 1}])
+    clinician_client.post(location, {**TYPED, "submission_key": key})
+
+    html = page(clinician_client.get(location))
+
+    assert "Not created in Corti" in html
+    assert typed_values_in(html) == {**TYPED, "submission_key": key}
+
+
+def test_malformed_key_in_the_address_gets_a_fresh_one(clinician_client):
+    response = clinician_client.get(NEW, {"key": "not-a-uuid"})
+
+    assert response.status_code == 302
+    key = parse_qs(urlsplit(response["Location"]).query)["key"]
+    assert len(key) == 1
+    assert uuid.UUID(key[0])
 
 
 def test_form_starts_at_the_current_minute_in_clinic_time(clinician_client):
@@ -102,7 +174,7 @@ def test_form_starts_at_the_current_minute_in_clinic_time(clinician_client):
         second=0, microsecond=0, tzinfo=None
     )
 
-    response = clinician_client.get(NEW)
+    response = clinician_client.get(NEW, follow=True)
 
     shown = dt.datetime.strptime(
         form_values(page(response))["encounter_started_at"], "%Y-%m-%dT%H:%M"
@@ -435,6 +507,7 @@ def test_deep_link_prefills_the_form_in_clinic_time(clinician_client):
             "encounter_started_at": "2026-06-01T08:00:00Z",
             "smuggled": "INJECTED-VALUE",
         },
+        follow=True,
     )
 
     assert response.status_code == 200
@@ -454,7 +527,7 @@ def test_deep_link_prefills_the_form_in_clinic_time(clinician_client):
 
 def test_deep_link_value_is_escaped(clinician_client):
     response = clinician_client.get(
-        NEW, {"encounter_identifier": '"><script>alert(1)</script>'}
+        NEW, {"encounter_identifier": '"><script>alert(1)</script>'}, follow=True
     )
 
     html = page(response)
@@ -703,7 +776,9 @@ PAGES = [NEW, LIST, "detail"]
 
 
 def get_page(client, path: str, record: Interaction):
-    return client.get(record.get_absolute_url() if path == "detail" else path)
+    return client.get(
+        record.get_absolute_url() if path == "detail" else path, follow=True
+    )
 
 
 @pytest.mark.parametrize("path", PAGES)

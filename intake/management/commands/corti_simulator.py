@@ -5,7 +5,7 @@ import signal
 import sys
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from intake.corti.simulator import FAULT_KINDS, Fault, SimulatorState, make_server
 
@@ -70,12 +70,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        state = SimulatorState(
-            tenant_name=options["tenant"],
-            client_id=options["client_id"],
-            client_secret=options["client_secret"],
-            token_ttl=options["token_ttl"],
-            faults=[
+        try:
+            faults = [
                 Fault(
                     kind=fault.kind,
                     endpoint=fault.endpoint,
@@ -84,7 +80,15 @@ class Command(BaseCommand):
                     retry_after=options["fault_retry_after"],
                 )
                 for fault in options["fault"]
-            ],
+            ]
+        except ValueError as exc:
+            raise CommandError(f"--fault-delay/--fault-retry-after: {exc}") from exc
+        state = SimulatorState(
+            tenant_name=options["tenant"],
+            client_id=options["client_id"],
+            client_secret=options["client_secret"],
+            token_ttl=options["token_ttl"],
+            faults=faults,
             seed=options["fault_seed"],
         )
         server = make_server(host=options["host"], port=options["port"], state=state)

@@ -1,0 +1,554 @@
+"""Nothing lost, nothing duplicated: the dashboard under load while Corti fails.
+
+Starts the Corti simulator with about a fifth of its create answers faulted
+(created-but-504, created-but-dropped, 500/503/504, dropped connections,
+429, answers slower than the read timeout) and some lookups failing too,
+starts the dashboard under gunicorn on 127.0.0.1 against a scratch database,
+signs clinicians in, and sends SUBMISSIONS form submissions at CONCURRENCY,
+as a browser does: GET the form (its submission key), then POST it. Some
+forms are posted twice at the same moment (double click, two tabs) and some
+again after the answer (back button and resubmit).
+
+Then it settles what is left as staff would: `manage.py reconcile_interactions`
+and the Retry button on every failed submission, with the faults switched off.
+
+It prints, after the load and after recovery: submissions sent, local
+records, created in Corti, duplicates in Corti, lost submissions, HTTP 500
+pages. The goal: lost 0, duplicates 0, server errors 0.
+
+Bounded: SUBMISSIONS forms, loopback only, and a time limit after which no
+new submission starts; every process it started is stopped at the end.
+
+    .venv/bin/python benchmarks/load_faults.py                 # SQLite
+    .venv/bin/python benchmarks/load_faults.py \\
+        --database-url postgres://postgres@127.0.0.1:5432/test  # PostgreSQL
+
+With a PostgreSQL URL it creates a scratch database beside the one named and
+drops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+PASSWORD = "load-test-" + secrets.token_hex(8)
+
+#: (kind, probability) per create answer; the first rule that fires wins, so
+#: together they fault about 20% of create answers.
+CREATE_FAULTS = [
+    ("created-504", 0.04),
+    ("created-drop", 0.03),
+    ("500", 0.02),
+    ("503", 0.02),
+    ("504", 0.02),
+    ("drop", 0.02),
+    ("429", 0.03),
+    ("slow", 0.025),
+]
+#: Lookups after a lost answer fail this often, leaving some outcomes unknown.
+LIST_FAULTS = [("503", 0.1)]
+
+KEY_RE = re.compile(r'name="submission_key" value="([0-9a-f-]{36})"')
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+@dataclass
+class Result:
+    number: int
+    key: str = ""
+    statuses: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    error: str = ""
+
+
+def main() -> None:
+    args = parse_args()
+    deadline = time.monotonic() + args.time_limit
+    workdir = Path(tempfile.mkdtemp(prefix="corti-intake-load-"))
+    processes: list[subprocess.Popen] = []
+    database_url, drop_database = scratch_database(args.database_url, workdir)
+    try:
+        sim_port = free_port()
+        simulator = start(
+            processes,
+            "simulator",
+            [
+                sys.executable,
+                "manage.py",
+                "corti_simulator",
+                "--port",
+                str(sim_port),
+                "--fault-delay",
+                str(args.slow_seconds),
+                "--fault-retry-after",
+                "0.2",
+                "--fault-seed",
+                str(args.seed),
+                *fault_flags(args.fault_scale),
+            ],
+            env=base_env(database_url, sim_port, args),
+            workdir=workdir,
+        )
+        sim_url = f"http://{HOST}:{sim_port}"
+        wait_http(f"{sim_url}/healthz", simulator)
+
+        env = base_env(database_url, sim_port, args)
+        manage(env, "migrate", "--noinput", "--verbosity", "0")
+        manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+        manage({**env, "DEMO_PASSWORD": PASSWORD}, "ensure_demo_accounts")
+
+        web_port = free_port()
+        web = start(
+            processes,
+            "gunicorn",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-c",
+                "config/gunicorn.conf.py",
+                "--access-logfile",
+                str(workdir / "access.log"),
+            ],
+            env={
+                **env,
+                "HOST": HOST,
+                "PORT": str(web_port),
+                "WEB_CONCURRENCY": str(args.workers),
+                "GUNICORN_THREADS": str(args.threads),
+            },
+            workdir=workdir,
+        )
+        base = f"http://{HOST}:{web_port}"
+        wait_http(f"{base}/healthz", web)
+
+        print(
+            f"Dashboard {base} ({args.workers} workers x {args.threads} threads), "
+            f"simulator {sim_url}, database {describe(database_url)}"
+        )
+        print(
+            f"Sending {args.submissions} submissions at concurrency "
+            f"{args.concurrency}; about {fault_share(args.fault_scale):.0%} of "
+            "create answers faulted."
+        )
+        started = time.monotonic()
+        results = run_load(base, args, deadline)
+        elapsed = time.monotonic() - started
+        report_load(results, elapsed)
+
+        corti_before = simulator_state(sim_url)
+        print_figures("After the load", results, corti_before, local_records(env))
+
+        # Recovery, as staff would do it, with Corti healthy again.
+        requests.delete(f"{sim_url}/_simulator/faults", timeout=5)
+        out = manage(env, "reconcile_interactions", capture=True)
+        print(f"reconcile_interactions: {out.strip()}")
+        retried = retry_failed(base, env, args)
+        print(f"Retried {retried} failed submissions through the Retry button.")
+        print_figures(
+            "After recovery", results, simulator_state(sim_url), local_records(env)
+        )
+        print(f"Faults the simulator fired: {faults_fired(corti_before)}")
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        if drop_database:
+            drop_database()
+
+
+# --- load ---------------------------------------------------------------------
+
+
+def run_load(base: str, args: argparse.Namespace, deadline: float) -> list[Result]:
+    rng = random.Random(args.seed)
+    plan = [
+        (n, rng.random() < args.double_post, rng.random() < args.resubmit)
+        for n in range(args.submissions)
+    ]
+    local = threading.local()
+
+    def session() -> requests.Session:
+        if not hasattr(local, "session"):
+            local.session = sign_in(base)
+        return local.session
+
+    def one(item: tuple[int, bool, bool]) -> Result:
+        number, double, resubmit = item
+        result = Result(number=number)
+        if time.monotonic() > deadline:
+            result.error = "not sent: time limit"
+            return result
+        try:
+            submit(base, session(), result, double=double, resubmit=resubmit)
+        except requests.RequestException as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+        return result
+
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        return list(pool.map(one, plan))
+
+
+def submit(
+    base: str,
+    http: requests.Session,
+    result: Result,
+    *,
+    double: bool,
+    resubmit: bool,
+) -> None:
+    page = http.get(f"{base}/interactions/new/", timeout=30)
+    result.statuses.append(page.status_code)
+    key = KEY_RE.search(page.text)
+    csrf = CSRF_RE.search(page.text)
+    if page.status_code != 200 or not key or not csrf:
+        result.error = f"form not served ({page.status_code})"
+        return
+    result.key = key.group(1)
+    data = {
+        "csrfmiddlewaretoken": csrf.group(1),
+        "submission_key": result.key,
+        "encounter_identifier": f"LOAD-{result.key[:8]}-{result.number}",
+        "encounter_status": "in-progress",
+        "encounter_type": "consultation",
+        "encounter_title": f"Load test {result.number}",
+        "encounter_started_at": "2026-11-24T09:00",
+        "patient_identifier": f"PAT-{result.number % 40}",
+        "patient_name": "Load Test",
+        "patient_birth_date": "1980-04-23",
+    }
+
+    def post() -> None:
+        started = time.monotonic()
+        answer = http.post(
+            f"{base}/interactions/new/",
+            data=data,
+            headers={"Referer": f"{base}/interactions/new/"},
+            allow_redirects=False,
+            timeout=60,
+        )
+        result.seconds.append(time.monotonic() - started)
+        result.statuses.append(answer.status_code)
+
+    if double:
+        # Double click / second tab: the same form posted twice at once.
+        twin = threading.Thread(target=post)
+        twin.start()
+        post()
+        twin.join()
+    else:
+        post()
+    if resubmit:
+        post()  # back button, then submit the same form again
+
+
+def sign_in(base: str) -> requests.Session:
+    http = requests.Session()
+    page = http.get(f"{base}/accounts/login/", timeout=30)
+    csrf = CSRF_RE.search(page.text)
+    answer = http.post(
+        f"{base}/accounts/login/",
+        data={
+            "csrfmiddlewaretoken": csrf.group(1) if csrf else "",
+            "username": "clinician",
+            "password": PASSWORD,
+        },
+        headers={"Referer": f"{base}/accounts/login/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if answer.status_code != 302:
+        raise SystemExit(f"could not sign in: {answer.status_code}")
+    return http
+
+
+def retry_failed(base: str, env: dict[str, str], args: argparse.Namespace) -> int:
+    failed = [r for r in local_records(env) if r["outcome"] == "failed"]
+    http = sign_in(base)
+    for record in failed:
+        page = http.get(f"{base}/interactions/{record['id']}/", timeout=30)
+        csrf = CSRF_RE.search(page.text)
+        http.post(
+            f"{base}/interactions/{record['id']}/retry/",
+            data={"csrfmiddlewaretoken": csrf.group(1) if csrf else ""},
+            headers={"Referer": f"{base}/interactions/{record['id']}/"},
+            allow_redirects=False,
+            timeout=60,
+        )
+    return len(failed)
+
+
+# --- figures ------------------------------------------------------------------
+
+
+def report_load(results: list[Result], elapsed: float) -> None:
+    posts = [s for r in results for s in r.seconds]
+    median, p95 = statistics.median(posts), quantile(posts, 0.95)
+    print(
+        f"Load took {elapsed:.1f} s: {len(results) / elapsed:.1f} submissions/s, "
+        f"{len(posts)} POSTs; POST latency median {median * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, max {max(posts) * 1000:.0f} ms"
+    )
+    answers = collections.Counter(s for r in results for s in r.statuses[1:])
+    print(f"POST answers by HTTP status: {dict(sorted(answers.items()))}")
+    errors = [r for r in results if r.error]
+    for r in errors[:5]:
+        print(f"  submission {r.number}: {r.error}")
+
+
+def print_figures(
+    title: str, results: list[Result], corti: dict, records: list[dict]
+) -> None:
+    sent = [r for r in results if r.key]
+    by_key = {r["submission_key"]: r for r in records}
+    created = corti["interactions"]
+    per_encounter = collections.Counter(i["encounter"]["identifier"] for i in created)
+    duplicates = sum(n - 1 for n in per_encounter.values() if n > 1)
+    linked = {r["interaction_id"] for r in records if r["interaction_id"]}
+    orphans = [i for i in created if i["id"] not in linked]
+    lost = [r for r in sent if r.key not in by_key]
+    server_errors = sum(1 for r in results for s in r.statuses if s >= 500)
+    outcomes = collections.Counter(r["outcome"] for r in records)
+    print(f"\n{title}:")
+    rows = [
+        ("submissions sent", len(sent)),
+        ("local records", len(records)),
+        ("  by outcome", dict(sorted(outcomes.items()))),
+        ("created in Corti", len(created)),
+        ("duplicates in Corti", duplicates),
+        ("in Corti but not on a record", len(orphans)),
+        ("lost submissions", len(lost)),
+        ("HTTP 500 pages", server_errors),
+    ]
+    for label, value in rows:
+        print(f"  {label:<30} {value}")
+
+
+def local_records(env: dict[str, str]) -> list[dict]:
+    out = manage(
+        env,
+        "shell",
+        "-c",
+        "import json; from intake.models import Interaction; "
+        "print(json.dumps([{k: None if v is None else str(v) for k, v in r.items()}"
+        " for r in Interaction.objects.values("
+        "'id', 'submission_key', 'outcome', 'interaction_id')]))",
+        capture=True,
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def simulator_state(sim_url: str) -> dict:
+    return requests.get(f"{sim_url}/_simulator/state", timeout=30).json()
+
+
+def faults_fired(state: dict) -> dict[str, int]:
+    return {
+        k.removeprefix("fault:"): v
+        for k, v in sorted(state["counts"].items())
+        if k.startswith("fault:")
+    }
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def fault_share(scale: float) -> float:
+    clean = 1.0
+    for _, rate in CREATE_FAULTS:
+        clean *= 1 - min(1.0, rate * scale)
+    return 1 - clean
+
+
+def fault_flags(scale: float) -> list[str]:
+    flags = []
+    for endpoint, faults in (("create", CREATE_FAULTS), ("list", LIST_FAULTS)):
+        for kind, rate in faults:
+            flags += ["--fault", f"{endpoint}:{kind}:{min(1.0, rate * scale):g}"]
+    return flags
+
+
+# --- processes and databases --------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submissions", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--double-post",
+        type=float,
+        default=0.1,
+        help="Share of forms posted twice at once (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--resubmit",
+        type=float,
+        default=0.05,
+        help="Share of forms posted again after the answer (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--fault-scale",
+        type=float,
+        default=1.0,
+        help="Multiply every fault rate (default: %(default)s, about 20%%).",
+    )
+    parser.add_argument("--database-url", default="", help="Default: a SQLite file.")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=1.0,
+        help="CORTI_TIMEOUT for the dashboard (default: %(default)s s).",
+    )
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=1.5,
+        help="How late a slow answer comes (default: %(default)s s).",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=900,
+        help="No new submission starts after this many seconds (default: %(default)s).",
+    )
+    args = parser.parse_args()
+    if not 1 <= args.submissions <= 100_000 or not 1 <= args.concurrency <= 256:
+        parser.error("keep --submissions within 1-100000 and --concurrency 1-256")
+    return args
+
+
+def base_env(database_url: str, sim_port: int, args: argparse.Namespace) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CORTI_", "DJANGO_", "DATABASE_URL"))
+    }
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+        "DJANGO_ALLOWED_HOSTS": HOST,
+        "DJANGO_LOG_LEVEL": "ERROR",
+        "DATABASE_URL": database_url,
+        "CORTI_SIMULATOR_PORT": str(sim_port),
+        "CORTI_TIMEOUT": str(args.read_timeout),
+        "CORTI_CONNECT_TIMEOUT": "1",
+        "CORTI_RETRY_BUDGET": "3",
+        "CORTI_RETRY_AFTER_MAX": "1",
+    }
+
+
+def scratch_database(url: str, workdir: Path):
+    if not url:
+        return f"sqlite:///{workdir / 'load.sqlite3'}", None
+    import psycopg
+
+    name = f"corti_intake_load_{secrets.token_hex(4)}"
+    parts = urlsplit(url)
+    admin = psycopg.connect(url, autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return urlunsplit(parts._replace(path=f"/{name}")), drop
+
+
+def describe(database_url: str) -> str:
+    parts = urlsplit(database_url)
+    return f"{parts.scheme} {parts.path.rsplit('/', 1)[-1]}"
+
+
+def manage(env: dict, *args: str, capture: bool = False) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=capture,
+        text=True,
+        timeout=300,
+    )
+    return done.stdout or ""
+
+
+def start(
+    processes: list, name: str, command: list[str], *, env: dict, workdir: Path
+) -> subprocess.Popen:
+    log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    processes.append(process)
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[2]} exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()

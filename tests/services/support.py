@@ -1,0 +1,208 @@
+"""Helpers shared by the submission, reconciliation and command tests.
+
+Everything here talks to the real simulator over HTTP (the `corti` fixture).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from django.db import connections
+from django.utils import timezone
+
+from intake.corti import clear_clients
+from intake.models import CortiCall, Interaction
+from intake.selectors import pending_grace
+from intake.services import calls
+from intake.services.interactions import interaction_request, interaction_submit
+from tests.services.test_interactions import closed_port, typed_values
+
+__all__ = [
+    "Outcome",
+    "calls_of",
+    "closed_port",
+    "corti_create",
+    "corti_holds",
+    "create_attempts",
+    "fault",
+    "in_threads",
+    "pointing_at_a_closed_port",
+    "set_faults",
+    "stranded",
+    "submit",
+    "typed_values",
+    "wait_until",
+]
+
+Outcome = Interaction.Outcome
+HTTP_TIMEOUT = (2.0, 5.0)
+
+
+# --- the simulator ---------------------------------------------------------
+
+
+def fault(kind: str, endpoint: str = "create", **fields: Any) -> dict[str, Any]:
+    return {"kind": kind, "endpoint": endpoint, **fields}
+
+
+def set_faults(corti, *faults: dict[str, Any]) -> None:
+    """Replace the simulator's fault rules (an empty call removes them all)."""
+    response = requests.post(
+        f"{corti.base_url}/_simulator/faults",
+        json={"faults": list(faults)},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+
+
+def create_attempts(state: dict) -> int:
+    """POSTs that reached the create endpoint, those a fault answered included."""
+    return state["counts"].get("create_requests", 0)
+
+
+def corti_holds(corti) -> list[dict[str, Any]]:
+    """What the simulator created; both of its counts must agree."""
+    state = corti.state()
+    assert state["counts"].get("created", 0) == len(state["interactions"])
+    return state["interactions"]
+
+
+def corti_create(corti, body: dict[str, Any]) -> uuid.UUID:
+    """Create an interaction straight in the simulator, as Corti would have."""
+    token = requests.post(
+        corti.auth_url(),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": corti.client_id,
+            "client_secret": corti.client_secret,
+        },
+        timeout=HTTP_TIMEOUT,
+    ).json()["access_token"]
+    response = requests.post(
+        f"{corti.api_url}/interactions/",
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "Tenant-Name": corti.tenant},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert response.status_code == 201, response.text
+    return uuid.UUID(response.json()["interactionId"])
+
+
+@contextmanager
+def pointing_at_a_closed_port(settings):
+    """Corti refuses every connection while this lasts."""
+    saved = settings.CORTI_API_URL, settings.CORTI_AUTH_URL
+    port = closed_port()
+    settings.CORTI_API_URL = f"http://127.0.0.1:{port}/v2"
+    settings.CORTI_AUTH_URL = (
+        f"http://127.0.0.1:{port}/realms/base/protocol/openid-connect/token"
+    )
+    clear_clients()
+    try:
+        yield
+    finally:
+        settings.CORTI_API_URL, settings.CORTI_AUTH_URL = saved
+        clear_clients()
+
+
+# --- records ---------------------------------------------------------------
+
+
+def submit(user, key: uuid.UUID | None = None, **overrides: Any):
+    """One POST of the form with `key` (a fresh one by default)."""
+    return interaction_submit(
+        submission_key=key or uuid.uuid4(),
+        submitted_by=user,
+        **{**typed_values(), **overrides},
+    )
+
+
+def calls_of(record: Interaction) -> list[tuple[str, str, str, int | None]]:
+    """(kind, result, trigger, user id) of each call logged, oldest first."""
+    return [
+        (call.kind, call.result, call.trigger, call.user_id)
+        for call in CortiCall.objects.filter(interaction=record).order_by(
+            "started_at", "id"
+        )
+    ]
+
+
+def stranded(
+    user,
+    *,
+    age: dt.timedelta | None = None,
+    created_ago: dt.timedelta = dt.timedelta(minutes=1),
+    **overrides: Any,
+) -> Interaction:
+    """A record left pending by a worker killed while its create was in flight.
+
+    `age` is how long ago its last attempt began: past the grace by default.
+    """
+    record = Interaction(submitted_by=user, time_zone="UTC")
+    for name, value in {**typed_values(), **overrides}.items():
+        setattr(record, name, value)
+    record.request_body = interaction_request(record).to_json()
+    record.last_attempt_at = timezone.now()
+    record.save()
+    calls.call_start(
+        record,
+        kind=CortiCall.Kind.CREATE,
+        trigger=CortiCall.Trigger.SUBMIT,
+        user=user,
+        request_body=record.request_body,
+    )
+    if age is None:
+        age = pending_grace() + dt.timedelta(seconds=5)
+    now = timezone.now()
+    Interaction.objects.filter(pk=record.pk).update(
+        last_attempt_at=now - age, created_at=now - max(age, created_ago)
+    )
+    record.refresh_from_db()
+    return record
+
+
+# --- threads ---------------------------------------------------------------
+
+
+def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
+    """Run `target(i)` in `count` threads released together; their results.
+
+    Each thread uses (and closes) its own database connection.
+    """
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = target(index)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    return results
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)

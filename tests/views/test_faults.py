@@ -1,0 +1,1344 @@
+"""Every way Corti can fail, as the clinician meets it through the dashboard.
+
+The dashboard runs in-process (Django's test client, or `live_server` for the
+concurrent cases); Corti is the simulator process, reached over real HTTP,
+with its fault switch set per test. Each test checks three things: the local
+record's final state, how many interactions Corti holds (never two for one
+submission), and what the clinician sees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import threading
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.contrib.auth.models import Permission
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.http import HttpRequest
+from django.test import Client
+from django.utils import timezone
+from django.utils.html import escape
+
+from intake.corti import clear_clients
+from intake.models import UNKNOWN_EXPLANATION, CortiCall, Interaction
+from tests.pages import field_errors, form_values, non_field_errors
+from tests.views.test_intake_flow import (
+    HTMX,
+    TYPED,
+    explanation,
+    make_interaction,
+    page,
+    typed_values_in,
+)
+
+pytestmark = pytest.mark.django_db
+
+NEW = "/interactions/new/"
+LIST = "/interactions/"
+Outcome = Interaction.Outcome
+ALREADY_SENT = (
+    "This form was already sent: this is the interaction it created. "
+    "Nothing was sent to Corti again."
+)
+KEY_RENEWED = (
+    "This form had lost its submission key (it may come from an old page), so "
+    "nothing was sent. Check the details and submit again."
+)
+
+
+@pytest.fixture(autouse=True)
+def copenhagen(settings):
+    settings.TIME_ZONE = "Europe/Copenhagen"
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def set_faults(corti, *rules: dict) -> None:
+    """Arm the simulator's fault switch (reset by the `corti` fixture)."""
+    response = requests.post(
+        f"{corti.base_url}/_simulator/faults", json={"faults": list(rules)}, timeout=5
+    )
+    assert response.status_code == 200, response.text
+
+
+def clear_faults(corti) -> None:
+    requests.delete(f"{corti.base_url}/_simulator/faults", timeout=5)
+
+
+def counts(corti) -> dict[str, int]:
+    return corti.state()["counts"]
+
+
+def create_calls(corti) -> int:
+    """How many create requests reached the simulator, faulted or not."""
+    return counts(corti).get("create_requests", 0)
+
+
+def created_in_corti(corti) -> list[dict]:
+    """What the simulator created; its count and list must agree."""
+    state = corti.state()
+    assert state["counts"].get("created", 0) == len(state["interactions"])
+    return state["interactions"]
+
+
+def new_form(**changes: str) -> dict[str, str]:
+    """A freshly rendered form, filled in: its own submission key."""
+    return {**TYPED, "submission_key": str(uuid.uuid4()), **changes}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def point_corti_at_a_closed_port(settings) -> None:
+    base = f"http://127.0.0.1:{closed_port()}"
+    settings.CORTI_API_URL = f"{base}/v2"
+    settings.CORTI_AUTH_URL = f"{base}/realms/base/protocol/openid-connect/token"
+    clear_clients()
+
+
+def detail_url(record: Interaction) -> str:
+    return f"/interactions/{record.pk}/"
+
+
+def retry_buttons(html: str) -> dict[str, str]:
+    """The retry forms on a page: record id -> the label of its button."""
+    return dict(
+        re.findall(
+            r'action="/interactions/([0-9a-f-]{36})/retry/">.*?'
+            r"<button[^>]*>([^<]*)</button>",
+            html,
+            re.DOTALL,
+        )
+    )
+
+
+def correct_links(html: str) -> list[str]:
+    """The submission keys the "Correct and send again" links reopen."""
+    return re.findall(
+        r'href="/interactions/new/\?key=([0-9a-f-]{36})"[^>]*>Correct and send '
+        r"again</a>",
+        html,
+    )
+
+
+def call_rows(html: str) -> list[list[str]]:
+    """The "Calls to Corti" table, one list of cell texts per row."""
+    match = re.search(r'id="calls-heading".*?<tbody>(.*?)</tbody>', html, re.DOTALL)
+    assert match, "no Calls to Corti table"
+    return [
+        [
+            " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+            for cell in re.findall(r"<td>(.*?)</td>", row, re.DOTALL)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", match.group(1), re.DOTALL)
+    ]
+
+
+def assert_form_kept(response, typed: dict[str, str]) -> str:
+    """The form came back, with every typed value, and nothing was redirected."""
+    assert response.status_code == 200
+    assert not response.has_header("Location")
+    assert "HX-Redirect" not in response
+    html = page(response)
+    assert typed_values_in(html) == typed
+    return html
+
+
+def assert_not_created_page(html: str, record: Interaction, code: str) -> None:
+    """The failure alert: the explanation, the request id, the log link."""
+    assert "Not created in Corti" in html
+    assert explanation(code) in html
+    if record.error_request_id:
+        assert f"<code>{record.error_request_id}</code>" in html
+    assert f'href="{detail_url(record)}"' in html
+
+
+# --- Corti answers with an error: nothing was created ----------------------
+
+
+def test_400_marks_the_named_field_and_keeps_every_typed_value(corti, clinician_client):
+    set_faults(corti, {"kind": "400", "endpoint": "create", "count": 1})
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "invalid"
+    assert record.error_status == 400
+    assert record.error_request_id
+    assert record.error_problem["requestid"] == record.error_request_id
+    assert not record.retryable
+    assert created_in_corti(corti) == []
+    assert_not_created_page(html, record, "invalid")
+    assert field_errors(html, "encounter_identifier") == [
+        "Corti: Rejected by the fault switch."
+    ]
+    assert non_field_errors(html) == []
+    # Rejected for its content: correct it, do not send it again as it was.
+    detail = page(clinician_client.get(detail_url(record)))
+    assert retry_buttons(detail) == {}
+    assert correct_links(detail) == [str(record.submission_key)]
+
+
+def test_400_validation_errors_go_beside_their_fields_and_unknown_paths_above(
+    corti, clinician_client
+):
+    set_faults(
+        corti,
+        {
+            "kind": "400",
+            "endpoint": "create",
+            "count": 1,
+            "validation_errors": [
+                {"patient.birthDate": "is implausible"},
+                {"encounter.period.endedAt": "is too late"},
+                {"$.assignedUserId": "is not a user of this tenant"},
+                {"encounter.location": "is unknown"},
+            ],
+        },
+    )
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    assert field_errors(html, "patient_birth_date") == ["Corti: is implausible"]
+    assert field_errors(html, "encounter_ended_at") == ["Corti: is too late"]
+    assert field_errors(html, "assigned_user_id") == [
+        "Corti: is not a user of this tenant"
+    ]
+    assert field_errors(html, "encounter_identifier") == []
+    assert non_field_errors(html) == ["Corti: encounter.location is unknown"]
+    record = Interaction.objects.get()
+    assert record.error_code == "invalid"
+    assert record.error_problem["validationErrors"][3] == {
+        "encounter.location": "is unknown"
+    }
+    assert_not_created_page(html, record, "invalid")
+    assert created_in_corti(corti) == []
+
+
+def test_401_once_fetches_a_new_token_and_creates(corti, clinician_client):
+    set_faults(corti, {"kind": "401", "endpoint": "create", "count": 1})
+
+    response = clinician_client.post(NEW, new_form())
+
+    record = Interaction.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == detail_url(record)
+    assert record.outcome == Outcome.CREATED
+    [created] = created_in_corti(corti)
+    assert uuid.UUID(created["id"]) == record.interaction_id
+    assert create_calls(corti) == 2
+    assert counts(corti)["tokens_issued"] == 2
+
+
+def test_401_twice_is_unauthorized_and_sends_the_clinician_to_an_administrator(
+    corti, clinician_client
+):
+    set_faults(corti, {"kind": "401", "endpoint": "create", "count": 2})
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "unauthorized"
+    assert record.error_status == 401
+    # An empty 401 still names the request: the X-Request-Id header.
+    assert record.error_request_id
+    assert record.retryable
+    assert created_in_corti(corti) == []
+    assert create_calls(corti) == 2
+    assert_not_created_page(html, record, "unauthorized")
+    assert "ask an administrator" in html
+    # Not the clinician's fault: no field is blamed.
+    assert "Correct the fields" not in html
+    assert all(
+        field_errors(html, name) == [] for name in TYPED if name != "submission_key"
+    )
+
+
+def test_403_names_the_tenant_setting(corti, clinician_client):
+    set_faults(corti, {"kind": "403", "endpoint": "create", "count": 1})
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "forbidden"
+    assert record.error_status == 403
+    assert record.error_request_id
+    assert_not_created_page(html, record, "forbidden")
+    assert "CORTI_TENANT_NAME" in html
+    assert created_in_corti(corti) == []
+
+
+def test_429_with_a_short_retry_after_is_waited_out_and_creates(
+    corti, clinician_client
+):
+    set_faults(
+        corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 0.3}
+    )
+
+    response = clinician_client.post(NEW, new_form())
+
+    record = Interaction.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == detail_url(record)
+    assert record.outcome == Outcome.CREATED
+    assert len(created_in_corti(corti)) == 1
+    assert create_calls(corti) == 2
+
+
+def test_429_with_a_long_retry_after_is_rate_limited(corti, clinician_client):
+    set_faults(
+        corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 30}
+    )
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "rate_limited"
+    assert record.error_status == 429
+    assert record.error_request_id
+    assert record.retryable
+    assert_not_created_page(html, record, "rate_limited")
+    assert created_in_corti(corti) == []
+    assert create_calls(corti) == 1
+
+
+@pytest.mark.parametrize("how", ["token endpoint answers 503", "closed port"])
+def test_corti_unreachable_keeps_the_input_and_sends_nothing(
+    corti, clinician_client, settings, how
+):
+    if how == "closed port":
+        point_corti_at_a_closed_port(settings)
+    else:
+        set_faults(corti, {"kind": "503", "endpoint": "token"})
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "unreachable"
+    assert not record.may_exist_in_corti
+    assert record.retryable
+    assert_not_created_page(html, record, "unreachable")
+    assert "Corti cannot be reached right now" in html
+    assert create_calls(corti) == 0
+    assert created_in_corti(corti) == []
+
+
+def test_wrong_client_secret_explains_the_sign_in_failure(
+    corti, clinician_client, settings
+):
+    settings.CORTI_CLIENT_SECRET = "not-the-secret"
+    clear_clients()
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "auth"
+    assert record.error_status == 401
+    assert_not_created_page(html, record, "auth")
+    assert "could not sign in to Corti" in html
+    assert "not-the-secret" not in html
+    assert create_calls(corti) == 0
+
+
+# --- the answer was lost, and Corti had not created it ----------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "status"),
+    [
+        ("500", "server_error", 500),
+        ("502", "server_error", 502),
+        ("503", "server_error", 503),
+        ("504", "server_error", 504),
+        ("drop", "disconnected", None),
+    ],
+)
+def test_lost_answer_is_looked_up_and_not_found_so_it_failed_and_may_be_retried(
+    corti, clinician_client, kind, code, status
+):
+    set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1})
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == code
+    assert record.error_status == status
+    assert bool(record.error_request_id) is (status is not None)
+    assert record.may_exist_in_corti
+    assert record.retryable
+    # Corti was asked, once, and told the truth: nothing was created.
+    assert created_in_corti(corti) == []
+    assert create_calls(corti) == 1
+    assert counts(corti)["list_requests"] >= 1
+    assert [(c.kind, c.result) for c in record.calls.order_by("started_at", "id")] == [
+        (CortiCall.Kind.CREATE, CortiCall.Result.UNKNOWN),
+        (CortiCall.Kind.LOOKUP, CortiCall.Result.NOT_FOUND),
+    ]
+    assert_not_created_page(html, record, code)
+    assert "checked Corti, which had not created the interaction" in html
+    detail = page(clinician_client.get(detail_url(record)))
+    assert retry_buttons(detail) == {str(record.pk): "Retry"}
+    assert correct_links(detail) == [str(record.submission_key)]
+
+
+def test_read_timeout_is_looked_up_and_failed(corti, clinician_client, settings):
+    settings.CORTI_TIMEOUT = 0.5
+    clear_clients()
+    set_faults(corti, {"kind": "hang", "endpoint": "create", "count": 1, "delay": 1})
+    typed = new_form()
+
+    response = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(response, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "timeout"
+    assert record.may_exist_in_corti
+    assert record.retryable
+    assert record.calls.filter(
+        kind=CortiCall.Kind.LOOKUP, result=CortiCall.Result.NOT_FOUND
+    ).exists()
+    assert created_in_corti(corti) == []
+    assert_not_created_page(html, record, "timeout")
+
+
+# --- the answer was lost, but Corti had created it --------------------------
+
+
+@pytest.mark.parametrize(
+    "kind", ["created-500", "created-502", "created-503", "created-504"]
+)
+def test_created_then_error_answer_lands_on_the_created_interaction(
+    corti, clinician_client, kind
+):
+    set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1})
+
+    response = clinician_client.post(NEW, new_form())
+
+    record = Interaction.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == detail_url(record)
+    [created] = created_in_corti(corti)
+    assert record.outcome == Outcome.CREATED
+    assert record.interaction_id == uuid.UUID(created["id"])
+    assert record.websocket_url == created["websocketUrl"]
+    assert create_calls(corti) == 1
+    lost = record.calls.get(kind=CortiCall.Kind.CREATE)
+    assert lost.result == CortiCall.Result.UNKNOWN
+    assert lost.error_status == int(kind.removeprefix("created-"))
+    assert lost.request_id
+    detail = page(clinician_client.get(response["Location"]))
+    assert "Interaction created in Corti." in detail
+    assert str(record.interaction_id) in detail
+    assert f"<code>{lost.request_id}</code>" in detail
+    assert "Found in Corti" in detail
+
+
+@pytest.mark.parametrize("kind", ["created-drop", "slow"])
+def test_answer_lost_on_the_wire_still_lands_on_the_created_interaction(
+    corti, clinician_client, settings, kind
+):
+    # "slow" creates at once and answers after the read timeout.
+    settings.CORTI_TIMEOUT = 0.5
+    clear_clients()
+    set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1, "delay": 1})
+
+    response = clinician_client.post(NEW, new_form())
+
+    record = Interaction.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == detail_url(record)
+    [created] = created_in_corti(corti)
+    assert record.outcome == Outcome.CREATED
+    assert record.interaction_id == uuid.UUID(created["id"])
+    assert create_calls(corti) == 1
+
+
+def test_lost_answer_that_cannot_be_looked_up_is_unknown_and_never_sent_twice(
+    corti, clinician_client
+):
+    set_faults(
+        corti,
+        {"kind": "created-504", "endpoint": "create", "count": 1},
+        {"kind": "403", "endpoint": "list"},
+    )
+    typed = new_form()
+
+    first = clinician_client.post(NEW, typed)
+
+    html = assert_form_kept(first, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.UNKNOWN
+    assert record.error_code == "server_error"
+    assert record.error_status == 504
+    assert record.error_request_id
+    assert "Not known yet whether Corti created it" in html
+    assert escape(str(UNKNOWN_EXPLANATION)) in html
+    assert f"<code>{record.error_request_id}</code>" in html
+    assert len(created_in_corti(corti)) == 1
+
+    # Sent again while Corti still cannot be searched: nothing is sent.
+    again = clinician_client.post(NEW, typed)
+
+    assert_form_kept(again, typed)
+    assert "Not known yet whether Corti created it" in page(again)
+    assert create_calls(corti) == 1
+
+    # Once Corti can be searched, the same form finds what it created.
+    clear_faults(corti)
+    settled = clinician_client.post(NEW, typed, follow=True)
+
+    assert settled.redirect_chain == [(detail_url(record), 303)]
+    assert ALREADY_SENT in page(settled)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.CREATED
+    [created] = created_in_corti(corti)
+    assert record.interaction_id == uuid.UUID(created["id"])
+    assert create_calls(corti) == 1
+    assert Interaction.objects.count() == 1
+
+
+# --- one click, one interaction ---------------------------------------------
+
+
+def test_same_form_posted_twice_creates_once_and_says_so(corti, clinician_client):
+    typed = new_form()
+
+    first = clinician_client.post(NEW, typed, follow=True)
+    second = clinician_client.post(NEW, typed, follow=True)
+
+    record = Interaction.objects.get()
+    assert first.redirect_chain == [(detail_url(record), 303)]
+    assert "Interaction created in Corti." in page(first)
+    assert second.redirect_chain == [(detail_url(record), 303)]
+    assert ALREADY_SENT in page(second)
+    assert "Interaction created in Corti." not in page(second)
+    assert len(created_in_corti(corti)) == 1
+    assert create_calls(corti) == 1
+
+
+def test_same_form_posted_twice_over_htmx_redirects_both_to_the_one_interaction(
+    corti, clinician_client
+):
+    typed = new_form()
+
+    first = clinician_client.post(NEW, typed, headers=HTMX)
+    second = clinician_client.post(NEW, typed, headers=HTMX)
+
+    record = Interaction.objects.get()
+    for response in (first, second):
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == detail_url(record)
+    assert len(created_in_corti(corti)) == 1
+
+
+def test_same_form_in_a_second_tab_of_another_session_creates_once(
+    corti, client, clinician
+):
+    other_tab = Client()
+    client.force_login(clinician)
+    other_tab.force_login(clinician)
+    assert client.session.session_key != other_tab.session.session_key
+    typed = new_form()
+
+    first = client.post(NEW, typed)
+    second = other_tab.post(NEW, typed, follow=True)
+
+    record = Interaction.objects.get()
+    assert first["Location"] == detail_url(record)
+    assert second.redirect_chain == [(detail_url(record), 303)]
+    assert ALREADY_SENT in page(second)
+    assert len(created_in_corti(corti)) == 1
+
+
+def test_form_sent_again_after_a_failure_creates_on_the_same_record(
+    corti, clinician_client, settings
+):
+    point_corti_at_a_closed_port(settings)
+    typed = new_form()
+    failed = clinician_client.post(NEW, typed)
+    assert_form_kept(failed, typed)
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    # The re-rendered form carries the same key, so sending it reaches this record.
+    assert form_values(page(failed))["submission_key"] == str(record.submission_key)
+
+    settings.CORTI_API_URL = corti.api_url
+    settings.CORTI_AUTH_URL = corti.auth_url()
+    clear_clients()
+    response = clinician_client.post(NEW, form_values(page(failed)), follow=True)
+
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    assert "Interaction created in Corti." in page(response)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.CREATED
+    assert record.error_code == ""
+    assert str(record.submission_key) == typed["submission_key"]
+    assert Interaction.objects.count() == 1
+    [created] = created_in_corti(corti)
+    assert record.interaction_id == uuid.UUID(created["id"])
+
+
+def flashed_by(answer: requests.Response) -> list[str]:
+    """The messages an answer stored for the next page (the messages cookie)."""
+    value = answer.cookies.get("messages")
+    if not value:
+        return []
+    return [str(m) for m in CookieStorage(HttpRequest())._decode(value)]
+
+
+def signed_in_browser(
+    live_server, user
+) -> tuple[requests.cookies.RequestsCookieJar, str]:
+    """A browser of its own: a session cookie, a CSRF cookie and its token."""
+    session = Client()
+    session.force_login(user)
+    browser = requests.Session()
+    browser.cookies.set("sessionid", session.cookies["sessionid"].value)
+    form = browser.get(f"{live_server.url}{NEW}", timeout=10)
+    assert form.status_code == 200
+    return browser.cookies, form_values(form.text)["csrfmiddlewaretoken"]
+
+
+#: Enough simultaneous posts that a check-then-insert race would show.
+POSTS_AT_ONCE = 10
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sessions", [1, 2], ids=["one-session", "two-tabs"])
+def test_concurrent_posts_of_one_form_create_once(
+    corti, live_server, clinician, sessions
+):
+    set_faults(corti, {"kind": "slow", "endpoint": "create", "delay": 1.0})
+    browsers = [signed_in_browser(live_server, clinician) for _ in range(sessions)]
+    # Posts of one form at once: clicks, reloads, and a second tab if two.
+    posts = [browsers[i % sessions] for i in range(POSTS_AT_ONCE)]
+    typed = new_form()
+    start = threading.Barrier(len(posts), timeout=10)
+    answers: list = [None] * len(posts)
+
+    def post(index: int) -> None:
+        cookies, csrf_token = posts[index]
+        start.wait()
+        try:
+            answers[index] = requests.post(
+                f"{live_server.url}{NEW}",
+                data={**typed, "csrfmiddlewaretoken": csrf_token},
+                cookies=cookies,
+                allow_redirects=False,
+                timeout=30,
+            )
+        except requests.RequestException as exc:
+            answers[index] = exc
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(posts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.CREATED
+    for answer in answers:
+        assert isinstance(answer, requests.Response), answer
+        assert answer.status_code == 303, answer.text[:500]
+        assert answer.headers["Location"] == detail_url(record)
+    # One post created it; the others waited for its answer and say so.
+    assert sorted(flashed_by(answer) for answer in answers) == [
+        ["Interaction created in Corti."],
+        *[[ALREADY_SENT]] * (POSTS_AT_ONCE - 1),
+    ]
+    assert len(created_in_corti(corti)) == 1
+    assert create_calls(corti) == 1
+
+
+# --- the submission key ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key", [None, "", "not-a-uuid", "5f0c7a52-3a3e-4d7b-8c11"], ids=repr
+)
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_form_without_a_valid_key_gets_a_new_one_and_sends_nothing(
+    corti, clinician_client, key, htmx
+):
+    typed = new_form()
+    posted = {**typed, "submission_key": key}
+    if key is None:
+        del posted["submission_key"]
+
+    response = clinician_client.post(NEW, posted, headers=HTMX if htmx else {})
+
+    assert response.status_code == 200
+    html = page(response)
+    shown = typed_values_in(html)
+    renewed = uuid.UUID(shown.pop("submission_key"))
+    assert str(renewed) != key
+    assert shown == {k: v for k, v in typed.items() if k != "submission_key"}
+    assert non_field_errors(html) == [KEY_RENEWED]
+    assert Interaction.objects.count() == 0
+    assert counts(corti) == {}
+
+    # The renewed form goes through.
+    assert clinician_client.post(NEW, form_values(html)).status_code == 303
+    assert Interaction.objects.get().submission_key == renewed
+
+
+# --- retry -----------------------------------------------------------------
+
+
+def failed_record(corti, client, kind: str = "503", **fault) -> Interaction:
+    set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1, **fault})
+    client.post(NEW, new_form())
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.FAILED
+    return record
+
+
+def retry_url(record: Interaction) -> str:
+    return f"/interactions/{record.pk}/retry/"
+
+
+def test_retry_of_a_failed_record_creates_it(corti, clinician_client):
+    record = failed_record(corti, clinician_client)
+
+    response = clinician_client.post(retry_url(record), follow=True)
+
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    html = page(response)
+    assert "Interaction created in Corti." in html
+    record.refresh_from_db()
+    assert record.outcome == Outcome.CREATED
+    assert record.error_code == ""
+    [created] = created_in_corti(corti)
+    assert record.interaction_id == uuid.UUID(created["id"])
+    assert str(record.interaction_id) in html
+    assert Interaction.objects.count() == 1
+    assert record.calls.filter(
+        kind=CortiCall.Kind.CREATE,
+        trigger=CortiCall.Trigger.RETRY,
+        result=CortiCall.Result.CREATED,
+    ).exists()
+
+
+def test_retry_over_htmx_answers_with_a_client_redirect(corti, clinician_client):
+    record = failed_record(corti, clinician_client)
+
+    response = clinician_client.post(retry_url(record), headers=HTMX)
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == detail_url(record)
+    assert len(created_in_corti(corti)) == 1
+
+
+def test_retry_that_fails_again_says_why(corti, clinician_client):
+    record = failed_record(corti, clinician_client)
+    set_faults(
+        corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 30}
+    )
+
+    response = clinician_client.post(retry_url(record), follow=True)
+
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "rate_limited"
+    assert "Not created in Corti: " + explanation("rate_limited") in page(response)
+    assert created_in_corti(corti) == []
+
+
+def test_retry_of_a_created_record_sends_nothing(corti, clinician_client):
+    clinician_client.post(NEW, new_form())
+    record = Interaction.objects.get()
+    before = counts(corti)
+
+    response = clinician_client.post(retry_url(record), follow=True)
+
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    assert "This submission was already created." in page(response)
+    assert counts(corti) == before
+    assert len(created_in_corti(corti)) == 1
+
+
+def test_retry_only_answers_post(corti, clinician_client):
+    record = failed_record(corti, clinician_client)
+    before = counts(corti)
+
+    assert clinician_client.get(retry_url(record)).status_code == 405
+    assert counts(corti) == before
+    assert Interaction.objects.get().outcome == Outcome.FAILED
+
+
+def test_retry_needs_a_signed_in_user(corti, client, clinician):
+    record = make_interaction(
+        clinician, outcome=Outcome.FAILED, interaction_id=None, error_code="timeout"
+    )
+
+    response = client.post(retry_url(record))
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={retry_url(record)}"
+    assert counts(corti) == {}
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """May read the log, may not submit."""
+    user = django_user_model.objects.create_user("viewer", password="pw-viewer-1")
+    user.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="intake", codename="view_interaction"
+        )
+    )
+    return user
+
+
+@pytest.mark.parametrize("who", ["viewer", "no_role_user"])
+def test_retry_needs_the_permission_to_submit(corti, client, clinician, request, who):
+    record = make_interaction(
+        clinician, outcome=Outcome.FAILED, interaction_id=None, error_code="timeout"
+    )
+    client.force_login(request.getfixturevalue(who))
+
+    response = client.post(retry_url(record))
+
+    assert response.status_code == 403
+    assert counts(corti) == {}
+    assert Interaction.objects.get().outcome == Outcome.FAILED
+
+
+@pytest.fixture
+def mixed_records(clinician):
+    def failed(code: str, **fields) -> Interaction:
+        return make_interaction(
+            clinician,
+            outcome=Outcome.FAILED,
+            interaction_id=None,
+            error_code=code,
+            **fields,
+        )
+
+    return {
+        "retryable": failed("server_error", encounter_identifier="ENC-RETRY"),
+        "invalid": failed("invalid", encounter_identifier="ENC-INVALID"),
+        "created": make_interaction(clinician, encounter_identifier="ENC-CREATED"),
+        "pending": make_interaction(
+            clinician,
+            outcome=Outcome.PENDING,
+            interaction_id=None,
+            last_attempt_at=timezone.now(),
+        ),
+    }
+
+
+def test_list_shows_retry_only_for_retryable_failures(
+    corti, clinician_client, mixed_records
+):
+    html = page(clinician_client.get(LIST))
+
+    assert retry_buttons(html) == {str(mixed_records["retryable"].pk): "Retry"}
+    assert "Retry the submission of" in html
+    assert "encounter ENC-RETRY" in html
+
+
+def test_detail_shows_retry_only_for_retryable_failures(
+    corti, clinician_client, mixed_records
+):
+    shown = {
+        name: page(clinician_client.get(detail_url(record)))
+        for name, record in mixed_records.items()
+    }
+
+    assert retry_buttons(shown["retryable"]) == {
+        str(mixed_records["retryable"].pk): "Retry"
+    }
+    for name in ("invalid", "created", "pending"):
+        assert retry_buttons(shown[name]) == {}, name
+    for name in ("retryable", "invalid"):
+        assert correct_links(shown[name]) == [
+            str(mixed_records[name].submission_key)
+        ], name
+    for name in ("created", "pending"):
+        assert correct_links(shown[name]) == [], name
+    assert counts(corti) == {}
+
+
+def test_who_may_not_submit_sees_no_retry_and_no_correct_link(
+    corti, client, viewer, mixed_records
+):
+    client.force_login(viewer)
+
+    listing = page(client.get(LIST))
+    detail = page(client.get(detail_url(mixed_records["retryable"])))
+
+    assert str(mixed_records["retryable"].pk) in listing
+    assert retry_buttons(listing) == {}
+    assert "Not created in Corti" in detail
+    assert retry_buttons(detail) == {}
+    assert correct_links(detail) == []
+
+
+# --- correct and send again -------------------------------------------------
+
+
+def form_address(record: Interaction) -> str:
+    return f"{NEW}?key={record.submission_key}"
+
+
+def test_correct_link_opens_the_form_with_the_record_and_its_key(
+    corti, clinician_client
+):
+    record = failed_record(corti, clinician_client, kind="429", retry_after=30)
+    detail = page(clinician_client.get(detail_url(record)))
+    assert correct_links(detail) == [str(record.submission_key)]
+
+    response = clinician_client.get(form_address(record))
+
+    assert response.status_code == 200
+    html = page(response)
+    assert typed_values_in(html) == {
+        **TYPED,
+        "submission_key": str(record.submission_key),
+    }
+    assert f'action="{form_address(record)}"' in html
+    assert_not_created_page(html, record, "rate_limited")
+    assert create_calls(corti) == 1
+
+
+def test_correct_link_of_a_rejected_submission_shows_corti_messages_by_the_fields(
+    corti, clinician_client
+):
+    record = failed_record(corti, clinician_client, kind="400")
+    detail = page(clinician_client.get(detail_url(record)))
+    assert correct_links(detail) == [str(record.submission_key)]
+    clinician_client.raise_request_exception = False
+
+    response = clinician_client.get(form_address(record))
+
+    assert response.status_code == 200
+    html = page(response)
+    assert typed_values_in(html) == {
+        **TYPED,
+        "submission_key": str(record.submission_key),
+    }
+    assert field_errors(html, "encounter_identifier") == [
+        "Corti: Rejected by the fault switch."
+    ]
+    assert_not_created_page(html, record, "invalid")
+
+
+def test_submitting_the_corrected_form_updates_that_record(corti, clinician_client):
+    record = failed_record(corti, clinician_client, kind="429", retry_after=30)
+    html = page(clinician_client.get(form_address(record)))
+    corrected = {
+        **form_values(html),
+        "encounter_identifier": "ENC-43",
+        "encounter_title": "Knee pain, corrected",
+        "patient_name": "",
+    }
+
+    response = clinician_client.post(form_address(record), corrected, follow=True)
+
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    assert "Interaction created in Corti." in page(response)
+    assert Interaction.objects.count() == 1
+    record.refresh_from_db()
+    assert record.outcome == Outcome.CREATED
+    assert str(record.submission_key) == corrected["submission_key"]
+    assert record.encounter_identifier == "ENC-43"
+    assert record.encounter_title == "Knee pain, corrected"
+    assert record.patient_name == ""
+    assert record.request_body["encounter"]["identifier"] == "ENC-43"
+    assert "name" not in record.request_body["patient"]
+    [created] = created_in_corti(corti)
+    assert created["encounter"]["identifier"] == "ENC-43"
+    assert record.interaction_id == uuid.UUID(created["id"])
+
+
+def test_correcting_a_rejected_form_in_place_updates_that_record(
+    corti, clinician_client
+):
+    set_faults(corti, {"kind": "400", "endpoint": "create", "count": 1})
+    rejected = clinician_client.post(NEW, new_form())
+    record = Interaction.objects.get()
+    corrected = {**form_values(page(rejected)), "encounter_identifier": "ENC-43"}
+
+    response = clinician_client.post(NEW, corrected)
+
+    assert response.status_code == 303
+    assert response["Location"] == detail_url(record)
+    assert Interaction.objects.count() == 1
+    record.refresh_from_db()
+    assert record.outcome == Outcome.CREATED
+    assert record.encounter_identifier == "ENC-43"
+    assert record.error_problem is None
+    [created] = created_in_corti(corti)
+    assert created["encounter"]["identifier"] == "ENC-43"
+
+
+def test_form_address_of_a_created_submission_shows_it_and_sends_nothing(
+    corti, clinician_client
+):
+    clinician_client.post(NEW, new_form())
+    record = Interaction.objects.get()
+
+    response = clinician_client.get(form_address(record))
+
+    assert response.status_code == 200
+    html = page(response)
+    assert "This form was already sent" in html
+    assert str(record.interaction_id) in html
+    assert f'href="{detail_url(record)}"' in html
+    assert typed_values_in(html)["submission_key"] == str(record.submission_key)
+    assert correct_links(html) == []
+    again = clinician_client.post(form_address(record), form_values(html))
+    assert again.status_code == 303
+    assert again["Location"] == detail_url(record)
+    assert create_calls(corti) == 1
+
+
+def test_form_address_of_a_pending_submission_says_it_is_being_sent(
+    corti, clinician_client, clinician
+):
+    record = make_interaction(
+        clinician,
+        outcome=Outcome.PENDING,
+        interaction_id=None,
+        last_attempt_at=timezone.now(),
+    )
+
+    html = page(clinician_client.get(form_address(record)))
+
+    assert "This form is being sent" in html
+    assert f'href="{detail_url(record)}"' in html
+    assert counts(corti) == {}
+
+
+@pytest.mark.parametrize("key", ["garbage", "", "12345"])
+def test_form_address_with_a_malformed_key_gets_a_fresh_one(clinician_client, key):
+    response = clinician_client.get(NEW, {"key": key})
+
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == NEW
+    [fresh] = parse_qs(location.query)["key"]
+    assert str(uuid.UUID(fresh)) == fresh
+
+
+def test_form_address_with_an_unsent_key_is_an_empty_form_with_that_key(
+    clinician_client,
+):
+    key = str(uuid.uuid4())
+
+    response = clinician_client.get(NEW, {"key": key})
+
+    assert response.status_code == 200
+    values = form_values(page(response))
+    assert values["submission_key"] == key
+    assert values["encounter_identifier"] == ""
+    assert 'class="error"' not in page(response)
+
+
+# --- the detail page settles what is left open -------------------------------
+
+
+def make_stale(record: Interaction) -> None:
+    Interaction.objects.filter(pk=record.pk).update(
+        outcome=Outcome.PENDING,
+        interaction_id=None,
+        websocket_url="",
+        completed_at=None,
+        last_attempt_at=timezone.now() - dt.timedelta(days=1),
+    )
+
+
+def test_opening_a_stale_pending_record_adopts_what_corti_holds(
+    corti, clinician_client
+):
+    clinician_client.post(NEW, new_form())
+    record = Interaction.objects.get()
+    make_stale(record)
+
+    response = clinician_client.get(detail_url(record))
+
+    assert response.status_code == 200
+    record.refresh_from_db()
+    [created] = created_in_corti(corti)
+    assert record.outcome == Outcome.CREATED
+    assert record.interaction_id == uuid.UUID(created["id"])
+    html = page(response)
+    assert "Created in Corti" in html
+    assert created["id"] in html
+    assert 'http-equiv="refresh"' not in html
+    lookup = record.calls.get(kind=CortiCall.Kind.LOOKUP)
+    assert lookup.trigger == CortiCall.Trigger.OPENED
+    assert lookup.result == CortiCall.Result.FOUND
+
+
+def test_opening_a_stale_pending_record_corti_lacks_marks_it_interrupted(
+    corti, clinician_client, clinician
+):
+    record = make_interaction(
+        clinician,
+        outcome=Outcome.PENDING,
+        interaction_id=None,
+        last_attempt_at=timezone.now() - dt.timedelta(days=1),
+    )
+
+    response = clinician_client.get(detail_url(record))
+
+    assert response.status_code == 200
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert record.error_code == "interrupted"
+    assert record.retryable
+    html = page(response)
+    assert "Not created in Corti" in html
+    assert retry_buttons(html) == {str(record.pk): "Retry"}
+    assert created_in_corti(corti) == []
+    assert create_calls(corti) == 0
+
+
+def test_interrupted_record_is_explained_as_checked_not_created(
+    corti, clinician_client, clinician
+):
+    record = make_interaction(
+        clinician,
+        outcome=Outcome.PENDING,
+        interaction_id=None,
+        last_attempt_at=timezone.now() - dt.timedelta(days=1),
+    )
+
+    html = page(clinician_client.get(detail_url(record)))
+
+    record.refresh_from_db()
+    assert record.error_code == "interrupted"
+    assert record.error_request_id == ""
+    assert "quoting the request id" not in html
+    assert "checked Corti, which does not have the interaction" in html
+
+
+def test_a_failed_lookup_keeps_the_reason_and_request_id_of_the_lost_answer(
+    corti, clinician_client
+):
+    set_faults(
+        corti,
+        {"kind": "504", "endpoint": "create", "count": 1},
+        {"kind": "403", "endpoint": "list", "count": 2},
+    )
+    clinician_client.post(NEW, new_form())
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.UNKNOWN
+    assert record.error_code == "server_error"
+    lost_request_id = record.error_request_id
+    assert lost_request_id
+
+    # Opened while Corti still cannot be searched, then once it can.
+    clinician_client.get(detail_url(record))
+    html = page(clinician_client.get(detail_url(record)))
+
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert created_in_corti(corti) == []
+    assert record.error_code == "server_error"
+    assert record.error_status == 504
+    assert record.error_request_id == lost_request_id
+    assert explanation("server_error") in html
+    assert "CORTI_TENANT_NAME" not in html
+
+
+def test_check_corti_again_that_still_cannot_tell_does_not_say_not_created(
+    corti, clinician_client
+):
+    set_faults(
+        corti,
+        {"kind": "created-504", "endpoint": "create", "count": 1},
+        {"kind": "403", "endpoint": "list"},
+    )
+    clinician_client.post(NEW, new_form())
+    record = Interaction.objects.get()
+    assert record.outcome == Outcome.UNKNOWN
+
+    response = clinician_client.post(retry_url(record), follow=True)
+
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert len(created_in_corti(corti)) == 1
+    assert create_calls(corti) == 1
+    flashed = re.findall(r'<li class="message [^"]*">(.*?)</li>', page(response))
+    assert flashed
+    assert not any("Not created in Corti" in message for message in flashed)
+
+
+def test_a_fresh_pending_record_waits_and_refreshes(corti, clinician_client, clinician):
+    record = make_interaction(
+        clinician,
+        outcome=Outcome.PENDING,
+        interaction_id=None,
+        last_attempt_at=timezone.now(),
+    )
+
+    response = clinician_client.get(detail_url(record))
+
+    html = page(response)
+    assert response.status_code == 200
+    assert "Waiting for Corti's answer" in html
+    assert re.search(r'<meta http-equiv="refresh" content="\d+">', html)
+    assert retry_buttons(html) == {}
+    assert counts(corti) == {}
+    record.refresh_from_db()
+    assert record.outcome == Outcome.PENDING
+
+
+def test_an_unknown_record_offers_to_check_corti_again(
+    corti, clinician_client, clinician
+):
+    record = make_interaction(
+        clinician,
+        outcome=Outcome.UNKNOWN,
+        interaction_id=None,
+        error_code="timeout",
+        error_message="No answer in time.",
+    )
+    set_faults(corti, {"kind": "403", "endpoint": "list"})
+
+    response = clinician_client.get(detail_url(record))
+
+    html = page(response)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert "Not known yet whether Corti created it" in html
+    assert escape(str(UNKNOWN_EXPLANATION)) in html
+    assert retry_buttons(html) == {str(record.pk): "Check Corti again"}
+    assert correct_links(html) == []
+    [lookup] = record.calls.all()
+    assert lookup.result == CortiCall.Result.INCONCLUSIVE
+    assert lookup.request_id
+    assert f"<code>{lookup.request_id}</code>" in html
+
+    # Checked again once Corti can be searched: it does not have it.
+    clear_faults(corti)
+    checked = clinician_client.post(retry_url(record), follow=True)
+
+    assert checked.redirect_chain == [(detail_url(record), 303)]
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert created_in_corti(corti) == []
+    assert create_calls(corti) == 0
+
+
+def test_calls_table_lists_every_call_with_its_request_id(corti, clinician_client):
+    record = failed_record(corti, clinician_client, kind="502")
+    set_faults(
+        corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 30}
+    )
+    clinician_client.post(retry_url(record))
+
+    html = page(clinician_client.get(detail_url(record)))
+
+    calls = list(record.calls.order_by("started_at", "id"))
+    assert [(c.kind, c.trigger, c.result, c.error_status) for c in calls] == [
+        ("create", "submit", "unknown", 502),
+        ("lookup", "submit", "not_found", None),
+        ("lookup", "retry", "not_found", None),
+        ("create", "retry", "failed", 429),
+    ]
+    rows = call_rows(html)
+    assert [row[1:4] for row in rows] == [
+        ["Create", "Form submitted", "clin"],
+        ["Lookup", "Form submitted", "clin"],
+        ["Lookup", "Retry", "clin"],
+        ["Create", "Retry", "clin"],
+    ]
+    assert rows[0][4].startswith("Answer lost (502)")
+    assert rows[3][4].startswith("Failed (429)")
+    assert [row[5] for row in rows] == [
+        calls[0].request_id,
+        "none",
+        "none",
+        calls[3].request_id,
+    ]
+    assert calls[0].request_id != calls[3].request_id
+
+
+# --- readiness -------------------------------------------------------------
+
+
+def test_readyz_is_ok_when_corti_signs_in(corti, client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "corti": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+    assert counts(corti)["tokens_issued"] == 1
+
+
+@pytest.mark.parametrize("how", ["token endpoint answers 503", "closed port"])
+def test_readyz_is_unavailable_when_corti_cannot_be_reached(
+    corti, client, settings, how
+):
+    if how == "closed port":
+        point_corti_at_a_closed_port(settings)
+    else:
+        set_faults(corti, {"kind": "503", "endpoint": "token"})
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "ok"
+    assert body["corti"] == "unreachable"
+    assert body["corti_detail"]
+    assert corti.client_secret not in response.content.decode()
+
+
+def test_readyz_reports_refused_credentials_without_showing_the_secret(
+    corti, client, settings
+):
+    settings.CORTI_CLIENT_SECRET = "wrong-secret-do-not-show"
+    clear_clients()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["corti"] == "auth"
+    assert "CORTI_CLIENT_SECRET" in body["corti_detail"]
+    text = response.content.decode()
+    assert "wrong-secret-do-not-show" not in text
+    assert corti.client_secret not in text
