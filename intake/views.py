@@ -83,11 +83,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Answer 200 when submissions can reach Corti, 503 (and why) when not.
 
-    Checks the database and that the dashboard holds, or can fetch, a Corti
-    access token: the sign-in service answers and accepts the credentials.
+    Checks the database, and signs in to Corti afresh: the sign-in service
+    answers and accepts the credentials. If that fails while this worker still
+    holds a valid token, submissions keep working for now: 200, "degraded".
     """
     checks: dict[str, str] = {"database": "ok", "corti": "ok"}
-    ready = True
+    ready, degraded = True, False
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -95,17 +96,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.exception("Readiness check: the database is unreachable")
         checks["database"] = "error"
         ready = False
+    client = get_client()
     try:
-        get_client().access_token()
+        client.check_sign_in()
     except CortiError as exc:
-        logger.warning("Readiness check: Corti is not usable (%s)", exc.code)
+        logger.warning("Readiness check: Corti sign-in failed (%s)", exc.code)
         checks["corti"] = exc.code
         checks["corti_detail"] = exc.message
-        ready = False
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", **checks},
-        status=200 if ready else 503,
-    )
+        if client.has_usable_token():
+            degraded = True
+        else:
+            ready = False
+    status = "unavailable" if not ready else "degraded" if degraded else "ok"
+    return JsonResponse({"status": status, **checks}, status=200 if ready else 503)
 
 
 @permission_required("intake.add_interaction", raise_exception=True)

@@ -361,6 +361,19 @@ class CortiClient:
             self._token = self._fetch_token()
             return self._token.value
 
+    def check_sign_in(self) -> None:
+        """Fetch a new token now, for the readiness check; raise CortiError.
+
+        A failure keeps the token already held, which may still be valid.
+        """
+        with self._token_lock:
+            self._token = self._fetch_token()
+
+    def has_usable_token(self) -> bool:
+        """True while a token is held that has not expired."""
+        token = self._token
+        return token is not None and self._clock() < token.expires_at
+
     def _fetch_token(self) -> AccessToken:
         started = self._clock()
         try:

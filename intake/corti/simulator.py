@@ -261,6 +261,8 @@ class SimulatorState:
 class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections under load.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], state: SimulatorState) -> None:
         super().__init__(address, SimulatorHandler)

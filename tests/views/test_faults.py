@@ -25,7 +25,7 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from intake.corti import clear_clients
+from intake.corti import clear_clients, get_client
 from intake.models import UNKNOWN_EXPLANATION, CortiCall, Interaction
 from tests.pages import field_errors, form_values, non_field_errors
 from tests.views.test_intake_flow import (
@@ -1325,6 +1325,28 @@ def test_readyz_is_unavailable_when_corti_cannot_be_reached(
     assert body["corti"] == "unreachable"
     assert body["corti_detail"]
     assert corti.client_secret not in response.content.decode()
+
+
+def test_readyz_signs_in_afresh_each_time(corti, client):
+    client.get("/readyz")
+    client.get("/readyz")
+
+    assert counts(corti)["tokens_issued"] == 2
+
+
+def test_readyz_is_degraded_while_a_held_token_still_works(corti, client):
+    assert client.get("/readyz").status_code == 200  # this worker holds a token
+    set_faults(corti, {"kind": "503", "endpoint": "token"})
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["corti"] == "unreachable"
+    assert body["corti_detail"] == "Corti's sign-in service answered 503."
+    # And a submission still goes through with the held token.
+    assert get_client().has_usable_token()
 
 
 def test_readyz_reports_refused_credentials_without_showing_the_secret(
