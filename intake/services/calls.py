@@ -20,6 +20,15 @@ logger = logging.getLogger(__name__)
 
 Outcome = Interaction.Outcome
 
+#: The error fields of a record that has no error (or no longer has one).
+NO_ERROR = {
+    "error_code": "",
+    "error_status": None,
+    "error_message": "",
+    "error_request_id": "",
+    "error_problem": None,
+}
+
 #: Failures only an administrator can fix (credentials, tenant, permissions).
 ADMINISTRATOR_PROBLEMS = frozenset({"auth", "unauthorized", "forbidden"})
 
@@ -85,11 +94,7 @@ def record_created(
                     completed_at=now,
                     updated_at=now,
                     may_exist_in_corti=False,
-                    error_code="",
-                    error_status=None,
-                    error_message="",
-                    error_request_id="",
-                    error_problem=None,
+                    **NO_ERROR,
                 )
             )
     except IntegrityError:

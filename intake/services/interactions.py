@@ -223,11 +223,7 @@ def _claim(record: Interaction) -> bool:
         last_attempt_at=now,
         updated_at=now,
         completed_at=None,
-        error_code="",
-        error_status=None,
-        error_message="",
-        error_request_id="",
-        error_problem=None,
+        **calls.NO_ERROR,
     )
     record.refresh_from_db()
     return bool(won)
