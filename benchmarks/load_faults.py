@@ -161,7 +161,9 @@ def main() -> None:
         report_load(results, elapsed)
 
         corti_before = simulator_state(sim_url)
-        print_figures("After the load", results, corti_before, local_records(env))
+        problems = print_figures(
+            "After the load", results, corti_before, local_records(env)
+        )
 
         # Recovery, as staff would do it, with Corti healthy again.
         requests.delete(f"{sim_url}/_simulator/faults", timeout=5)
@@ -169,15 +171,24 @@ def main() -> None:
         print(f"reconcile_interactions: {out.strip()}")
         retried = retry_failed(base, env, args)
         print(f"Retried {retried} failed submissions through the Retry button.")
-        print_figures(
-            "After recovery", results, simulator_state(sim_url), local_records(env)
+        records = local_records(env)
+        problems += print_figures(
+            "After recovery", results, simulator_state(sim_url), records
         )
+        if any(r["outcome"] != "created" for r in records):
+            problems.append("after recovery, not every submission is created")
         print(f"Faults the simulator fired: {faults_fired(corti_before)}")
     finally:
         for process in reversed(processes):
             stop(process)
         if drop_database:
             drop_database()
+    if problems:
+        print("\nFAILED: " + "; ".join(problems))
+        if args.check:
+            raise SystemExit(1)
+    else:
+        print("\nOK: nothing lost, nothing duplicated, no server error.")
 
 
 # --- load ---------------------------------------------------------------------
@@ -321,7 +332,8 @@ def report_load(results: list[Result], elapsed: float) -> None:
 
 def print_figures(
     title: str, results: list[Result], corti: dict, records: list[dict]
-) -> None:
+) -> list[str]:
+    """Print the figures; return what breaks the goal (empty when none)."""
     sent = [r for r in results if r.key]
     by_key = {r["submission_key"]: r for r in records}
     created = corti["interactions"]
@@ -345,6 +357,18 @@ def print_figures(
     ]
     for label, value in rows:
         print(f"  {label:<30} {value}")
+    failed = [r for r in results if r.error]
+    return [
+        f"{title.lower()}: {label} {value}"
+        for label, value in (
+            ("duplicates in Corti", duplicates),
+            ("in Corti but not on a record", len(orphans)),
+            ("lost submissions", len(lost)),
+            ("HTTP 500 pages", server_errors),
+            ("submissions not sent", len(failed)),
+        )
+        if value
+    ]
 
 
 def local_records(env: dict[str, str]) -> list[dict]:
@@ -434,6 +458,11 @@ def parse_args() -> argparse.Namespace:
         help="How late a slow answer comes (default: %(default)s s).",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="Exit 1 unless nothing was lost or duplicated and no page was a 500.",
+    )
     parser.add_argument(
         "--time-limit",
         type=float,
