@@ -137,11 +137,7 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
             )
             return _render_form(request, IntakeForm(initial=initial))
         if record.outcome in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN):
-            form = form_for_record(record)
-            form.add_corti_errors(
-                (record.error_problem or {}).get("validationErrors") or []
-            )
-            return _render_form(request, form, failed=record)
+            return _render_failed(request, form_for_record(record), record)
         form = IntakeForm(initial=initial_from_record(record))
         return _render_form(request, form, sent=record)
 
@@ -151,9 +147,7 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     submission = interaction_submit(submitted_by=request.user, **form.cleaned_data)
     record = submission.record
     if record.outcome in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN):
-        problem = record.error_problem or {}
-        form.add_corti_errors(problem.get("validationErrors") or [])
-        return _render_form(request, form, failed=record)
+        return _render_failed(request, form, record)
     if record.outcome == Interaction.Outcome.PENDING:
         messages.info(
             request,
@@ -286,6 +280,14 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+def _render_failed(
+    request: HtmxHttpRequest, form: IntakeForm, record: Interaction
+) -> HttpResponse:
+    """The form as typed, Corti's field messages beside their fields."""
+    form.add_corti_errors((record.error_problem or {}).get("validationErrors") or [])
+    return _render_form(request, form, failed=record)
 
 
 def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
