@@ -69,11 +69,17 @@ class Simulator:
     def expire_tokens(self) -> None:
         self._call("POST", "/_simulator/expire-tokens")
 
-    def set_faults(self, faults: list[dict]) -> None:
-        """Switch simulator faults on (see intake.corti.simulator.Fault)."""
+    def set_faults(self, *faults: dict, seed: int | None = None) -> None:
+        """Replace the fault rules (see intake.corti.simulator.Fault); none clears.
+
+        Raises urllib.error.HTTPError when the simulator refuses a rule.
+        """
+        body: dict = {"faults": list(faults)}
+        if seed is not None:
+            body["seed"] = seed
         request = urllib.request.Request(
             f"{self.base_url}/_simulator/faults",
-            data=json.dumps({"faults": faults}).encode(),
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )

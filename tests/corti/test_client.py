@@ -14,7 +14,6 @@ import random
 import socket
 import threading
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
@@ -275,14 +274,7 @@ def mocked_timed_client(*, rng=None, **overrides):
 
 
 def set_faults(sim, *faults: dict, seed: int = 1) -> None:
-    request = urllib.request.Request(
-        f"{sim.base_url}/_simulator/faults",
-        data=json.dumps({"faults": list(faults), "seed": seed}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
+    sim.set_faults(*faults, seed=seed)
 
 
 def sent(session: RecordingSession, method: str, suffix: str) -> int:

@@ -54,12 +54,7 @@ def fault(kind: str, endpoint: str = "create", **fields: Any) -> dict[str, Any]:
 
 def set_faults(corti, *faults: dict[str, Any]) -> None:
     """Replace the simulator's fault rules (an empty call removes them all)."""
-    response = requests.post(
-        f"{corti.base_url}/_simulator/faults",
-        json={"faults": list(faults)},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
+    corti.set_faults(*faults)
 
 
 def create_attempts(state: dict) -> int:

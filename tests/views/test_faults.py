@@ -62,10 +62,7 @@ def copenhagen(settings):
 
 def set_faults(corti, *rules: dict) -> None:
     """Arm the simulator's fault switch (reset by the `corti` fixture)."""
-    response = requests.post(
-        f"{corti.base_url}/_simulator/faults", json={"faults": list(rules)}, timeout=5
-    )
-    assert response.status_code == 200, response.text
+    corti.set_faults(*rules)
 
 
 def clear_faults(corti) -> None:

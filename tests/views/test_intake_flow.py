@@ -151,7 +151,7 @@ def test_going_back_to_a_failed_form_shows_the_failure_with_the_input(
 ):
     location = clinician_client.get(NEW)["Location"]
     key = parse_qs(urlsplit(location).query)["key"][0]
-    corti.set_faults([{"kind": "403", "count": 1}])
+    corti.set_faults({"kind": "403", "count": 1})
     clinician_client.post(location, {**TYPED, "submission_key": key})
 
     html = page(clinician_client.get(location))
