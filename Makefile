@@ -9,7 +9,7 @@ PORT ?= 8000
 # PostgreSQL for `make test-postgres` (CI runs it; it skips when none answers).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres load-test lint format check-python clean
+.PHONY: run test test-postgres load-test lint format check-python browser-deps clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Corti Intake needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -24,15 +24,38 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The browser tests drive Debian's chromium (a test tool's own browser download
+# cannot work here) and inject axe-core from the npm registry. Installed when
+# missing; when that is impossible the browser tests skip and say why.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+browser-deps: $(AXE)
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	else \
+		echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		( $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+		  || { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; } ) \
+		|| echo "WARNING: could not install chromium; the browser tests will be skipped."; \
+	fi
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error \
+		|| echo "WARNING: npm could not install axe-core; the accessibility checks will be skipped."; \
+	else \
+		echo "WARNING: npm is missing; the accessibility checks will be skipped."; \
+	fi
+
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	PORT=$(PORT) $(PY) manage.py run_dashboard
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser-deps
 	$(PY) -m pytest --ds=config.settings.test
 
-test-postgres: $(VENV)/.dev
+test-postgres: $(VENV)/.dev browser-deps
 	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()' '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
 		echo "Running the suite on PostgreSQL at $(TEST_POSTGRES_URL)"; \
 		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest --ds=config.settings.test; \
@@ -59,4 +82,4 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache tests/browser/node_modules

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 
 
@@ -16,3 +17,6 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate: the role groups exist with their permissions.
         post_migrate.connect(_ensure_roles, sender=self)
+        from intake.sessions import on_sign_in
+
+        user_logged_in.connect(on_sign_in, dispatch_uid="intake.sessions.on_sign_in")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.forms.fields import BaseTemporalField
 from django.utils import timezone
@@ -396,3 +397,14 @@ def _local_datetime_text(value: str) -> str:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(clinic_time_zone()).replace(tzinfo=None)
     return parsed.strftime(LOCAL_DATETIME_WIDGET_FORMAT)
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, each input linked to its error messages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs["aria-describedby"] = (
+                f"{self[name].auto_id}-errors login-errors"
+            )

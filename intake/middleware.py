@@ -1,9 +1,41 @@
-"""Sign-in requirement that also works for htmx requests."""
+"""Sign-in requirement that also works for htmx requests, and idle sign-out."""
+
+from __future__ import annotations
+
+import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
+
+from . import sessions
+
+# Posts of these views carry the intake form; kept when the session has ended.
+FORM_VIEWS = {"intake:interaction_create", "intake:interaction_validate"}
+
+
+class IdleTimeoutMiddleware:
+    """Sign out a user idle for longer than INTAKE_SESSION_IDLE_TIMEOUT.
+
+    Every request of a signed-in user counts as activity, except asking how
+    long the session has left (the page's idle warning does that).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated and not sessions.session_expire_if_idle(
+            request
+        ):
+            only_asking = request.method == "GET" and request.path_info == reverse(
+                "session"
+            )
+            if not only_asking:
+                sessions.session_touch(request)
+        return self.get_response(request)
 
 
 class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -11,17 +43,49 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
 
     An htmx request whose session has ended gets the whole browser sent to the
     sign-in page (and back to the page it was on), instead of having the
-    sign-in form swapped into a corner of the page.
+    sign-in form swapped into a corner of the page. A post of the intake form
+    after an idle sign-out keeps what was typed and comes back to that form.
     """
 
     def handle_no_permission(self, request, view_func) -> HttpResponse:
+        page = self._page_after_sign_in(request)
         htmx = getattr(request, "htmx", None)
         if htmx:
-            page = htmx.current_url_abs_path or request.get_full_path()
             login = redirect_to_login(
-                page,
+                page or htmx.current_url_abs_path or request.get_full_path(),
                 self.get_login_url(view_func),
                 self.get_redirect_field_name(view_func),
             )
             return HttpResponseClientRedirect(login["Location"])
+        if page:
+            return redirect_to_login(
+                page,
+                self.get_login_url(view_func),
+                self.get_redirect_field_name(view_func),
+            )
         return super().handle_no_permission(request, view_func)
+
+    def _page_after_sign_in(self, request: HttpRequest) -> str | None:
+        """For a post of the intake form: keep the typing; the form's address."""
+        match = request.resolver_match
+        if (
+            request.method != "POST"
+            or match is None
+            or match.view_name not in FORM_VIEWS
+        ):
+            return None
+        key = _uuid_or_none(request.POST.get("submission_key")) or _uuid_or_none(
+            request.GET.get("key")
+        )
+        if key is None:
+            key = uuid.uuid4()
+        if not sessions.draft_keep(request, key=key):
+            return None
+        return f"{reverse('intake:interaction_create')}?key={key}"
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -168,6 +168,7 @@ class Interaction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("export_interaction", _("Can export interactions (CSV)"))]
         indexes = [
             models.Index(fields=["-created_at"], name="interaction_created_idx"),
             models.Index(

@@ -9,6 +9,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("interactions/", views.interaction_list, name="interaction_list"),
+    path(
+        "interactions/export.csv",
+        views.interaction_export,
+        name="interaction_export",
+    ),
     path("interactions/new/", views.interaction_create, name="interaction_create"),
     path(
         "interactions/new/validate/",

@@ -6,23 +6,35 @@ import json
 import logging
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from . import sessions
 from .corti import get_client
 from .corti.errors import CortiError
+from .exports import interactions_csv
 from .forms import (
     IntakeForm,
+    SignInForm,
     form_for_record,
     initial_from_record,
     prefill_from_query,
@@ -111,6 +123,57 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": status, **checks}, status=200 if ready else 503)
 
 
+class SignInView(LoginView):
+    """Django's sign-in, saying why the user is here after an idle sign-out."""
+
+    authentication_form = SignInForm
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["idle_signed_out"] = sessions.was_signed_out_idle(self.request)
+        context["draft_kept"] = sessions.draft_pending(self.request) is not None
+        context["idle_duration"] = sessions.idle_phrase()
+        return context
+
+
+def signin_locked_out(request: HttpRequest, credentials=None, *args, **kwargs):
+    """django-axes' answer to a locked-out sign-in: why, and for how long."""
+    minutes = round(settings.AXES_COOLOFF_TIME * 60)
+    return render(
+        request,
+        "registration/locked_out.html",
+        {
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "username": (credentials or {}).get("username", ""),
+            "lockout_duration": ngettext("%(n)d minute", "%(n)d minutes", minutes)
+            % {"n": minutes},
+        },
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+    )
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def session(request: HtmxHttpRequest) -> JsonResponse:
+    """GET: seconds left before the idle sign-out. POST: stay signed in.
+
+    Reading it does not count as activity; posting does (the middleware
+    restarts the idle clock on every other request).
+    """
+    if not request.user.is_authenticated:
+        if request.method == "POST":
+            return JsonResponse({"signed_in": False}, status=401)
+        return JsonResponse({"signed_in": False})
+    return JsonResponse(
+        {
+            "signed_in": True,
+            "expires_in": round(sessions.seconds_left(request)),
+            "warning": settings.INTAKE_SESSION_WARNING,
+        }
+    )
+
+
 @permission_required("intake.add_interaction", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
@@ -128,6 +191,22 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
             params[FORM_KEY_PARAM] = str(uuid.uuid4())
             return redirect(f"{request.path}?{params.urlencode()}")
         record = interaction_by_submission_key(key=key)
+        draft = sessions.draft_take(request, key=key)
+        if draft is not None and (
+            record is None
+            or record.outcome
+            in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN)
+        ):
+            messages.info(
+                request,
+                _(
+                    "You were signed out after %(duration)s without "
+                    "activity. What you had typed is back below; nothing was sent "
+                    "to Corti. Check it and create the interaction."
+                )
+                % {"duration": sessions.idle_phrase()},
+            )
+            return _render_form(request, IntakeForm(initial=draft))
         if record is None:
             initial = prefill_from_query(request.GET)
             initial["submission_key"] = key
@@ -229,12 +308,7 @@ def interaction_validate(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
     """List submissions newest first, with search, filters and pages."""
-    filters = {
-        "q": request.GET.get("q", "")[:255],
-        "encounter_status": request.GET.get("status", ""),
-        "encounter_type": request.GET.get("type", ""),
-        "outcome": request.GET.get("outcome", ""),
-    }
+    filters = _list_filters(request)
     page = Paginator(interaction_list_select(**filters), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -249,6 +323,29 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     return render(request, template, context)
+
+
+@permission_required(
+    ["intake.view_interaction", "intake.export_interaction"], raise_exception=True
+)
+@never_cache
+@require_GET
+def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
+    """Download the submissions the list shows (same search and filters) as CSV."""
+    filters = _list_filters(request)
+    records = interaction_list_select(**filters).iterator(chunk_size=2000)
+    # Who exported, never what: the filters can hold a patient's name.
+    logger.info(
+        "User %s exported interactions (%s)",
+        request.user.pk,
+        "filtered" if any(filters.values()) else "all",
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(
+        interactions_csv(records), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="interactions-{stamp}.csv"'
+    return response
 
 
 @permission_required("intake.view_interaction", raise_exception=True)
@@ -273,6 +370,15 @@ def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse
             else "",
         },
     )
+
+
+def _list_filters(request: HttpRequest) -> dict[str, str]:
+    return {
+        "q": request.GET.get("q", "")[:255],
+        "encounter_status": request.GET.get("status", ""),
+        "encounter_type": request.GET.get("type", ""),
+        "outcome": request.GET.get("outcome", ""),
+    }
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

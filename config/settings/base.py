@@ -36,21 +36,29 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "csp",
+    # Before intake: the roles given on migrate include axes' view permissions.
+    "axes",
     "intake",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Signs out a user idle for INTAKE_SESSION_IDLE_MINUTES.
+    "intake.middleware.IdleTimeoutMiddleware",
     # Every page needs a signed-in user unless its view says otherwise.
     "intake.middleware.HtmxLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -67,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "intake.context_processors.corti_mode",
+                "intake.context_processors.idle_session",
             ],
         },
     },
@@ -109,16 +118,72 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "intake:interaction_create"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Sessions --------------------------------------------------------------
+# A signed-in user idle this long is signed out; a warning with "Stay signed
+# in" shows INTAKE_SESSION_WARNING_SECONDS before. What was typed on the intake
+# form is kept and comes back after signing in again.
+INTAKE_SESSION_IDLE_TIMEOUT = round(
+    env.float("INTAKE_SESSION_IDLE_MINUTES", default=15.0) * 60
+)
+INTAKE_SESSION_WARNING = env.int("INTAKE_SESSION_WARNING_SECONDS", default=120)
+if INTAKE_SESSION_IDLE_TIMEOUT < 60:
+    raise ImproperlyConfigured("INTAKE_SESSION_IDLE_MINUTES must be at least 1.")
+if not 0 < INTAKE_SESSION_WARNING < INTAKE_SESSION_IDLE_TIMEOUT:
+    raise ImproperlyConfigured(
+        "INTAKE_SESSION_WARNING_SECONDS must be above 0 and below the idle timeout."
+    )
+# The cookie ends with the browser; the server forgets a session after this
+# long even when it stays in use (a working day by default).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = round(env.float("INTAKE_SESSION_MAX_HOURS", default=12.0) * 3600)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Sign-in throttling (django-axes) -------------------------------------
+# After INTAKE_SIGNIN_FAILURE_LIMIT failed sign-ins for one username from one
+# address, that pair is refused for INTAKE_SIGNIN_LOCKOUT_MINUTES. Attempts
+# are kept in the database (admin: Axes) and logged without the password.
+AXES_FAILURE_LIMIT = env.int("INTAKE_SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("INTAKE_SIGNIN_LOCKOUT_MINUTES", default=15.0) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "intake.views.signin_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client's address is the connecting one unless a trusted proxy sets it
+# (config.settings.production, DJANGO_BEHIND_PROXY).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# --- Content Security Policy (django-csp) --------------------------------
+# Nothing inline: scripts and styles come from our own static files only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 
 # --- Time and language -----------------------------------------------------
 
@@ -215,5 +280,8 @@ LOGGING = {
     "loggers": {
         # Request lines can carry patient identifiers in query strings.
         "django.server": {"level": "WARNING"},
+        # urllib3 logs each request's URL at DEBUG, and a lookup's URL carries
+        # the patient filter: never below INFO, whatever DJANGO_LOG_LEVEL says.
+        "urllib3": {"level": "INFO"},
     },
 }

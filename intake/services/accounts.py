@@ -15,8 +15,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ADMINISTRATORS: [
         "intake.add_interaction",
         "intake.view_interaction",
+        "intake.export_interaction",
         "auth.view_user",
         "auth.view_group",
+        # The sign-in record kept by django-axes: attempts, lockouts, sign-ins.
+        "axes.view_accessattempt",
+        "axes.view_accessfailurelog",
+        "axes.view_accesslog",
     ],
 }
 

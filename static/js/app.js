@@ -36,10 +36,12 @@
     );
   });
 
-  // After the form comes back with errors, move focus to the summary so
-  // keyboard and screen-reader users land on what needs fixing.
+  // After the form comes back with errors, move focus to the first field in
+  // error (its message is linked with aria-describedby, so a screen reader
+  // reads it out), or to the message above the form when no field is marked.
+  // The summary itself is role=alert and is announced either way.
   function focusFirstProblem(root) {
-    var target = root.querySelector("[data-autofocus]") || root.querySelector("[aria-invalid=true]");
+    var target = root.querySelector("[aria-invalid=true]") || root.querySelector("[data-autofocus]");
     if (target) target.focus();
   }
 
@@ -61,9 +63,139 @@
     }
   }
 
+  // Idle sign-out. The server signs out a user idle for data-idle-timeout
+  // seconds; this warns data-idle-warning seconds before, offers "Stay signed
+  // in", and asks the server before acting (another tab may have been busy).
+  function setUpIdleWarning() {
+    var body = document.body;
+    var timeout = Number(body.dataset.idleTimeout);
+    var warning = Number(body.dataset.idleWarning);
+    if (!timeout || !warning) return;
+    var sessionUrl = body.dataset.sessionUrl;
+    var dialog = document.getElementById("idle-warning");
+    var signedOut = document.getElementById("idle-signed-out");
+    var countdown = document.getElementById("idle-countdown");
+    var stayForm = document.getElementById("idle-stay-form");
+    var timer = null;
+    var ticker = null;
+    var deadline = Date.now() + timeout * 1000;
+
+    function schedule(ms) {
+      clearTimeout(timer);
+      timer = setTimeout(check, Math.max(250, ms));
+    }
+
+    function format(seconds) {
+      var s = Math.max(0, Math.ceil(seconds));
+      var m = Math.floor(s / 60);
+      var rest = s % 60;
+      if (!m) return rest + (rest === 1 ? " second" : " seconds");
+      return m + ":" + (rest < 10 ? "0" : "") + rest + " minutes";
+    }
+
+    function tick() {
+      var left = (deadline - Date.now()) / 1000;
+      countdown.textContent = format(left);
+      if (left <= 0) check();
+    }
+
+    function showWarning() {
+      if (dialog.hidden) {
+        dialog.hidden = false;
+        tick();
+        clearInterval(ticker);
+        ticker = setInterval(tick, 1000);
+        document.getElementById("idle-stay").focus();
+      }
+    }
+
+    function hideWarning() {
+      clearInterval(ticker);
+      if (!dialog.hidden) {
+        dialog.hidden = true;
+      }
+    }
+
+    function showSignedOut() {
+      clearTimeout(timer);
+      hideWarning();
+      signedOut.hidden = false;
+      document.getElementById("idle-sign-in").focus();
+    }
+
+    function update(state) {
+      if (!state.signed_in) return showSignedOut();
+      deadline = Date.now() + state.expires_in * 1000;
+      if (state.expires_in > warning) {
+        hideWarning();
+        schedule((state.expires_in - warning) * 1000);
+      } else {
+        showWarning();
+        schedule(state.expires_in * 1000 + 500);
+      }
+    }
+
+    function check() {
+      fetch(sessionUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.json(); })
+        .then(update, function () { schedule(15000); });
+    }
+
+    function restart() {
+      deadline = Date.now() + timeout * 1000;
+      hideWarning();
+      schedule((timeout - warning) * 1000);
+    }
+
+    stayForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      fetch(stayForm.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+        body: new FormData(stayForm),
+      })
+        .then(function (response) { return response.json(); })
+        .then(update, function () { schedule(5000); });
+    });
+
+    // Signing in again from a form keeps what was typed: the form is posted
+    // to live validation, which (signed out) keeps it for this user and
+    // answers with the sign-in page that leads back to the form.
+    document.getElementById("idle-sign-in").addEventListener("click", function () {
+      var here = window.location.pathname + window.location.search;
+      var fallback = body.dataset.loginUrl + "?next=" + encodeURIComponent(here);
+      var form = document.getElementById("intake-form");
+      if (!form) {
+        window.location.assign(fallback);
+        return;
+      }
+      fetch(body.dataset.draftUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "HX-Request": "true", "HX-Current-URL": window.location.href },
+        body: new FormData(form),
+      }).then(
+        function (response) { window.location.assign(response.headers.get("HX-Redirect") || fallback); },
+        function () { window.location.assign(fallback); }
+      );
+    });
+
+    // Anything sent to the server counts as activity there too.
+    document.addEventListener("htmx:afterRequest", restart);
+    schedule((timeout - warning) * 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", setUpIdleWarning);
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("intake-form");
-    if (!form) return;
+    if (!form) {
+      // Other pages (sign-in) may flag their own first problem.
+      var flagged = document.querySelector("main [data-autofocus]");
+      if (flagged) flagged.focus();
+      return;
+    }
     if (form.querySelector("[data-autofocus], [aria-invalid=true]")) {
       focusFirstProblem(form);
     } else {

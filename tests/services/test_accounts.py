@@ -83,9 +83,14 @@ def test_demo_accounts_are_created_in_their_roles():
 def test_demo_account_password_signs_in(client):
     demo_accounts_ensure(password="demo-password-1")
 
-    assert client.login(username="clinician", password="demo-password-1")
-    assert client.login(username="admin", password="demo-password-1")
-    assert not client.login(username="admin", password="wrong-password")
+    def signs_in(username: str, password: str) -> bool:
+        client.logout()
+        client.post("/accounts/login/", {"username": username, "password": password})
+        return "_auth_user_id" in client.session
+
+    assert signs_in("clinician", "demo-password-1")
+    assert signs_in("admin", "demo-password-1")
+    assert not signs_in("admin", "wrong-password")
 
 
 def test_demo_accounts_ensure_is_idempotent():

@@ -1,0 +1,77 @@
+"""The interaction log as CSV, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from .models import Interaction
+
+COLUMNS = [
+    ("id", "Local ID"),
+    ("created_at", "Submitted at"),
+    ("submitted_by", "Submitted by"),
+    ("outcome", "Outcome"),
+    ("interaction_id", "Corti interaction ID"),
+    ("websocket_url", "Websocket URL"),
+    ("encounter_identifier", "Encounter identifier"),
+    ("encounter_status", "Encounter status"),
+    ("encounter_type", "Encounter type"),
+    ("encounter_title", "Title"),
+    ("encounter_started_at", "Started at"),
+    ("encounter_ended_at", "Ended at"),
+    ("assigned_user_id", "Assigned user ID"),
+    ("patient_identifier", "Patient identifier"),
+    ("patient_name", "Patient name"),
+    ("patient_gender", "Gender"),
+    ("patient_birth_date", "Birth date"),
+    ("patient_pronouns", "Pronouns"),
+    ("time_zone", "Time zone"),
+    ("error_code", "Error kind"),
+    ("error_status", "Error HTTP status"),
+    ("error_request_id", "Corti request id"),
+]
+# A cell starting with one of these is a formula to Excel, LibreOffice and
+# Google Sheets ("=HYPERLINK(...)", "@SUM(...)"); a leading apostrophe makes
+# it plain text (OWASP's advice for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d")
+_TIMES = {"created_at", "encounter_started_at", "encounter_ended_at"}
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def cell(value: object) -> str:
+    """One value as CSV text: never a formula, no NUL."""
+    text = "" if value is None else str(value)
+    text = text.replace("\x00", "")
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    return text
+
+
+def _value(record: Interaction, name: str, zone: ZoneInfo) -> object:
+    if name == "submitted_by":
+        return record.submitted_by.get_username()
+    value = getattr(record, name)
+    if name in _TIMES and value is not None:
+        # Clinic time with its UTC offset: unambiguous in a spreadsheet.
+        return value.astimezone(zone).isoformat(timespec="seconds")
+    return value
+
+
+def interactions_csv(records: Iterable[Interaction]) -> Iterator[str]:
+    """CSV lines (header first) for the given records, one at a time."""
+    writer = csv.writer(_Echo())
+    zone = ZoneInfo(settings.TIME_ZONE)
+    # A byte order mark so spreadsheet programs read the file as UTF-8.
+    yield "\ufeff" + writer.writerow([title for _, title in COLUMNS])
+    for record in records:
+        yield writer.writerow([cell(_value(record, name, zone)) for name, _ in COLUMNS])
