@@ -64,8 +64,13 @@
   }
 
   // Idle sign-out. The server signs out a user idle for data-idle-timeout
-  // seconds; this warns data-idle-warning seconds before, offers "Stay signed
-  // in", and asks the server before acting (another tab may have been busy).
+  // seconds; this warns data-idle-warning seconds before and asks the server
+  // before acting (another tab may have been busy). While the warning shows,
+  // any key or click keeps the session. Focus is left where it is: moving it
+  // would commit a half-typed field. When the session has ended the page
+  // leaves for the sign-in page, so no patient data stays on an unattended
+  // screen; a form's typing is handed to the server first, which keeps it for
+  // this user until they sign in again.
   function setUpIdleWarning() {
     var body = document.body;
     var timeout = Number(body.dataset.idleTimeout);
@@ -73,11 +78,12 @@
     if (!timeout || !warning) return;
     var sessionUrl = body.dataset.sessionUrl;
     var dialog = document.getElementById("idle-warning");
-    var signedOut = document.getElementById("idle-signed-out");
     var countdown = document.getElementById("idle-countdown");
+    var announce = document.getElementById("idle-announce");
     var stayForm = document.getElementById("idle-stay-form");
     var timer = null;
     var ticker = null;
+    var leaving = false;
     var deadline = Date.now() + timeout * 1000;
 
     function schedule(ms) {
@@ -100,31 +106,24 @@
     }
 
     function showWarning() {
-      if (dialog.hidden) {
-        dialog.hidden = false;
-        tick();
-        clearInterval(ticker);
-        ticker = setInterval(tick, 1000);
-        document.getElementById("idle-stay").focus();
-      }
+      if (!dialog.hidden) return;
+      dialog.hidden = false;
+      tick();
+      announce.textContent =
+        "You will be signed out in " + format((deadline - Date.now()) / 1000) +
+        " because of inactivity. Press any key to stay signed in.";
+      clearInterval(ticker);
+      ticker = setInterval(tick, 1000);
     }
 
     function hideWarning() {
       clearInterval(ticker);
-      if (!dialog.hidden) {
-        dialog.hidden = true;
-      }
-    }
-
-    function showSignedOut() {
-      clearTimeout(timer);
-      hideWarning();
-      signedOut.hidden = false;
-      document.getElementById("idle-sign-in").focus();
+      dialog.hidden = true;
+      announce.textContent = "";
     }
 
     function update(state) {
-      if (!state.signed_in) return showSignedOut();
+      if (!state.signed_in) return leave();
       deadline = Date.now() + state.expires_in * 1000;
       if (state.expires_in > warning) {
         hideWarning();
@@ -136,19 +135,13 @@
     }
 
     function check() {
+      if (leaving) return;
       fetch(sessionUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) { return response.json(); })
         .then(update, function () { schedule(15000); });
     }
 
-    function restart() {
-      deadline = Date.now() + timeout * 1000;
-      hideWarning();
-      schedule((timeout - warning) * 1000);
-    }
-
-    stayForm.addEventListener("submit", function (event) {
-      event.preventDefault();
+    function stay() {
       fetch(stayForm.action, {
         method: "POST",
         credentials: "same-origin",
@@ -157,32 +150,52 @@
       })
         .then(function (response) { return response.json(); })
         .then(update, function () { schedule(5000); });
-    });
+    }
 
-    // Signing in again from a form keeps what was typed: the form is posted
-    // to live validation, which (signed out) keeps it for this user and
-    // answers with the sign-in page that leads back to the form.
-    document.getElementById("idle-sign-in").addEventListener("click", function () {
+    function leave() {
+      leaving = true;
+      clearTimeout(timer);
+      hideWarning();
       var here = window.location.pathname + window.location.search;
-      var fallback = body.dataset.loginUrl + "?next=" + encodeURIComponent(here);
+      var signIn = body.dataset.loginUrl + "?next=" + encodeURIComponent(here);
       var form = document.getElementById("intake-form");
       if (!form) {
-        window.location.assign(fallback);
+        window.location.assign(signIn);
         return;
       }
+      // Live validation, signed out, keeps the form for this user and answers
+      // with the sign-in page that leads back to it.
       fetch(body.dataset.draftUrl, {
         method: "POST",
         credentials: "same-origin",
         headers: { "HX-Request": "true", "HX-Current-URL": window.location.href },
         body: new FormData(form),
       }).then(
-        function (response) { window.location.assign(response.headers.get("HX-Redirect") || fallback); },
-        function () { window.location.assign(fallback); }
+        function (response) { window.location.assign(response.headers.get("HX-Redirect") || signIn); },
+        function () { window.location.assign(signIn); }
       );
+    }
+
+    stayForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      stay();
     });
+    function activityWhileWarned(event) {
+      if (dialog.hidden || leaving) return;
+      if (event.target && event.target.closest && event.target.closest("#idle-warning")) return;
+      hideWarning();
+      stay();
+    }
+    document.addEventListener("keydown", activityWhileWarned, true);
+    document.addEventListener("pointerdown", activityWhileWarned, true);
 
     // Anything sent to the server counts as activity there too.
-    document.addEventListener("htmx:afterRequest", restart);
+    document.addEventListener("htmx:afterRequest", function () {
+      if (leaving) return;
+      deadline = Date.now() + timeout * 1000;
+      hideWarning();
+      schedule((timeout - warning) * 1000);
+    });
     schedule((timeout - warning) * 1000);
   }
 

@@ -1,0 +1,296 @@
+"""Idle sign-out, in a real browser, with the timings shortened to seconds.
+
+A visible warning comes before the sign-out, with a countdown and a "Stay
+signed in" action. When the time runs out the page goes to the sign-in page,
+which says why. A session that ends while the intake form is being filled
+loses nothing: after signing in again the clinician is back on that form with
+what was typed, and nothing reached Corti without a signed-in user.
+
+The live server runs in this process, so the `settings` fixture's overrides
+apply to it. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from intake.models import Interaction
+from tests.browser.conftest import PASSWORD, sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+IDLE = 7  # seconds without a request before the sign-out
+WARNING = 4  # seconds before it that the warning shows
+DETAIL_URL = re.compile(r"/interactions/([0-9a-f-]{36})/$")
+LOGIN_URL = re.compile(r"/accounts/login/\?next=")
+KEPT_ON_SIGN_IN = (
+    "What you had typed on the intake form is kept: it comes back when you "
+    "sign in again."
+)
+RESTORED = "What you had typed is back below; nothing was sent to Corti."
+
+TYPED = {
+    "id_encounter_identifier": "ENC-IDLE-1",
+    "id_encounter_title": "Follow-up after fall",
+    "id_encounter_status": "completed",
+    "id_encounter_type": "emergency",
+    "id_encounter_started_at": "2026-01-15T14:00",
+    "id_encounter_ended_at": "2026-01-15T14:45",
+    "id_assigned_user_id": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+    "id_patient_identifier": "PAT-IDLE-9",
+    "id_patient_name": "Grace Hopper",
+    "id_patient_gender": "other",
+    "id_patient_birth_date": "1966-12-09",
+    "id_patient_pronouns": "they/them",
+}
+
+
+@pytest.fixture
+def short_idle(settings):
+    settings.INTAKE_SESSION_IDLE_TIMEOUT = IDLE
+    settings.INTAKE_SESSION_WARNING = WARNING
+    return settings
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def creates(corti) -> int:
+    return corti.state()["counts"].get("create_requests", 0)
+
+
+def focused(page, element_id: str, *, timeout: float = 5_000) -> None:
+    page.wait_for_function(
+        "id => document.activeElement && document.activeElement.id === id",
+        arg=element_id,
+        timeout=timeout,
+    )
+
+
+def type_form(page) -> str:
+    """Fill every field as a clinician would; the form's submission key.
+
+    Each field is left with Tab, so live validation posts it (activity).
+    """
+    for field_id, value in TYPED.items():
+        field = page.locator(f"#{field_id}")
+        if field.evaluate("el => el.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+        field.press("Tab")
+    # The last live validation has come back: the idle clock restarted there.
+    page.wait_for_load_state("networkidle")
+    return page.locator("input[name=submission_key]").input_value()
+
+
+def form_values(page) -> dict[str, str]:
+    return {name: page.locator(f"#{name}").input_value() for name in TYPED}
+
+
+def session_state(page, site: str) -> dict:
+    """The server's view of this browser's session (asking is not activity)."""
+    return page.request.get(
+        f"{site}/accounts/session/", headers={"Accept": "application/json"}
+    ).json()
+
+
+def sign_in_here(page) -> None:
+    """Sign in on the sign-in page the browser is on (keeping its ?next=)."""
+    page.get_by_label("Username").fill("nurse")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_url(re.compile(r"/interactions/new/\?key="), timeout=10_000)
+
+
+def assert_restored_and_unsent(page, corti, key: str) -> None:
+    assert page.url.endswith(f"/interactions/new/?key={key}")
+    assert RESTORED in page.locator(".messages").inner_text()
+    assert form_values(page) == TYPED
+    assert creates(corti) == 0
+    assert Interaction.objects.count() == 0
+
+
+def submit_and_expect_one(page, corti) -> None:
+    page.get_by_role("button", name="Create interaction").click()
+    page.wait_for_url(DETAIL_URL, timeout=10_000)
+    assert creates(corti) == 1
+    record = Interaction.objects.get()
+    assert record.outcome == Interaction.Outcome.CREATED
+    assert record.encounter_identifier == TYPED["id_encounter_identifier"]
+    assert record.patient_name == TYPED["id_patient_name"]
+    assert record.submitted_by.username == "nurse"
+
+
+# --- the warning -----------------------------------------------------------
+
+
+def wait_for_warning(page, started: float) -> None:
+    """The warning shows, before the sign-out, counting down."""
+    warning = page.locator("#idle-warning")
+    warning.wait_for(state="visible", timeout=IDLE * 1000)
+    assert time.monotonic() - started < IDLE, "the warning came after the sign-out"
+    assert "signed out" in warning.inner_text()
+    # Announced, not only shown: an alert (dialog) carries it to screen readers.
+    announced = page.locator(
+        "#idle-warning[role=alertdialog], #idle-warning [role=alert]"
+    ).filter(has_text="signed out")
+    assert announced.count() == 1
+    countdown = page.locator("#idle-countdown")
+    first = countdown.inner_text()
+    assert re.fullmatch(r"\d seconds?", first), first
+    assert 0 < int(first.split()[0]) <= WARNING
+    page.wait_for_function(
+        "text => document.getElementById('idle-countdown').textContent !== text",
+        arg=first,
+        timeout=3_000,
+    )
+    assert int(countdown.inner_text().split()[0]) < int(first.split()[0])
+
+
+def still_signed_in_past(page, site: str, deadline: float) -> None:
+    """Past `deadline` (monotonic): the page stayed, the session too."""
+    page.wait_for_timeout(max(0.0, deadline + 1.5 - time.monotonic()) * 1000)
+    assert "/accounts/login/" not in page.url
+    assert session_state(page, site)["signed_in"] is True
+
+
+def test_a_warning_counts_down_first_and_stay_signed_in_keeps_the_session(
+    page, site, corti, watch, browser_clinician, short_idle
+):
+    sign_in(page, site, "nurse")
+    last_request = time.monotonic()
+    assert page.locator("#idle-warning").is_hidden()
+
+    wait_for_warning(page, last_request)
+    stay = page.get_by_role("button", name="Stay signed in")
+    assert stay.is_visible()
+    stay.focus()
+    page.keyboard.press("Enter")
+
+    page.locator("#idle-warning").wait_for(state="hidden", timeout=3_000)
+    still_signed_in_past(page, site, last_request + IDLE)
+    page.reload()
+    assert page.locator("#intake-form").is_visible()
+    watch.assert_clean()
+
+
+def test_typing_on_while_warned_keeps_the_session_and_every_keystroke(
+    page, site, corti, watch, browser_clinician, short_idle
+):
+    sign_in(page, site, "nurse")
+    last_request = time.monotonic()
+    title = page.locator("#id_encounter_title")
+    title.focus()
+    page.keyboard.type("Knee")
+
+    wait_for_warning(page, last_request)
+    page.keyboard.type(" pain")
+
+    # The warning took no keystroke away: they are all in the field.
+    page.locator("#idle-warning").wait_for(state="hidden", timeout=3_000)
+    assert title.input_value() == "Knee pain"
+    assert page.evaluate("document.activeElement.id") == "id_encounter_title"
+    still_signed_in_past(page, site, last_request + IDLE)
+    watch.assert_clean()
+
+
+def test_left_alone_the_page_goes_to_sign_in_and_says_why(
+    page, site, corti, watch, browser_clinician, short_idle
+):
+    sign_in(page, site, "nurse", next_path="/interactions/")
+    assert page.locator("#results").is_visible()
+
+    page.wait_for_url(
+        re.compile(r"/accounts/login/\?next=%2Finteractions%2F$"),
+        timeout=(IDLE + 3) * 1000,
+    )
+
+    notice = page.locator("main .notice").inner_text()
+    assert f"You were signed out after {IDLE} seconds without activity." in notice
+    assert KEPT_ON_SIGN_IN not in notice
+    assert session_state(page, site)["signed_in"] is False
+    # Nothing of the list stays on an unattended screen.
+    assert page.locator("#results").count() == 0
+    watch.assert_clean()
+
+
+# --- the form's typing survives ---------------------------------------------
+
+
+def test_signed_out_while_filling_the_form_brings_the_typing_back_after_sign_in(
+    page, site, corti, watch, browser_clinician, short_idle
+):
+    sign_in(page, site, "nurse")
+    key = type_form(page)
+
+    page.wait_for_url(LOGIN_URL, timeout=(IDLE + 3) * 1000)
+
+    notice = page.locator("main .notice").inner_text()
+    assert f"You were signed out after {IDLE} seconds without activity." in notice
+    assert KEPT_ON_SIGN_IN in notice
+    assert creates(corti) == 0
+    assert page.locator("#intake-form").count() == 0
+
+    sign_in_here(page)
+
+    assert_restored_and_unsent(page, corti, key)
+    submit_and_expect_one(page, corti)
+    watch.assert_clean()
+
+
+def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
+    page, site, corti, watch, browser_clinician, short_idle
+):
+    sign_in(page, site, "nurse")
+    key = type_form(page)
+    page.locator("#idle-warning").wait_for(state="visible", timeout=IDLE * 1000)
+    # The server's session has ended already (its clock is shorter than the
+    # page believes), and the clinician, ignoring the warning, presses Create.
+    short_idle.INTAKE_SESSION_IDLE_TIMEOUT = 1
+    page.wait_for_timeout(1_200)
+
+    page.get_by_role("button", name="Create interaction").click()
+
+    page.wait_for_url(LOGIN_URL, timeout=10_000)
+    assert KEPT_ON_SIGN_IN in page.locator("main .notice").inner_text()
+    assert creates(corti) == 0
+    assert Interaction.objects.count() == 0
+
+    short_idle.INTAKE_SESSION_IDLE_TIMEOUT = IDLE
+    sign_in_here(page)
+
+    assert_restored_and_unsent(page, corti, key)
+    submit_and_expect_one(page, corti)
+    watch.assert_clean()
+
+
+def test_create_pressed_after_an_unnoticed_expiry_keeps_the_typing(
+    page, site, corti, watch, browser_clinician, settings
+):
+    # The page believes it has a minute; the server's clock is shorter, as
+    # when a laptop slept through the warning and its timers.
+    settings.INTAKE_SESSION_IDLE_TIMEOUT = 60
+    settings.INTAKE_SESSION_WARNING = 5
+    sign_in(page, site, "nurse")
+    key = type_form(page)
+    settings.INTAKE_SESSION_IDLE_TIMEOUT = 1
+    page.wait_for_timeout(1_500)
+    assert page.locator("#idle-warning").is_hidden()
+
+    page.get_by_role("button", name="Create interaction").click()
+
+    page.wait_for_url(LOGIN_URL, timeout=10_000)
+    assert KEPT_ON_SIGN_IN in page.locator("main .notice").inner_text()
+    assert creates(corti) == 0
+    assert Interaction.objects.count() == 0
+
+    settings.INTAKE_SESSION_IDLE_TIMEOUT = 60
+    sign_in_here(page)
+
+    assert_restored_and_unsent(page, corti, key)
+    submit_and_expect_one(page, corti)
+    watch.assert_clean()
