@@ -1,10 +1,51 @@
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
 from .models import CortiCall, Interaction
 
 admin.site.site_header = "Corti Intake administration"
 admin.site.site_title = "Corti Intake admin"
 admin.site.index_title = "Review"
+
+
+@never_cache
+@login_not_required
+def admin_sign_in(request, extra_context=None):
+    """The admin has no sign-in form of its own: everyone uses /accounts/login/.
+
+    One sign-in page means one set of protections (throttling, the idle
+    notice) and one place to look after.
+    """
+    if admin.site.has_permission(request):
+        return redirect("admin:index")
+    return redirect_to_login(
+        request.GET.get("next") or reverse("admin:index"), settings.LOGIN_URL
+    )
+
+
+admin.site.login = admin_sign_in
+
+
+class SignInAttemptAdmin(AccessAttemptAdmin):
+    """django-axes' attempts, without its bulk clean-up action.
+
+    The action deletes records with view permission alone (and fails on this
+    version); expired attempts are cleaned up at each sign-in, and a
+    superuser lifts a lockout with `manage.py axes_reset_username`.
+    """
+
+    actions = None
+
+
+admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, SignInAttemptAdmin)
 
 
 class CortiCallInline(admin.TabularInline):

@@ -8,6 +8,7 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import sessions
@@ -36,6 +37,24 @@ class IdleTimeoutMiddleware:
             if not only_asking:
                 sessions.session_touch(request)
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Pages for a signed-in user are never kept by the browser or a proxy.
+
+    They show patient data: after signing out (or an idle sign-out) the Back
+    button must not bring them back from a cache on a shared computer.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        signed_in = request.user.is_authenticated
+        response = self.get_response(request)
+        if signed_in and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
 
 
 class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):

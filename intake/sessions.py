@@ -114,6 +114,14 @@ def draft_take(request: HttpRequest, *, key: uuid.UUID) -> dict[str, Any] | None
     return draft["data"]
 
 
+def draft_key_for_user(request: HttpRequest) -> str | None:
+    """The form key of a draft kept for the signed-in user, if any."""
+    draft = request.session.get(DRAFT)
+    if draft and draft.get("user") == request.user.pk:
+        return draft.get("key")
+    return None
+
+
 def draft_pending(request: HttpRequest) -> str | None:
     """The form key of a kept draft, if there is one."""
     draft = request.session.get(DRAFT)

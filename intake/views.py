@@ -188,7 +188,9 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
         key = _uuid_or_none(request.GET.get(FORM_KEY_PARAM))
         if key is None:
             params = request.GET.copy()
-            params[FORM_KEY_PARAM] = str(uuid.uuid4())
+            # Back from an idle sign-out by any route: to the form kept for them.
+            kept = sessions.draft_key_for_user(request)
+            params[FORM_KEY_PARAM] = kept or str(uuid.uuid4())
             return redirect(f"{request.path}?{params.urlencode()}")
         record = interaction_by_submission_key(key=key)
         draft = sessions.draft_take(request, key=key)

@@ -504,6 +504,20 @@ def test_live_validation_after_idle_timeout_keeps_the_typing(corti, clinician_cl
     assert Interaction.objects.count() == 0
 
 
+def test_live_validation_after_idle_timeout_leads_back_to_the_form_not_itself(
+    corti, clinician_client
+):
+    """Without HX-Current-URL, the form's own address is still where to return."""
+    address, key = open_form(clinician_client)
+    idle_for(clinician_client, TIMEOUT + 1)
+
+    response = clinician_client.post(VALIDATE, typed(key), headers=HTMX)
+
+    assert response["HX-Redirect"] == login_redirect(address)
+    sign_in(clinician_client, "clin", "pw-clinician-1", address)
+    assert_typing_restored(page(clinician_client.get(address)), key)
+
+
 def test_signed_out_warning_keeps_the_typing_through_live_validation(
     corti, clinician_client
 ):
@@ -712,13 +726,6 @@ def test_a_mistyped_password_on_the_way_back_keeps_the_draft(corti, clinician_cl
     assert_typing_restored(page(clinician_client.get(address)), key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a sign-in without ?next= (sign-in page opened directly, as its "
-    "notice invites) lands on LOGIN_REDIRECT_URL, a form with a fresh key; "
-    "draft_take only gives the draft back at its own key, so the typing is not "
-    "shown although the sign-in page promised it would come back",
-)
 def test_signing_in_without_a_next_address_still_leads_back_to_the_kept_form(
     corti, clinician_client
 ):

@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Signs out a user idle for INTAKE_SESSION_IDLE_MINUTES.
     "intake.middleware.IdleTimeoutMiddleware",
+    # No page shown to a signed-in user is cached (it holds patient data).
+    "intake.middleware.NoStoreMiddleware",
     # Every page needs a signed-in user unless its view says otherwise.
     "intake.middleware.HtmxLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
