@@ -107,8 +107,15 @@ class ClinicDateTimeField(forms.DateTimeField):
             naive = BaseTemporalField.to_python(self, str(value).strip())
         zone = clinic_time_zone()
         aware = naive.replace(tzinfo=zone, fold=0)
+        try:
+            round_trip = aware.astimezone(dt.UTC).astimezone(zone)
+        except OverflowError:
+            # The very first or last hours of the calendar have no UTC time.
+            raise ValidationError(
+                self.error_messages["invalid"], code="invalid"
+            ) from None
         # A skipped wall-clock time does not survive a round trip through UTC.
-        if aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        if round_trip.replace(tzinfo=None) != naive:
             raise ValidationError(
                 self.error_messages["nonexistent"],
                 code="nonexistent",
@@ -286,8 +293,11 @@ class IntakeForm(forms.Form):
                     params={"start": local.strftime("%Y-%m-%d %H:%M")},
                 ),
             )
-        if not data.get("patient_identifier") and any(
-            data.get(name) for name in PATIENT_DETAIL_FIELDS
+        # A refused identifier already has its own message.
+        if (
+            not data.get("patient_identifier")
+            and "patient_identifier" not in self.errors
+            and any(data.get(name) for name in PATIENT_DETAIL_FIELDS)
         ):
             self.add_error(
                 "patient_identifier",
@@ -395,7 +405,11 @@ def _local_datetime_text(value: str) -> str:
     if parsed is None:
         return value
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(clinic_time_zone()).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(clinic_time_zone()).replace(tzinfo=None)
+        except OverflowError:
+            # Off the edge of the calendar: shown as given, refused on submit.
+            return value
     return parsed.strftime(LOCAL_DATETIME_WIDGET_FORMAT)
 
 

@@ -57,6 +57,12 @@ FAILURE_EXPLANATIONS = {
         "Corti, so nothing was sent. Your input is kept; ask an administrator to "
         "check CORTI_CLIENT_ID, CORTI_CLIENT_SECRET and CORTI_TENANT_NAME."
     ),
+    "misconfigured": _(
+        "The dashboard's Corti settings cannot be used (the address or tenant "
+        "is not valid), so nothing was sent. Your input is kept; ask an "
+        "administrator to check CORTI_API_URL, CORTI_AUTH_URL and "
+        "CORTI_TENANT_NAME."
+    ),
     "unauthorized": _(
         "Corti did not accept the dashboard's access token. Your input is kept; "
         "ask an administrator to check the Corti client settings."

@@ -24,6 +24,7 @@ import uuid
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 from django.core import serializers
 from django.test import Client
@@ -211,7 +212,14 @@ def admin_browser(administrator) -> Client:
 
 
 def test_no_patient_value_token_or_secret_in_any_log_line(
-    corti, logs, caplog, clinician_client, clinician, admin_browser, settings
+    corti,
+    logs,
+    caplog,
+    clinician_client,
+    clinician,
+    admin_browser,
+    settings,
+    monkeypatch,
 ):
     # The project's configuration is in force: urllib3 stays at INFO.
     assert logging.getLogger("urllib3").getEffectiveLevel() == logging.INFO
@@ -313,14 +321,21 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     settings.CORTI_CLIENT_SECRET = SECRET
     clear_clients()
 
-    # 8. An unexpected error while fetching a token: a 500, logged with its
-    # traceback.
+    # 8. A sign-in address that cannot be used: refused before sending.
     settings.CORTI_AUTH_URL = "corti-auth.invalid/no-scheme/token"
     clear_clients()
-    clinician_client.raise_request_exception = False
-    broken, _ = post_form(clinician_client)
-    assert broken.status_code == 500
+    _, misconfigured = post_form(clinician_client)
+    assert misconfigured.error_code == "misconfigured"
     settings.CORTI_AUTH_URL = corti.auth_url()
+    clear_clients()
+
+    # 9. An unexpected crash while fetching a token: a 500, logged with its
+    # traceback.
+    with monkeypatch.context() as patch:
+        patch.setattr(requests.Session, "request", crash_on_token_request)
+        clinician_client.raise_request_exception = False
+        broken, _ = post_form(clinician_client)
+    assert broken.status_code == 500
     clear_clients()
 
     # The scenario did what it claims: Corti was searched with the patient
@@ -485,27 +500,49 @@ def test_debug_error_page_of_a_view_hides_the_client_secret(corti, rf, settings)
     assert SECRET not in html
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an error raised while fetching a token (here a CORTI_AUTH_URL "
-    "without a scheme, which is not turned into a CortiError, so the form "
-    "answers 500) shows the client secret on Django's DEBUG error page: "
-    "CortiClient._http's `kwargs` (data=client_secret) and requests' frames "
-    "are listed, and no sensitive_variables guard hides them.",
-)
-def test_debug_error_page_of_a_failed_sign_in_hides_the_client_secret(
+_REAL_REQUEST = requests.Session.request
+
+
+def crash_on_token_request(self, method, url, **kwargs):
+    """requests.Session.request that fails unexpectedly when signing in."""
+    if "openid-connect/token" in url:
+        raise RuntimeError("unexpected failure inside the HTTP library")
+    return _REAL_REQUEST(self, method, url, **kwargs)
+
+
+def test_unusable_sign_in_address_fails_clearly_without_the_secret(
     corti, clinician_client, settings
 ):
     settings.DEBUG = True
     settings.CORTI_AUTH_URL = "corti-auth.invalid/no-scheme/token"
     clear_clients()
+
+    response, _ = post_form(clinician_client)
+
+    assert response.status_code == 200
+    html = page(response)
+    assert "CORTI_AUTH_URL" in html  # the clinician is told what to check
+    assert SECRET not in html
+    record = Interaction.objects.get()
+    assert record.outcome == Interaction.Outcome.FAILED
+    assert record.error_code == "misconfigured"
+    assert corti.state()["counts"].get("create_requests", 0) == 0
+
+
+def test_debug_error_page_of_a_crash_during_sign_in_hides_the_secret(
+    corti, clinician_client, settings, monkeypatch
+):
+    settings.DEBUG = True
+    clear_clients()
     clinician_client.raise_request_exception = False
+    monkeypatch.setattr(requests.Session, "request", crash_on_token_request)
 
     response, _ = post_form(clinician_client)
 
     assert response.status_code == 500
     html = page(response)
     assert "Traceback" in html  # Django's technical 500 page
+    assert "crash_on_token_request" in html  # with the frames that held it
     assert SECRET not in html
 
 

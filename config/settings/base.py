@@ -154,6 +154,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Error pages (DEBUG) and error reports hide the Corti secret and tokens.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "intake.debug.SecretHidingReporterFilter"
+
 # --- Sign-in throttling (django-axes) -------------------------------------
 # After INTAKE_SIGNIN_FAILURE_LIMIT failed sign-ins for one username from one
 # address, that pair is refused for INTAKE_SIGNIN_LOCKOUT_MINUTES. Attempts

@@ -27,10 +27,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .errors import (
     CortiAuthError,
+    CortiConfigurationError,
     CortiConnectionError,
     CortiDisconnectedError,
     CortiError,
@@ -198,6 +200,9 @@ class CortiClient:
 
     # --- the retry policy: the one place that decides what an answer means --
 
+    # Django's error pages (DEBUG) and error reports hide the variables of this
+    # call and of everything it calls: they hold the bearer token.
+    @sensitive_variables()
     def _send(
         self,
         method: str,
@@ -334,6 +339,17 @@ class CortiClient:
             raise CortiDisconnectedError(
                 f"The answer from {host} was cut off before it was complete."
             ) from exc
+        except (
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidHeader,
+        ) as exc:
+            # Refused before sending: the settings are wrong, not the network.
+            raise CortiConfigurationError(
+                f"The Corti address or tenant in the settings cannot be used "
+                f"({type(exc).__name__}): nothing was sent."
+            ) from exc
         except requests.ConnectionError as exc:
             if _never_connected(exc):
                 raise CortiConnectionError(
@@ -341,6 +357,13 @@ class CortiClient:
                 ) from exc
             raise CortiDisconnectedError(
                 f"The connection to {host} dropped before an answer came."
+            ) from exc
+        except requests.RequestException as exc:
+            # Anything else (too many redirects, say): Corti may have acted, so
+            # it is treated like a lost answer, never as a server error page.
+            raise CortiDisconnectedError(
+                f"The request to {host} failed ({type(exc).__name__}) before a "
+                "usable answer came."
             ) from exc
 
     # --- tokens ---------------------------------------------------------
@@ -374,6 +397,8 @@ class CortiClient:
         token = self._token
         return token is not None and self._clock() < token.expires_at
 
+    # As _send, for the client secret.
+    @sensitive_variables()
     def _fetch_token(self) -> AccessToken:
         started = self._clock()
         try:

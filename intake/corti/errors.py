@@ -142,6 +142,12 @@ class CortiConnectionError(CortiError):
     code = "unreachable"
 
 
+class CortiConfigurationError(CortiError):
+    """The configured Corti address cannot be used: nothing was sent."""
+
+    code = "misconfigured"
+
+
 class CortiTimeoutError(CortiError):
     """The request was sent but no answer came in time: the outcome is unknown."""
 

@@ -265,19 +265,82 @@ def end_session_while_warned(page, site: str, short_idle) -> str:
     return key
 
 
+STAY_FIRST_LOSES_THE_TYPING = (
+    "BUG: typing lost when 'Create interaction' is pressed while the idle "
+    "warning shows but the server has already ended the session. The click's "
+    "pointerdown also posts 'stay signed in' (static/js/app.js "
+    "activityWhileWarned -> stay()), so two posts leave with the same, old "
+    "session cookie. When the server handles the stay post first, it signs the "
+    "user out (intake.sessions.session_expire_if_idle flushes that session), "
+    "the form post then finds no session, so no IDLE_USER and "
+    "sessions.draft_keep keeps nothing; its HX-Redirect sends the page to "
+    "sign-in before leave()'s own draft post lands. Unforced, this happened "
+    "in about 1 run in 6; here the order is forced."
+)
+
+
+@pytest.mark.parametrize(
+    "handled_first",
+    [
+        "form post",
+        pytest.param(
+            "stay post",
+            marks=pytest.mark.xfail(strict=True, reason=STAY_FIRST_LOSES_THE_TYPING),
+        ),
+    ],
+)
 def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, short_idle, handled_first
 ):
     key = end_session_while_warned(page, site, short_idle)
     # The click also counts as "stay", which the server refuses with a 401
-    # (see the xfail below); the form's post and that answer both lead to
-    # the sign-in page.
+    # (see the xfail below).
     watch.expect_console_error(r"status of 401 .*/accounts/session/")
+    # Hold the posts the click sends, to hand them to the server in a chosen
+    # order; both orders happen unforced. Both posts leave with the same,
+    # old session cookie.
+    old_cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    held: dict = {}
+
+    def hold(name):
+        def handler(route):
+            if route.request.method != "POST":
+                return route.continue_()
+            held[name] = route
+            return None
+
+        return handler
+
+    page.route(re.compile(r"/accounts/session/$"), hold("stay post"))
+    page.route(re.compile(r"/interactions/new/\?key="), hold("form post"))
+    # The page's own hand-over of the form when it sees the session ended.
+    page.route(re.compile(r"/interactions/new/validate/$"), hold("hand-over"))
 
     # The warning is ignored: the clinician presses "Create interaction".
     page.get_by_role("button", name="Create interaction").click()
 
+    for _ in range(100):
+        if {"stay post", "form post"} <= set(held):
+            break
+        page.wait_for_timeout(50)
+    assert {"stay post", "form post"} <= set(held)
+    stay, form = held["stay post"], held["form post"]
+    if handled_first == "form post":
+        with page.expect_response(re.compile(r"/interactions/new/\?key=")):
+            form.continue_(headers={**form.request.headers, "cookie": old_cookie})
+        stay.continue_(headers={**stay.request.headers, "cookie": old_cookie})
+    else:
+        stay.fulfill(response=stay.fetch())
+        # The page's answer to the 401 (handing the form over) is still on its
+        # way when the form post's answer sends the page to sign-in.
+        for _ in range(100):
+            if "hand-over" in held:
+                break
+            page.wait_for_timeout(50)
+        form.continue_(headers={**form.request.headers, "cookie": old_cookie})
+
     on_sign_in_page(page)
+    page.unroute_all(behavior="ignoreErrors")
     assert creates(corti) == 0
     assert Interaction.objects.count() == 0
 

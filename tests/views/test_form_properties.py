@@ -11,10 +11,9 @@ answer is never a 5xx and that no exception escapes the view (Django's test
 client re-raises one). Examples are bounded so the module runs in well under a
 minute; hypothesis keeps no example database in the repository.
 
-Two inputs are kept out of the random date ranges because they are known
-server errors, each pinned by a strict xfail test at the end: a wall-clock
-time in year 1 (or 9999 with an offset) overflows when converted to UTC.
-Widen `SAFE_YEARS` when those are fixed.
+The random dates span the whole calendar, years 1 to 9999: wall-clock times
+at its edges have no UTC time, and the form must refuse them, not crash (the
+tests at the end pin the cases that once did).
 """
 
 from __future__ import annotations
@@ -69,13 +68,20 @@ ANY_CHARACTER = st.characters(blacklist_categories=("Cs",))
 any_text = st.text(ANY_CHARACTER, max_size=300)
 short_text = st.text(ANY_CHARACTER, max_size=40)
 
-#: Years whose clinic wall-clock times convert to UTC (see the module doc).
-SAFE_YEARS = (2, 9998)
+#: The whole calendar, edges included (see the module doc).
+SAFE_YEARS = (1, 9999)
 local_datetimes = st.datetimes(
     min_value=dt.datetime(SAFE_YEARS[0], 1, 1),
     max_value=dt.datetime(SAFE_YEARS[1], 12, 31, 23, 59, 59),
 )
+#: The first and last minutes of the calendar: where conversions overflow.
+EDGES = [
+    f"{SAFE_YEARS[0]:04d}-01-01T00:00",
+    f"{SAFE_YEARS[0]:04d}-01-01T00:30",
+    f"{SAFE_YEARS[1]:04d}-12-31T23:59",
+]
 datetime_text = st.one_of(
+    st.sampled_from(EDGES),
     local_datetimes.map(lambda d: d.isoformat(timespec="minutes")),
     local_datetimes.map(lambda d: d.isoformat(timespec="seconds")),
     local_datetimes.map(lambda d: d.isoformat(sep=" ", timespec="minutes")),
@@ -252,6 +258,12 @@ def test_live_validation_of_random_data_never_gets_a_server_error(
 prefill_values = st.one_of(
     any_text,
     datetime_text,
+    st.sampled_from(
+        [
+            f"{SAFE_YEARS[0]:04d}-01-01T00:00:00+05:00",
+            f"{SAFE_YEARS[1]:04d}-12-31T23:00:00-05:00",
+        ]
+    ),
     st.datetimes(
         min_value=dt.datetime(SAFE_YEARS[0], 1, 2),
         max_value=dt.datetime(SAFE_YEARS[1], 12, 30),
@@ -338,16 +350,9 @@ def test_exporting_with_random_filters_never_gets_a_server_error(
     assert response.status_code == 200
 
 
-# --- known server errors, pinned ---------------------------------------------
+# --- server errors found once, pinned ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: ClinicDateTimeField.to_python converts a wall-clock time in year "
-    "1 to UTC to test that it exists; before 0001-01-01 UTC that overflows "
-    "(OverflowError), so the form and its live validation answer 500.",
-)
 @pytest.mark.parametrize("url", [NEW, VALIDATE])
 @pytest.mark.parametrize("field", ["encounter_started_at", "encounter_ended_at"])
 def test_a_time_in_year_one_is_refused_not_a_server_error(
@@ -366,13 +371,6 @@ def test_a_time_in_year_one_is_refused_not_a_server_error(
     assert corti.state()["counts"] == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: prefill_from_query converts a deep link's date-time with an "
-    "offset to clinic time without guarding the range; 0001-01-01T00:00+05:00 "
-    "or 9999-12-31T23:00-05:00 overflows (OverflowError) and the form answers 500.",
-)
 @pytest.mark.parametrize(
     "value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"]
 )

@@ -319,22 +319,13 @@ def test_refused_text_is_marked_kept_escaped_and_not_sent(
 
     assert response.status_code == 200
     html = page(response)
-    # First the reason; a refused patient identifier also gets a second,
-    # misleading message (see the xfail test below).
-    assert field_errors(html, field)[0] == message
+    assert field_errors(html, field) == [message]
     assert form_values(html)[field] == value
     assert_escaped(html, value, "form")
     assert not Interaction.objects.exists()
     assert corti.state()["counts"] == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a patient identifier refused for its content (too long, NUL) is "
-    "also reported as missing: IntakeForm.clean() adds 'Enter the patient "
-    "identifier: Corti needs it...' because the refused value is not in "
-    "cleaned_data, though the clinician did enter one.",
-)
 @pytest.mark.parametrize("value", ["PAT\x00-7", "P" * 256], ids=["nul", "one-too-long"])
 def test_refused_patient_identifier_is_not_also_reported_as_missing(
     corti, clinician_client, value
