@@ -318,7 +318,13 @@ class CortiClient:
         )
 
     def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        host = urlsplit(url).netloc
+        try:
+            host = urlsplit(url).netloc
+        except ValueError as exc:
+            raise CortiConfigurationError(
+                f"The Corti address in the settings is not a valid URL ({exc}): "
+                "nothing was sent."
+            ) from exc
         try:
             return self._session.request(
                 method, url, timeout=self.config.timeout, **kwargs

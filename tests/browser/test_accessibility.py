@@ -362,8 +362,12 @@ def cases(bugs: dict[tuple[str, str], str]) -> list:
     return params
 
 
+def at_both_widths(*states: str) -> list[tuple[str, str]]:
+    return [(state, viewport) for state in states for viewport in VIEWPORTS]
+
+
 def both(*states: str, reason: str) -> dict[tuple[str, str], str]:
-    return {(state, viewport): reason for state in states for viewport in VIEWPORTS}
+    return dict.fromkeys(at_both_widths(*states), reason)
 
 
 # --- axe-core -------------------------------------------------------------
@@ -635,19 +639,19 @@ DETAIL = [
     r'summary "(The JSON sent to Corti|Problem details as Corti sent them)" ',
 ]
 KNOWN_SMALL_TARGETS = {
-    **{key: [r'a "Back to sign-in" '] for key in both("sign-in-paused", reason="")},
+    **{key: [r'a "Back to sign-in" '] for key in at_both_widths("sign-in-paused")},
     **{
         key: [PASSWORD]
-        for key in both("form-empty", "form-errors", "list", "idle-warning", reason="")
+        for key in at_both_widths("form-empty", "form-errors", "list", "idle-warning")
     },
     **{
         key: [PASSWORD, r'a "See this submission in the log" ']
-        for key in both("form-corti-failure", reason="")
+        for key in at_both_widths("form-corti-failure")
     },
-    **{key: DETAIL for key in both("detail-after-create", "detail-calls", reason="")},
+    **{key: DETAIL for key in at_both_widths("detail-after-create", "detail-calls")},
     **{
         key: [r".*"]
-        for key in both("admin-changelist", "admin-change", "admin-history", reason="")
+        for key in at_both_widths("admin-changelist", "admin-change", "admin-history")
     },
 }
 

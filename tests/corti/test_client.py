@@ -36,6 +36,7 @@ from intake.corti.client import (
 from intake.corti.contract import validate_create_request
 from intake.corti.errors import (
     CortiAuthError,
+    CortiConfigurationError,
     CortiConnectionError,
     CortiDisconnectedError,
     CortiForbiddenError,
@@ -856,6 +857,61 @@ def test_connection_refused_is_a_connection_error(corti):
     assert caught.value.outcome_unknown is False
     assert "nothing was sent" in caught.value.message
     assert corti.state()["counts"] == {"token_requests": 1, "tokens_issued": 1}
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("auth_url", "auth.example.invalid/realms/base/token"),
+        ("auth_url", "ftp://auth.example.invalid/token"),
+        ("api_url", "api.example.invalid/v2"),
+        ("api_url", "http://[::1/v2"),
+        ("tenant_name", "base\r\nX-Injected: 1"),
+    ],
+)
+def test_unusable_address_or_tenant_is_a_configuration_error_not_retried(
+    corti, setting, value
+):
+    slept: list[float] = []
+    client = CortiClient(corti.config(**{setting: value}), sleep=slept.append)
+
+    with pytest.raises(CortiConfigurationError) as caught:
+        client.create_interaction(minimal_request())
+
+    assert caught.value.code == "misconfigured"
+    assert "nothing was sent" in caught.value.message
+    assert slept == []
+    assert corti.state()["counts"].get("create_requests", 0) == 0
+
+
+@responses.activate
+def test_an_unexpected_requests_failure_after_sending_is_an_unknown_outcome():
+    responses.add(
+        responses.POST,
+        "https://api.example.invalid/v2/interactions/",
+        body=requests.exceptions.TooManyRedirects("Exceeded 30 redirects."),
+    )
+    responses.add(
+        responses.POST,
+        "https://auth.example.invalid/token",
+        json={"access_token": "t", "expires_in": 300, "token_type": "Bearer"},
+    )
+    client = CortiClient(
+        CortiConfig(
+            api_url="https://api.example.invalid/v2",
+            auth_url="https://auth.example.invalid/token",
+            tenant_name="base",
+            client_id="c",
+            client_secret="s",
+        )
+    )
+
+    with pytest.raises(CortiDisconnectedError) as caught:
+        client.create_interaction(minimal_request())
+
+    assert caught.value.outcome_unknown is True
+    creates = [c for c in responses.calls if "/interactions/" in c.request.url]
+    assert len(creates) == 1
 
 
 def test_unreachable_sign_in_service_is_a_connection_error(corti):
