@@ -13,6 +13,8 @@ from .models import CortiCall, Interaction
 admin.site.site_header = "Corti Intake administration"
 admin.site.site_title = "Corti Intake admin"
 admin.site.index_title = "Review"
+# The admin is small; its side menu only repeats the index in tiny links.
+admin.site.enable_nav_sidebar = False
 
 
 @never_cache

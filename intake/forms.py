@@ -422,3 +422,6 @@ class SignInForm(AuthenticationForm):
             field.widget.attrs["aria-describedby"] = (
                 f"{self[name].auto_id}-errors login-errors"
             )
+            if self.is_bound:
+                # After a failed try, focus goes to the first problem instead.
+                field.widget.attrs.pop("autofocus", None)

@@ -16,6 +16,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.add_interaction",
         "intake.view_interaction",
         "intake.export_interaction",
+        # The call log, shown with each interaction in the admin.
+        "intake.view_corticall",
         "auth.view_user",
         "auth.view_group",
         # The sign-in record kept by django-axes: attempts, lockouts, sign-ins.

@@ -204,9 +204,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("intake-form");
     if (!form) {
-      // Other pages (sign-in) may flag their own first problem.
-      var flagged = document.querySelector("main [data-autofocus]");
-      if (flagged) flagged.focus();
+      // Other pages (sign-in) point out their own first problem the same way.
+      var main = document.querySelector("main");
+      if (main) focusFirstProblem(main);
       return;
     }
     if (form.querySelector("[data-autofocus], [aria-invalid=true]")) {

@@ -470,33 +470,7 @@ def audit(open_page, env) -> Callable[[str, str], dict[str, Any]]:
     return measure
 
 
-MESSAGES_LIST = (
-    "axe 'listitem' (serious) on '.message': role=\"status\" on "
-    '<ul class="messages"> (base.html) takes away its list role, so its <li> '
-    "are outside a list"
-)
-CALLS_TABLE_SCROLLS = (
-    "axe 'scrollable-region-focusable' (serious) on '.table-wrap': the 'Calls to "
-    "Corti' table scrolls sideways at 390 px and nothing in it can take focus"
-)
-AXE_BUGS = {
-    ("detail-after-create", "desktop"): f"BUG: {MESSAGES_LIST}",
-    ("detail-after-create", "phone"): f"BUG: {MESSAGES_LIST}; {CALLS_TABLE_SCROLLS}",
-    ("detail-calls", "phone"): f"BUG: {CALLS_TABLE_SCROLLS}",
-    **both(
-        "admin-changelist",
-        reason="BUG: axe 'target-size' (serious) on Django admin's filter links "
-        '(#changelist-filter a, e.g. a[href="?outcome__exact=pending"], 20 px '
-        "high, stacked); at phone width also 'link-in-text-block' (serious) on "
-        "'.small > a[href=\"?\"]' (Show all)",
-    ),
-    **both(
-        "admin-change",
-        reason="BUG: axe 'link-in-text-block' (serious) on Django admin's "
-        "breadcrumbs '.breadcrumbs > a' (Home, Corti intake, Interactions): "
-        "told from the text beside them by colour alone",
-    ),
-}
+AXE_BUGS: dict = {}
 
 
 @pytest.mark.parametrize(("state", "viewport"), cases(AXE_BUGS))
@@ -512,15 +486,7 @@ def test_page_has_no_serious_or_critical_axe_violations(state, viewport, audit):
 
 
 # The rules each known bug breaks: a page with a known bug must not break more.
-KNOWN_AXE_RULES = {
-    ("detail-after-create", "desktop"): {"listitem"},
-    ("detail-after-create", "phone"): {"listitem", "scrollable-region-focusable"},
-    ("detail-calls", "phone"): {"scrollable-region-focusable"},
-    ("admin-changelist", "desktop"): {"target-size"},
-    ("admin-changelist", "phone"): {"target-size", "link-in-text-block"},
-    ("admin-change", "desktop"): {"link-in-text-block"},
-    ("admin-change", "phone"): {"link-in-text-block"},
-}
+KNOWN_AXE_RULES: dict = {}
 
 
 @pytest.mark.parametrize(("state", "viewport"), cases({}))
@@ -536,13 +502,7 @@ def test_page_breaks_no_axe_rule_beyond_its_known_bugs(state, viewport, audit):
 # --- the clinic's time zone -------------------------------------------------
 
 
-TIME_ZONE_BUGS = both(
-    "admin-changelist",
-    "admin-history",
-    reason=f"BUG: the admin changelist and history pages show times "
-    f"('Nov. 24, 2026, 9:29 a.m.') without naming the clinic's zone ({ZONE}); "
-    "the admin change page names it only as the record's 'Time zone' field",
-)
+TIME_ZONE_BUGS: dict = {}
 
 
 @pytest.mark.parametrize(("state", "viewport"), cases(TIME_ZONE_BUGS))
@@ -582,44 +542,7 @@ ADMIN_TARGETS = (
     "navigation sidebar's links 14-15 px, its filter input #nav-filter 21 px "
     "and its toggle #toggle-nav-sidebar 23 px wide (desktop)"
 )
-TARGET_BUGS = {
-    **both(
-        "sign-in-paused",
-        reason='BUG: the "Back to sign-in" link is 19 px high and alone in its '
-        "paragraph",
-    ),
-    **both(
-        "form-empty",
-        "form-errors",
-        "list",
-        "idle-warning",
-        reason=f"BUG: {PASSWORD_LINK}",
-    ),
-    **both(
-        "form-corti-failure",
-        reason=f'BUG: {PASSWORD_LINK}; the "See this submission in the log" '
-        "link is 19 px high and alone in its paragraph",
-    ),
-    **both(
-        "detail-after-create",
-        "detail-calls",
-        reason=f"BUG: {PASSWORD_LINK}; {DETAIL_LINKS}",
-    ),
-    **both(
-        "admin-changelist",
-        reason=f"BUG: {ADMIN_TARGETS}; the sort toggle a.toggle is 14x14, result "
-        "links, date-hierarchy links and 'Show all' 13-16 px, each filter link "
-        "20 px, 'Show counts' and each filter <summary> 16 px",
-    ),
-    **both(
-        "admin-change",
-        reason=f'BUG: {ADMIN_TARGETS}; the "nurse" (submitted by) link 15 px',
-    ),
-    **both(
-        "admin-history",
-        reason=f"BUG: {ADMIN_TARGETS}; the object's breadcrumb link 16 px",
-    ),
-}
+TARGET_BUGS: dict = {}
 
 
 @pytest.mark.parametrize(("state", "viewport"), cases(TARGET_BUGS))
@@ -631,29 +554,8 @@ def test_interactive_targets_are_at_least_24_by_24_pixels(state, viewport, audit
 
 
 # The small targets each known bug stands for (patterns on the offenders'
-# descriptions); Django admin's stock markup is taken as it is.
-PASSWORD = r'a "Password" '
-DETAIL = [
-    PASSWORD,
-    r'a "(All interactions|New interaction)" ',
-    r'summary "(The JSON sent to Corti|Problem details as Corti sent them)" ',
-]
-KNOWN_SMALL_TARGETS = {
-    **{key: [r'a "Back to sign-in" '] for key in at_both_widths("sign-in-paused")},
-    **{
-        key: [PASSWORD]
-        for key in at_both_widths("form-empty", "form-errors", "list", "idle-warning")
-    },
-    **{
-        key: [PASSWORD, r'a "See this submission in the log" ']
-        for key in at_both_widths("form-corti-failure")
-    },
-    **{key: DETAIL for key in at_both_widths("detail-after-create", "detail-calls")},
-    **{
-        key: [r".*"]
-        for key in at_both_widths("admin-changelist", "admin-change", "admin-history")
-    },
-}
+# descriptions).
+KNOWN_SMALL_TARGETS: dict = {}
 
 
 @pytest.mark.parametrize(("state", "viewport"), cases({}))
@@ -787,20 +689,7 @@ def test_wrong_password_error_is_linked_to_both_fields_and_has_focus(
     expect(errors).to_be_focused(timeout=FOCUS_TIMEOUT)
 
 
-@pytest.mark.parametrize(
-    "viewport",
-    [
-        pytest.param(
-            viewport,
-            marks=bug(
-                "BUG: a sign-in without a password focuses the username "
-                "(Django's autofocus on it; app.js only focuses [data-autofocus], "
-                "which #login-errors alone has), not the password field in error"
-            ),
-        )
-        for viewport in VIEWPORTS
-    ],
-)
+@pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_missing_password_is_linked_to_its_field_which_has_focus(
     viewport, open_page, env
 ):

@@ -98,9 +98,7 @@ def test_the_watcher_catches_an_inline_style_and_an_inline_handler(
             '<div id="injected" style="color: red" onclick="x()">x</div>'
             + '<img alt="" src="data:," onerror="window.__ran = true">')"""
     )
-    page.wait_for_function(
-        "document.querySelector('#injected') !== null", timeout=WAIT_MS
-    )
+    page.locator("#injected").wait_for(state="attached", timeout=WAIT_MS)
     for _ in range(50):
         directives = {v["directive"] for v in watch.csp_violations}
         if {"style-src-attr", "script-src-attr"} <= directives:

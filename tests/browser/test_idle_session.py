@@ -16,6 +16,8 @@ import re
 import time
 
 import pytest
+import requests
+from playwright.sync_api import expect
 
 from intake.models import Interaction
 from tests.browser.conftest import PASSWORD, sign_in
@@ -60,14 +62,6 @@ def short_idle(settings):
 
 def creates(corti) -> int:
     return corti.state()["counts"].get("create_requests", 0)
-
-
-def focused(page, element_id: str, *, timeout: float = 5_000) -> None:
-    page.wait_for_function(
-        "id => document.activeElement && document.activeElement.id === id",
-        arg=element_id,
-        timeout=timeout,
-    )
 
 
 def type_form(page) -> str:
@@ -117,7 +111,7 @@ def sign_in_here(page) -> None:
 
 def assert_restored_and_unsent(page, corti, key: str) -> None:
     assert page.url.endswith(f"/interactions/new/?key={key}")
-    assert RESTORED in page.locator(".messages").inner_text()
+    assert RESTORED in " ".join(page.locator(".messages").all_inner_texts())
     assert form_values(page) == TYPED
     assert creates(corti) == 0
     assert Interaction.objects.count() == 0
@@ -152,11 +146,7 @@ def wait_for_warning(page, started: float) -> None:
     first = countdown.inner_text()
     assert re.fullmatch(r"\d seconds?", first), first
     assert 0 < int(first.split()[0]) <= WARNING
-    page.wait_for_function(
-        "text => document.getElementById('idle-countdown').textContent !== text",
-        arg=first,
-        timeout=3_000,
-    )
+    expect(countdown).not_to_have_text(first, timeout=3_000)
     assert int(countdown.inner_text().split()[0]) < int(first.split()[0])
 
 
@@ -265,6 +255,14 @@ def end_session_while_warned(page, site: str, short_idle) -> str:
     return key
 
 
+def wait_until_held(page, held: dict, *names: str) -> None:
+    for _ in range(100):
+        if set(names) <= set(held):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never sent: {set(names) - set(held)}")
+
+
 STAY_FIRST_LOSES_THE_TYPING = (
     "BUG: typing lost when 'Create interaction' is pressed while the idle "
     "warning shows but the server has already ended the session. The click's "
@@ -274,8 +272,8 @@ STAY_FIRST_LOSES_THE_TYPING = (
     "user out (intake.sessions.session_expire_if_idle flushes that session), "
     "the form post then finds no session, so no IDLE_USER and "
     "sessions.draft_keep keeps nothing; its HX-Redirect sends the page to "
-    "sign-in before leave()'s own draft post lands. Unforced, this happened "
-    "in about 1 run in 6; here the order is forced."
+    "sign-in before leave()'s own hand-over post lands. Unforced, this "
+    "happened in about 1 run in 6; here that order is forced."
 )
 
 
@@ -297,9 +295,8 @@ def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
     # (see the xfail below).
     watch.expect_console_error(r"status of 401 .*/accounts/session/")
     # Hold the posts the click sends, to hand them to the server in a chosen
-    # order; both orders happen unforced. Both posts leave with the same,
-    # old session cookie.
-    old_cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    # order; both orders happen unforced (the two posts leave together, with
+    # the same session cookie).
     held: dict = {}
 
     def hold(name):
@@ -313,31 +310,38 @@ def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
 
     page.route(re.compile(r"/accounts/session/$"), hold("stay post"))
     page.route(re.compile(r"/interactions/new/\?key="), hold("form post"))
-    # The page's own hand-over of the form when it sees the session ended.
+    # The page's own hand-over of the form when it learns the session ended.
     page.route(re.compile(r"/interactions/new/validate/$"), hold("hand-over"))
 
     # The warning is ignored: the clinician presses "Create interaction".
     page.get_by_role("button", name="Create interaction").click()
 
-    for _ in range(100):
-        if {"stay post", "form post"} <= set(held):
-            break
-        page.wait_for_timeout(50)
-    assert {"stay post", "form post"} <= set(held)
+    wait_until_held(page, held, "stay post", "form post")
     stay, form = held["stay post"], held["form post"]
     if handled_first == "form post":
         with page.expect_response(re.compile(r"/interactions/new/\?key=")):
-            form.continue_(headers={**form.request.headers, "cookie": old_cookie})
-        stay.continue_(headers={**stay.request.headers, "cookie": old_cookie})
+            form.continue_()
+        stay.continue_()
     else:
-        stay.fulfill(response=stay.fetch())
-        # The page's answer to the 401 (handing the form over) is still on its
-        # way when the form post's answer sends the page to sign-in.
-        for _ in range(100):
-            if "hand-over" in held:
-                break
-            page.wait_for_timeout(50)
-        form.continue_(headers={**form.request.headers, "cookie": old_cookie})
+        # The server handles the stay post first. Its answer (and the new
+        # session cookie it sets) is still on its way when the form post,
+        # sent with the old cookie, is handled.
+        answer = requests.post(
+            stay.request.url,
+            data=stay.request.post_data_buffer,
+            headers={
+                "Content-Type": stay.request.headers["content-type"],
+                "Accept": "application/json",
+            },
+            cookies={c["name"]: c["value"] for c in page.context.cookies()},
+            timeout=5,
+        )
+        assert answer.status_code == 401
+        stay.fulfill(status=401, json=answer.json())
+        # The page hands the form over, but the form post's answer has already
+        # sent it to the sign-in page.
+        wait_until_held(page, held, "hand-over")
+        form.continue_()
 
     on_sign_in_page(page)
     page.unroute_all(behavior="ignoreErrors")

@@ -19,6 +19,7 @@ import re
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from intake.models import Interaction
 from tests.browser.conftest import sign_in
@@ -161,11 +162,7 @@ def open_form(page, site: str) -> None:
     """Sign in; the dashboard opens on a fresh intake form."""
     sign_in(page, site, "nurse")
     page.wait_for_selector("#intake-form")
-    page.wait_for_function(
-        "document.activeElement && document.activeElement.id === "
-        "'id_encounter_identifier'",
-        timeout=WAIT_MS,
-    )
+    expect(page.locator("#id_encounter_identifier")).to_be_focused(timeout=WAIT_MS)
 
 
 def creates(corti) -> int:
@@ -407,10 +404,7 @@ def test_corti_rejecting_a_field_shows_its_message_beside_that_field(
     )
     # What was typed is all still there, and the cursor is on the field in error.
     assert form_values(page) == EXPECTED_VALUES
-    page.wait_for_function(
-        "document.activeElement && document.activeElement.id === 'id_encounter_title'",
-        timeout=WAIT_MS,
-    )
+    expect(page.locator("#id_encounter_title")).to_be_focused(timeout=WAIT_MS)
     assert "/interactions/new/" in page.url
     assert creates(corti) == 1
     assert corti.state()["interactions"] == []
