@@ -14,7 +14,9 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_logged_out
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
@@ -62,8 +64,17 @@ def session_expire_if_idle(request: HttpRequest) -> bool:
     last = request.session.get(LAST_SEEN)
     if last is None or time.time() - last <= idle_timeout():
         return False
-    user_pk = request.user.pk
-    logout(request)
+    user = request.user
+    # Not django.contrib.auth.logout(): that flushes the session and gives it
+    # a new key, so a request already on its way with the old cookie (the
+    # form, posted as the warning ran out) would find no session and could
+    # not keep the typing. Only the sign-in is removed; the next sign-in
+    # gives the session a new key as always.
+    user_logged_out.send(sender=user.__class__, request=request, user=user)
+    for key in (SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY, LAST_SEEN):
+        request.session.pop(key, None)
+    request.user = AnonymousUser()
+    user_pk = user.pk
     request.session[IDLE_USER] = user_pk
     logger.info(
         "Signed out user %s after %d seconds without activity", user_pk, idle_timeout()

@@ -45,6 +45,33 @@
     if (target) target.focus();
   }
 
+  // Live validation swaps a field's error area (and, out of band, those of the
+  // fields that depend on it): mark the field itself invalid or valid to match,
+  // as the server does on a full submit.
+  function markField(swapped) {
+    // An outerHTML swap replaces the element: find its successor by id.
+    var id = swapped && swapped.id;
+    if (!id || id.slice(-7) !== "-errors") return;
+    var errors = document.getElementById(id);
+    var input = document.getElementById(id.slice(0, -7));
+    if (!errors || !input) return;
+    var invalid = errors.textContent.trim() !== "";
+    if (invalid) {
+      input.setAttribute("aria-invalid", "true");
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+    var field = input.closest(".field");
+    if (field) field.classList.toggle("has-error", invalid);
+  }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    markField(event.detail.target);
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    markField(event.detail.target);
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "intake-form") {
       focusFirstProblem(document.getElementById("intake-form") || document);
@@ -180,10 +207,21 @@
       event.preventDefault();
       stay();
     });
+    // A press that sends something itself (a submit button, a link, Enter in
+    // a form) reaches the server anyway; a separate "stay" beside it would race
+    // it once the session has run out.
+    function sendsItself(event) {
+      var target = event.target;
+      if (!target || !target.closest) return false;
+      if (target.closest("button, input[type=submit], a[href]")) return true;
+      return event.type === "keydown" && event.key === "Enter" && !!target.closest("form");
+    }
+
     function activityWhileWarned(event) {
       if (dialog.hidden || leaving) return;
       if (event.target && event.target.closest && event.target.closest("#idle-warning")) return;
       hideWarning();
+      if (sendsItself(event)) return;
       stay();
     }
     document.addEventListener("keydown", activityWhileWarned, true);

@@ -255,96 +255,28 @@ def end_session_while_warned(page, site: str, short_idle) -> str:
     return key
 
 
-def wait_until_held(page, held: dict, *names: str) -> None:
-    for _ in range(100):
-        if set(names) <= set(held):
-            return
-        page.wait_for_timeout(50)
-    raise AssertionError(f"never sent: {set(names) - set(held)}")
-
-
-STAY_FIRST_LOSES_THE_TYPING = (
-    "BUG: typing lost when 'Create interaction' is pressed while the idle "
-    "warning shows but the server has already ended the session. The click's "
-    "pointerdown also posts 'stay signed in' (static/js/app.js "
-    "activityWhileWarned -> stay()), so two posts leave with the same, old "
-    "session cookie. When the server handles the stay post first, it signs the "
-    "user out (intake.sessions.session_expire_if_idle flushes that session), "
-    "the form post then finds no session, so no IDLE_USER and "
-    "sessions.draft_keep keeps nothing; its HX-Redirect sends the page to "
-    "sign-in before leave()'s own hand-over post lands. Unforced, this "
-    "happened in about 1 run in 6; here that order is forced."
-)
-
-
-@pytest.mark.parametrize(
-    "handled_first",
-    [
-        "form post",
-        pytest.param(
-            "stay post",
-            marks=pytest.mark.xfail(strict=True, reason=STAY_FIRST_LOSES_THE_TYPING),
-        ),
-    ],
-)
 def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
-    page, site, corti, watch, browser_clinician, short_idle, handled_first
+    page, site, corti, watch, browser_clinician, short_idle
 ):
     key = end_session_while_warned(page, site, short_idle)
-    # The click also counts as "stay", which the server refuses with a 401
-    # (see the xfail below).
-    watch.expect_console_error(r"status of 401 .*/accounts/session/")
-    # Hold the posts the click sends, to hand them to the server in a chosen
-    # order; both orders happen unforced (the two posts leave together, with
-    # the same session cookie).
-    held: dict = {}
-
-    def hold(name):
-        def handler(route):
-            if route.request.method != "POST":
-                return route.continue_()
-            held[name] = route
-            return None
-
-        return handler
-
-    page.route(re.compile(r"/accounts/session/$"), hold("stay post"))
-    page.route(re.compile(r"/interactions/new/\?key="), hold("form post"))
-    # The page's own hand-over of the form when it learns the session ended.
-    page.route(re.compile(r"/interactions/new/validate/$"), hold("hand-over"))
+    stay_posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            stay_posts.append(r.url)
+            if r.method == "POST" and r.url.endswith("/accounts/session/")
+            else None
+        ),
+    )
 
     # The warning is ignored: the clinician presses "Create interaction".
     page.get_by_role("button", name="Create interaction").click()
 
-    wait_until_held(page, held, "stay post", "form post")
-    stay, form = held["stay post"], held["form post"]
-    if handled_first == "form post":
-        with page.expect_response(re.compile(r"/interactions/new/\?key=")):
-            form.continue_()
-        stay.continue_()
-    else:
-        # The server handles the stay post first. Its answer (and the new
-        # session cookie it sets) is still on its way when the form post,
-        # sent with the old cookie, is handled.
-        answer = requests.post(
-            stay.request.url,
-            data=stay.request.post_data_buffer,
-            headers={
-                "Content-Type": stay.request.headers["content-type"],
-                "Accept": "application/json",
-            },
-            cookies={c["name"]: c["value"] for c in page.context.cookies()},
-            timeout=5,
-        )
-        assert answer.status_code == 401
-        stay.fulfill(status=401, json=answer.json())
-        # The page hands the form over, but the form post's answer has already
-        # sent it to the sign-in page.
-        wait_until_held(page, held, "hand-over")
-        form.continue_()
-
     on_sign_in_page(page)
-    page.unroute_all(behavior="ignoreErrors")
+    # The press sends the form, which counts as activity: no "stay" beside it
+    # to race it.
+    assert stay_posts == []
+    assert KEPT_ON_SIGN_IN in page.locator("main .notice").inner_text()
     assert creates(corti) == 0
     assert Interaction.objects.count() == 0
 
@@ -356,13 +288,38 @@ def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
     watch.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a key or click while the warning shows posts 'stay signed in' "
-    "(static/js/app.js stay()); once the server has ended the session, "
-    "intake.views.session answers that POST with 401, which the browser logs "
-    "as a console error ('Failed to load resource ... 401').",
-)
+def test_a_request_that_ended_the_session_first_does_not_lose_the_form(
+    page, site, corti, watch, browser_clinician, short_idle
+):
+    # Another request from this browser (another tab, a "stay" from a key
+    # press) reaches the server first and ends the idle session; the form,
+    # posted with the same cookie a moment later, must still be kept.
+    key = end_session_while_warned(page, site, short_idle)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    token = page.locator("#idle-stay-form [name=csrfmiddlewaretoken]").input_value()
+    first = requests.post(
+        f"{site}/accounts/session/",
+        data={"csrfmiddlewaretoken": token},
+        headers={"Accept": "application/json", "Referer": f"{site}/"},
+        cookies=cookies,
+        timeout=5,
+    )
+    assert first.status_code == 200
+    assert first.json() == {"signed_in": False}
+
+    page.get_by_role("button", name="Create interaction").click()
+
+    on_sign_in_page(page)
+    assert KEPT_ON_SIGN_IN in page.locator("main .notice").inner_text()
+    assert creates(corti) == 0
+    short_idle.INTAKE_SESSION_IDLE_TIMEOUT = IDLE
+    sign_in_here(page)
+
+    assert_restored_and_unsent(page, corti, key)
+    submit_and_expect_one(page, corti)
+    watch.assert_clean()
+
+
 def test_a_key_pressed_while_warned_after_the_session_ended_logs_no_error(
     page, site, corti, watch, browser_clinician, short_idle
 ):

@@ -354,12 +354,6 @@ def test_a_field_is_checked_live_and_its_error_shown_beside_it(
     watch.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: live validation swaps only the field's error block "
-    "(hx-target #<id>-errors), so the input never gets aria-invalid=true until "
-    "the form is submitted; a screen reader is not told the field is invalid.",
-)
 def test_a_field_found_invalid_live_is_marked_aria_invalid(
     page, site, corti, watch, browser_clinician
 ):
@@ -368,7 +362,12 @@ def test_a_field_found_invalid_live_is_marked_aria_invalid(
     type_invalid_assigned_user(page)
 
     field = page.locator("#id_assigned_user_id")
-    assert field.get_attribute("aria-invalid") == "true"
+    expect(field).to_have_attribute("aria-invalid", "true")
+
+    # Corrected, it is marked valid again.
+    field.fill("f47ac10b-58cc-4372-a567-0e02b2c3d479")
+    field.press("Tab")
+    expect(field).not_to_have_attribute("aria-invalid", "true")
     watch.assert_clean()
 
 
