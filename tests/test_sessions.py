@@ -739,3 +739,24 @@ def test_signing_in_without_a_next_address_still_leads_back_to_the_kept_form(
     response = clinician_client.get(signed_in["Location"], follow=True)
 
     assert_typing_restored(page(response), key)
+
+
+def test_a_form_posted_with_the_cookie_of_a_session_just_ended_is_still_kept(
+    corti, clinician_client
+):
+    # Another request (a "stay" from a key press, another tab) ended the idle
+    # session a moment before the form, sent with the same cookie, arrived.
+    address, key = open_form(clinician_client)
+    idle_for(clinician_client, TIMEOUT + 1)
+    cookie = clinician_client.cookies["sessionid"].value
+    assert clinician_client.post(SESSION).json() == {"signed_in": False}
+    clinician_client.cookies["sessionid"] = cookie
+
+    response = clinician_client.post(address, typed(key))
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{LOGIN}?next={quote(address, safe='/')}"
+    assert corti.state()["counts"].get("create_requests", 0) == 0
+    signed_in = sign_in(clinician_client, "clin", "pw-clinician-1", address)
+    assert signed_in["Location"] == address
+    assert_typing_restored(page(clinician_client.get(address)), key)
