@@ -17,6 +17,31 @@ from . import sessions
 FORM_VIEWS = {"intake:interaction_create", "intake:interaction_validate"}
 
 
+class QueryNulMiddleware:
+    """Drop NUL characters from query parameters.
+
+    No search or filter has a use for one, and PostgreSQL refuses to compare
+    text with it (a search for "%00" would be a server error, in the admin's
+    searches too). Form posts are left alone: their fields refuse NUL with a
+    message beside the field.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query:
+            cleaned = request.GET.copy()
+            for name in list(cleaned):
+                cleaned.setlist(
+                    name, [value.replace("\x00", "") for value in cleaned.getlist(name)]
+                )
+            cleaned._mutable = False
+            request.GET = cleaned
+        return self.get_response(request)
+
+
 class IdleTimeoutMiddleware:
     """Sign out a user idle for longer than INTAKE_SESSION_IDLE_TIMEOUT.
 

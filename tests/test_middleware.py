@@ -1,4 +1,4 @@
-"""The sign-in requirement, for plain and htmx requests."""
+"""The sign-in requirement for plain and htmx requests; NUL in query strings."""
 
 import pytest
 from django.urls import reverse
@@ -37,3 +37,43 @@ def test_anonymous_plain_request_is_redirected_to_sign_in(client):
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/interactions/"
     assert "HX-Redirect" not in response
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/interactions/?q=PAT%00-1&status=%00",
+        "/interactions/export.csv?q=%00",
+        "/admin/intake/interaction/?q=%00",
+        "/admin/auth/user/?q=ad%00min",
+        "/admin/axes/accessattempt/?q=%00",
+    ],
+)
+def test_a_nul_in_a_search_is_dropped_not_a_server_error(admin_client_, url):
+    # PostgreSQL refuses to compare text with a NUL: it must never reach a query.
+    response = admin_client_.get(url)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_search_with_a_nul_finds_what_it_would_without(admin_client_, clinician):
+    import datetime as dt
+
+    from intake.models import Interaction
+
+    Interaction.objects.create(
+        submitted_by=clinician,
+        encounter_identifier="ENC-NUL",
+        encounter_status="planned",
+        encounter_type="consultation",
+        encounter_started_at=dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC),
+        patient_identifier="PAT-1",
+        time_zone="UTC",
+    )
+
+    response = admin_client_.get("/interactions/?q=PAT%00-1")
+
+    assert response.context["page"].paginator.count == 1
+    assert response.context["filters"]["q"] == "PAT-1"
