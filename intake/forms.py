@@ -228,7 +228,7 @@ class IntakeForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.key_renewed = False
-        if self.is_bound and not _is_uuid(self.data.get("submission_key")):
+        if self.is_bound and uuid_or_none(self.data.get("submission_key")) is None:
             # Keep what was typed; give the form a key of its own to post.
             self.data = self.data.copy()
             self.data["submission_key"] = str(uuid.uuid4())
@@ -387,12 +387,12 @@ def form_for_record(record: Any) -> IntakeForm:
     return form
 
 
-def _is_uuid(value: Any) -> bool:
+def uuid_or_none(value: Any) -> uuid.UUID | None:
+    """`value` as a UUID, or None when it is not one (a key from the address)."""
     try:
-        uuid.UUID(str(value))
+        return uuid.UUID(str(value))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _local_datetime_text(value: str) -> str:

@@ -12,6 +12,7 @@ from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import sessions
+from .forms import uuid_or_none
 
 # Posts of these views carry the intake form; kept when the session has ended.
 FORM_VIEWS = {"intake:interaction_create", "intake:interaction_validate"}
@@ -118,7 +119,7 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
             or match.view_name not in FORM_VIEWS
         ):
             return None
-        key = _uuid_or_none(request.POST.get("submission_key")) or _uuid_or_none(
+        key = uuid_or_none(request.POST.get("submission_key")) or uuid_or_none(
             request.GET.get("key")
         )
         if key is None:
@@ -126,10 +127,3 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
         if not sessions.draft_keep(request, key=key):
             return None
         return f"{reverse('intake:interaction_create')}?key={key}"
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

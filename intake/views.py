@@ -38,6 +38,7 @@ from .forms import (
     form_for_record,
     initial_from_record,
     prefill_from_query,
+    uuid_or_none,
 )
 from .models import (
     ENCOUNTER_STATUS_CHOICES,
@@ -184,7 +185,7 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     filled in; a failed one can be corrected and sent again from there.
     """
     if request.method == "GET":
-        key = _uuid_or_none(request.GET.get(FORM_KEY_PARAM))
+        key = uuid_or_none(request.GET.get(FORM_KEY_PARAM))
         if key is None:
             params = request.GET.copy()
             # Back from an idle sign-out by any route: to the form kept for them.
@@ -380,13 +381,6 @@ def _list_filters(request: HttpRequest) -> dict[str, str]:
         "encounter_type": request.GET.get("type", ""),
         "outcome": request.GET.get("outcome", ""),
     }
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _render_failed(
