@@ -37,13 +37,17 @@ def idle_timeout() -> int:
     return settings.INTAKE_SESSION_IDLE_TIMEOUT
 
 
-def idle_phrase() -> str:
-    """The idle timeout in words: "15 minutes"."""
-    seconds = idle_timeout()
+def duration_phrase(seconds: int) -> str:
+    """A duration in words: "15 minutes", or "90 seconds" when not whole minutes."""
     if seconds % 60:
         return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
     minutes = seconds // 60
     return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+
+
+def idle_phrase() -> str:
+    """The idle timeout in words: "15 minutes"."""
+    return duration_phrase(idle_timeout())
 
 
 def seconds_left(request: HttpRequest) -> float:

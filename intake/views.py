@@ -22,7 +22,6 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -139,15 +138,15 @@ class SignInView(LoginView):
 
 def signin_locked_out(request: HttpRequest, credentials=None, *args, **kwargs):
     """django-axes' answer to a locked-out sign-in: why, and for how long."""
-    minutes = round(settings.AXES_COOLOFF_TIME * 60)
+    # AXES_COOLOFF_TIME is in hours.
+    seconds = round(settings.AXES_COOLOFF_TIME * 3600)
     return render(
         request,
         "registration/locked_out.html",
         {
             "failure_limit": settings.AXES_FAILURE_LIMIT,
             "username": (credentials or {}).get("username", ""),
-            "lockout_duration": ngettext("%(n)d minute", "%(n)d minutes", minutes)
-            % {"n": minutes},
+            "lockout_duration": sessions.duration_phrase(seconds),
         },
         status=settings.AXES_HTTP_RESPONSE_CODE,
     )
