@@ -254,6 +254,10 @@ def test_clinician_fills_the_form_by_keyboard_in_visual_order_and_creates_it(
     page.locator(".result-count").filter(has_text="1 submission matches.").wait_for(
         timeout=WAIT_MS
     )
+    # Each keystroke may have started a search: let the last answer land before
+    # using the row, or a late swap replaces the link that has the focus.
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#id_q")).to_have_value("PAT-KB-7")
     rows = page.locator("#results tbody tr")
     assert rows.count() == 1
     assert str(record.interaction_id) in rows.first.inner_text()
@@ -262,9 +266,11 @@ def test_clinician_fills_the_form_by_keyboard_in_visual_order_and_creates_it(
     assert "q=PAT-KB-7" in page.url
 
     # And the row leads back to the interaction and its websocket URL.
-    rows.first.get_by_role("link").focus()
-    page.keyboard.press("Enter")
-    page.wait_for_url(DETAIL_URL)
+    link = rows.first.get_by_role("link")
+    link.focus()
+    expect(link).to_be_focused()
+    with page.expect_navigation(url=DETAIL_URL, timeout=WAIT_MS):
+        page.keyboard.press("Enter")
     assert page.locator("#websocket-url").inner_text().strip() == websocket_url
     watch.assert_clean()
 
@@ -408,4 +414,40 @@ def test_corti_rejecting_a_field_shows_its_message_beside_that_field(
     assert creates(corti) == 1
     assert corti.state()["interactions"] == []
     assert Interaction.objects.get().outcome == Interaction.Outcome.FAILED
+    watch.assert_clean()
+
+
+def test_leaving_the_search_field_does_not_search_again(
+    page, site, corti, watch, browser_clinician
+):
+    # Leaving the field fires "change"; a second search then would swap the
+    # results under a keyboard user on the way to them, losing their focus.
+    make_interaction(browser_clinician, patient_identifier="PAT-TAB-1")
+    make_interaction(browser_clinician, patient_identifier="PAT-TAB-2")
+    sign_in(page, site, "nurse", next_path="/interactions/")
+    page.locator("#id_q").focus()
+    page.keyboard.type("PAT-TAB-1")
+    page.locator(".result-count").filter(has_text="1 submission matches.").wait_for(
+        timeout=WAIT_MS
+    )
+    page.wait_for_load_state("networkidle")
+    searches: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            searches.append(request.url) if "/interactions/?" in request.url else None
+        ),
+    )
+
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(800)  # longer than the search's 300 ms delay
+
+    assert searches == []
+    expect(page.locator("#id_status")).to_be_focused()
+
+    # A filter still searches at once.
+    page.keyboard.press("ArrowDown")
+    expect(page).to_have_url(re.compile(r"[?&]status=[a-z]"), timeout=WAIT_MS)
+    page.wait_for_load_state("networkidle")
+    assert len(searches) == 1
     watch.assert_clean()
