@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +41,8 @@ PHONE = {"width": 390, "height": 844}
 # axe-core rule tags checked: WCAG 2.0-2.2 A and AA, and best practices.
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 PASSWORD = "browser-pass-1"
+# A clinic zone whose name cannot appear on a page by accident (unlike "UTC").
+CLINIC_ZONE = "Europe/Copenhagen"
 
 
 @pytest.fixture(scope="session")
@@ -225,3 +229,38 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
+
+
+@pytest.fixture
+def clinic_zone(settings) -> str:
+    """The clinic in CLINIC_ZONE, so tests can look for its name on pages."""
+    settings.TIME_ZONE = CLINIC_ZONE
+    return CLINIC_ZONE
+
+
+@dataclass
+class Env:
+    """What a browser test drives: the site, the simulator, settings, users."""
+
+    site: str
+    corti: Any
+    settings: Any
+    watch: PageWatch
+    nurse: Any
+    chief: Any
+
+
+@pytest.fixture
+def env(site, corti, settings, watch, browser_clinician, browser_admin) -> Env:
+    return Env(site, corti, settings, watch, browser_clinician, browser_admin)
+
+
+@pytest.fixture
+def open_page(request) -> Callable[[str], Any]:
+    """A new page at "desktop" or "phone" width (both contexts watched)."""
+
+    def make(width: str):
+        fixture = "context" if width == "desktop" else "phone_context"
+        return request.getfixturevalue(fixture).new_page()
+
+    return make

@@ -19,16 +19,15 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pprint import pformat
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PageWatch, axe_violations
+from tests.browser.conftest import CLINIC_ZONE, Env, PageWatch, axe_violations
 
-ZONE = "Europe/Copenhagen"
+ZONE = CLINIC_ZONE
 VIEWPORTS = ("desktop", "phone")
 ALL_IMPACTS = ("minor", "moderate", "serious", "critical")
 BLOCKING_IMPACTS = ("serious", "critical")
@@ -41,39 +40,10 @@ WRONG_CREDENTIALS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def clinic_zone(settings):
-    """A zone whose name cannot appear on a page by accident (unlike "UTC")."""
-    settings.TIME_ZONE = ZONE
+pytestmark = pytest.mark.usefixtures("clinic_zone")
 
 
 # --- what the tests drive -------------------------------------------------
-
-
-@dataclass
-class Env:
-    site: str
-    corti: Any
-    settings: Any
-    watch: PageWatch
-    nurse: Any
-    chief: Any
-
-
-@pytest.fixture
-def env(site, corti, settings, watch, browser_clinician, browser_admin) -> Env:
-    return Env(site, corti, settings, watch, browser_clinician, browser_admin)
-
-
-@pytest.fixture
-def open_page(request) -> Callable[[str], Page]:
-    """A new page in the desktop or the phone context (both watched)."""
-
-    def make(viewport: str) -> Page:
-        fixture = "context" if viewport == "desktop" else "phone_context"
-        return request.getfixturevalue(fixture).new_page()
-
-    return make
 
 
 def signed_in(page: Page, env: Env, user) -> None:

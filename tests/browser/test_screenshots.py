@@ -14,9 +14,7 @@ import struct
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -27,44 +25,17 @@ from tests.browser.conftest import (
     PASSWORD,
     PHONE,
     SCREENSHOTS,
-    PageWatch,
+    Env,
     screenshot,
     sign_in,
 )
 
-ZONE = "Europe/Copenhagen"
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
 README = BASE_DIR / "README.md"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def clinic_zone(settings):
-    settings.TIME_ZONE = ZONE
-
-
-@dataclass
-class Env:
-    site: str
-    corti: Any
-    settings: Any
-    watch: PageWatch
-    nurse: Any
-    chief: Any
-
-
-@pytest.fixture
-def env(site, corti, settings, watch, browser_clinician, browser_admin) -> Env:
-    return Env(site, corti, settings, watch, browser_clinician, browser_admin)
-
-
-@pytest.fixture
-def open_page(request) -> Callable[[str], Page]:
-    def make(width: str) -> Page:
-        fixture = "context" if width == "desktop" else "phone_context"
-        return request.getfixturevalue(fixture).new_page()
-
-    return make
+pytestmark = pytest.mark.usefixtures("clinic_zone")
 
 
 # --- invented, plausible data ---------------------------------------------
