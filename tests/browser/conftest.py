@@ -264,3 +264,14 @@ def open_page(request) -> Callable[[str], Any]:
         return request.getfixturevalue(fixture).new_page()
 
     return make
+
+
+def wait_for_htmx(page) -> None:
+    """Until no htmx request, swap or settle is under way and the spinner is gone."""
+    page.wait_for_function(
+        """() => !document.querySelector(
+              '.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')
+            && (!document.getElementById('submit-progress')
+                || getComputedStyle(document.getElementById('submit-progress'))
+                     .opacity === '0')"""
+    )

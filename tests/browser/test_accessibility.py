@@ -25,7 +25,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import CLINIC_ZONE, Env, PageWatch, axe_violations
+from tests.browser.conftest import (
+    CLINIC_ZONE,
+    Env,
+    PageWatch,
+    axe_violations,
+    wait_for_htmx,
+)
 
 ZONE = CLINIC_ZONE
 VIEWPORTS = ("desktop", "phone")
@@ -56,17 +62,6 @@ def signed_in(page: Page, env: Env, user) -> None:
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
     page.context.add_cookies(
         [{"name": cookie.key, "value": cookie.value, "url": env.site}]
-    )
-
-
-def wait_for_htmx(page: Page) -> None:
-    """Until no htmx request, swap or settle is under way and the spinner is gone."""
-    page.wait_for_function(
-        """() => !document.querySelector(
-              '.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')
-            && (!document.getElementById('submit-progress')
-                || getComputedStyle(document.getElementById('submit-progress'))
-                     .opacity === '0')"""
     )
 
 

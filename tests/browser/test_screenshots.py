@@ -28,6 +28,7 @@ from tests.browser.conftest import (
     Env,
     screenshot,
     sign_in,
+    wait_for_htmx,
 )
 
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
@@ -151,19 +152,8 @@ def fill_form(page: Page) -> None:
     page.get_by_label("Pronouns").fill("she/her")
 
 
-def settle(page: Page) -> None:
-    """No htmx request, swap or spinner under way."""
-    page.wait_for_function(
-        """() => !document.querySelector(
-              '.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')
-            && (!document.getElementById('submit-progress')
-                || getComputedStyle(document.getElementById('submit-progress'))
-                     .opacity === '0')"""
-    )
-
-
 def press_create(page: Page) -> None:
-    settle(page)
+    wait_for_htmx(page)
     page.get_by_role("button", name="Create interaction").click()
 
 
@@ -177,7 +167,7 @@ def login(page: Page, env: Env) -> None:
 
 def form(page: Page, env: Env) -> None:
     open_form(page, env)
-    settle(page)
+    wait_for_htmx(page)
 
 
 def form_errors(page: Page, env: Env) -> None:
@@ -191,7 +181,7 @@ def form_errors(page: Page, env: Env) -> None:
     expect(page.locator("#intake-form .alert-error")).to_contain_text(
         "Please correct the 3 fields marked below."
     )
-    settle(page)
+    wait_for_htmx(page)
 
 
 def failed(page: Page, env: Env) -> None:
@@ -208,7 +198,7 @@ def failed(page: Page, env: Env) -> None:
     expect(alert).to_contain_text(
         f"Corti request id, for support: {record.error_request_id}"
     )
-    settle(page)
+    wait_for_htmx(page)
 
 
 def unknown(page: Page, env: Env) -> None:
@@ -225,7 +215,7 @@ def unknown(page: Page, env: Env) -> None:
         alert.get_by_role("heading", name="Not known yet whether Corti created it")
     ).to_be_visible()
     env.corti.set_faults()
-    settle(page)
+    wait_for_htmx(page)
 
 
 def detail(page: Page, env: Env) -> None:
