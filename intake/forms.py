@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.forms.fields import BaseTemporalField
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import ENCOUNTER_STATUS_CHOICES, ENCOUNTER_TYPE_CHOICES, GENDER_CHOICES
+from .throttling import password_verify
 
 # <input type="datetime-local"> sends minutes, or seconds when a step allows.
 LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -425,3 +427,22 @@ class SignInForm(AuthenticationForm):
             if self.is_bound:
                 # After a failed try, focus goes to the first problem instead.
                 field.widget.attrs.pop("autofocus", None)
+
+
+class PasswordChangeForm(DjangoPasswordChangeForm):
+    """Django's password change; wrong current passwords are throttled like
+    failed sign-ins (intake.throttling.password_verify)."""
+
+    def __init__(self, user: Any, *args: Any, request: Any, **kwargs: Any) -> None:
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        if not password_verify(
+            request=self.request, user=self.user, password=old_password
+        ):
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password

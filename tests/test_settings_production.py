@@ -45,6 +45,9 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS=HOST,
         DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}",
         PYTHONDONTWRITEBYTECODE="1",
+        # Production refuses to start without Corti credentials.
+        CORTI_CLIENT_ID="intake-production-test",
+        CORTI_CLIENT_SECRET=secrets.token_urlsafe(24),
     )
     for name, value in overrides.items():
         if value is None:
@@ -79,8 +82,9 @@ SETTINGS_SCRIPT = textwrap.dedent(
         "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
         "SECURE_PROXY_SSL_HEADER", "SECURE_CONTENT_TYPE_NOSNIFF",
         "X_FRAME_OPTIONS", "STORAGES", "MIDDLEWARE",
-        "AXES_IPWARE_META_PRECEDENCE_ORDER", "AXES_IPWARE_PROXY_COUNT",
+        "AXES_CLIENT_IP_CALLABLE", "INTAKE_TRUSTED_PROXIES",
         "PASSWORD_HASHERS", "WHITENOISE_USE_FINDERS", "WHITENOISE_AUTOREFRESH",
+        "CORTI_SANDBOX", "CORTI_API_URL", "CACHES",
     ]
     print(json.dumps({n: getattr(s, n, None) for n in names}))
     """
@@ -102,6 +106,10 @@ def _no_dotenv_surprises():
         "DJANGO_SECURE_SSL_REDIRECT",
         "DJANGO_SECURE_HSTS_SECONDS",
         "DJANGO_PROXY_COUNT",
+        "CORTI_CLIENT_ID",
+        "CORTI_CLIENT_SECRET",
+        "CORTI_SANDBOX",
+        "REDIS_URL",
     }
     if names:
         pytest.skip(f".env sets {sorted(names)}; these tests need a clean environment")
@@ -186,6 +194,79 @@ def test_allowed_hosts_come_from_the_environment(tmp_path):
     assert values["ALLOWED_HOSTS"] == [HOST, "intake.internal"]
 
 
+# --- Corti credentials and sandbox mode --------------------------------------
+
+
+@pytest.mark.parametrize("sandbox", [None, "false", ""])
+def test_missing_corti_credentials_refuse_to_start_and_say_how(tmp_path, sandbox):
+    env = production_env(
+        tmp_path, CORTI_CLIENT_ID=None, CORTI_CLIENT_SECRET=None, CORTI_SANDBOX=sandbox
+    )
+
+    result = run(["manage.py", "check"], env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "CORTI_CLIENT_ID and CORTI_CLIENT_SECRET are not set" in result.stderr
+    assert "set CORTI_SANDBOX=true" in result.stderr
+
+
+def test_an_empty_client_id_is_missing_too(tmp_path):
+    env = production_env(tmp_path, CORTI_CLIENT_ID="")
+
+    result = run(["manage.py", "check"], env)
+
+    assert result.returncode != 0
+    assert "CORTI_CLIENT_ID and CORTI_CLIENT_SECRET are not set" in result.stderr
+
+
+def test_sandbox_runs_only_when_asked_for_by_name(tmp_path):
+    values = production_settings(
+        tmp_path, CORTI_CLIENT_ID=None, CORTI_CLIENT_SECRET=None, CORTI_SANDBOX="true"
+    )
+
+    assert values["CORTI_SANDBOX"] is True
+    assert values["CORTI_API_URL"].startswith("http://127.0.0.1:")
+
+
+def test_sandbox_and_credentials_together_refuse_to_start(tmp_path):
+    result = run(["manage.py", "check"], production_env(tmp_path, CORTI_SANDBOX="true"))
+
+    assert result.returncode != 0
+    assert "CORTI_SANDBOX=true and CORTI_CLIENT_ID are both set" in result.stderr
+
+
+def test_credentials_mean_the_real_corti(tmp_path):
+    values = production_settings(tmp_path)
+
+    assert values["CORTI_SANDBOX"] is False
+    assert values["CORTI_API_URL"] == "https://api.eu.corti.app/v2"
+
+
+# --- the shared cache ---------------------------------------------------------------
+
+
+def test_the_cache_is_a_database_table_without_redis(tmp_path):
+    assert production_settings(tmp_path)["CACHES"] == {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "intake_cache",
+        }
+    }
+
+
+def test_the_cache_is_redis_when_redis_url_is_set(tmp_path):
+    url = "redis://cache.internal:6379/2"
+
+    cache = production_settings(tmp_path, REDIS_URL=url)["CACHES"]["default"]
+
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == url
+    # A hanging Redis must not hang /readyz: short socket timeouts.
+    assert cache["OPTIONS"]["socket_connect_timeout"] <= 1
+    assert cache["OPTIONS"]["socket_timeout"] <= 1
+
+
 # --- cookies, HTTPS, HSTS ---------------------------------------------------------
 
 
@@ -219,26 +300,26 @@ def test_proxy_header_is_not_trusted_by_default(tmp_path):
     values = production_settings(tmp_path)
 
     assert values["SECURE_PROXY_SSL_HEADER"] is None
-    assert values["AXES_IPWARE_META_PRECEDENCE_ORDER"] == ["REMOTE_ADDR"]
+    assert values["AXES_CLIENT_IP_CALLABLE"] == "intake.client_address.client_address"
+    assert values["INTAKE_TRUSTED_PROXIES"] == 0
 
 
 @pytest.mark.parametrize("setting", ["false", "0", "no"])
 def test_proxy_header_is_not_trusted_when_not_behind_a_proxy(tmp_path, setting):
-    values = production_settings(tmp_path, DJANGO_BEHIND_PROXY=setting)
+    values = production_settings(
+        tmp_path, DJANGO_BEHIND_PROXY=setting, DJANGO_PROXY_COUNT="2"
+    )
 
     assert values["SECURE_PROXY_SSL_HEADER"] is None
-    assert values["AXES_IPWARE_META_PRECEDENCE_ORDER"] == ["REMOTE_ADDR"]
+    assert values["INTAKE_TRUSTED_PROXIES"] == 0
 
 
 def test_proxy_headers_are_trusted_behind_a_proxy(tmp_path):
     values = production_settings(tmp_path, DJANGO_BEHIND_PROXY="true")
 
     assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
-    assert values["AXES_IPWARE_META_PRECEDENCE_ORDER"] == [
-        "HTTP_X_FORWARDED_FOR",
-        "REMOTE_ADDR",
-    ]
-    assert values["AXES_IPWARE_PROXY_COUNT"] == 1
+    assert values["AXES_CLIENT_IP_CALLABLE"] == "intake.client_address.client_address"
+    assert values["INTAKE_TRUSTED_PROXIES"] == 1
 
 
 def test_proxy_count_is_configurable(tmp_path):
@@ -246,7 +327,136 @@ def test_proxy_count_is_configurable(tmp_path):
         tmp_path, DJANGO_BEHIND_PROXY="true", DJANGO_PROXY_COUNT="2"
     )
 
-    assert values["AXES_IPWARE_PROXY_COUNT"] == 2
+    assert values["INTAKE_TRUSTED_PROXIES"] == 2
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_no_proxies_behind_a_proxy_refuses_to_start(tmp_path, count):
+    env = production_env(tmp_path, DJANGO_BEHIND_PROXY="true", DJANGO_PROXY_COUNT=count)
+
+    result = run(["manage.py", "check"], env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_PROXY_COUNT" in result.stderr
+
+
+# --- sign-in throttling behind proxies -------------------------------------------
+# One process per proxy count, with the production settings: real sign-in
+# posts as the last proxy passes them on (REMOTE_ADDR is that proxy; each proxy
+# appended the address it saw to X-Forwarded-For, as nginx's
+# $proxy_add_x_forwarded_for does).
+
+PROXY_SIGN_IN_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from django.conf import settings
+    # This run is about addresses: fast hashing, static files from the source.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    import django
+    django.setup()
+    from django.core.management import call_command
+    call_command("migrate", verbosity=0)
+    from axes.models import AccessAttempt
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    host, proxy, scenarios = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    get_user_model().objects.create_user("clin", password="pw-clinician-1")
+
+    def sign_in(password, forwarded):
+        extra = {"REMOTE_ADDR": proxy, "HTTP_X_FORWARDED_PROTO": "https"}
+        if forwarded is not None:
+            extra["HTTP_X_FORWARDED_FOR"] = forwarded
+        response = Client(HTTP_HOST=host).post(
+            "/accounts/login/",
+            {"username": "clin", "password": password},
+            **extra,
+        )
+        return response.status_code
+
+    results = {}
+    for name, attempts in scenarios.items():
+        AccessAttempt.objects.all().delete()
+        statuses = [sign_in(password, forwarded) for password, forwarded in attempts]
+        addresses = sorted(
+            {str(a) for a in AccessAttempt.objects.values_list("ip_address", flat=True)}
+        )
+        results[name] = {"statuses": statuses, "addresses": addresses}
+    print(json.dumps(results))
+    """
+)
+PROXY = "10.0.0.2"  # the last proxy, as the app sees it
+CLIENT = "203.0.113.66"
+ELSEWHERE = "192.0.2.10"
+WRONG = "Wr0ng-Pa55word"
+RIGHT = "pw-clinician-1"
+LIMIT = 5
+
+
+def proxied_sign_ins(tmp_path: Path, count: int, scenarios: dict) -> dict:
+    env = production_env(
+        tmp_path, DJANGO_BEHIND_PROXY="true", DJANGO_PROXY_COUNT=str(count)
+    )
+    result = run(["-c", PROXY_SIGN_IN_SCRIPT, HOST, PROXY, json.dumps(scenarios)], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def spoofing(chain: str) -> list:
+    """Twelve wrong passwords, each with another made-up left-most entry, then
+    the right one; then the right one from another client."""
+    wrong = [(WRONG, f"198.51.100.{n}, {chain}") for n in range(12)]
+    return [*wrong, (RIGHT, f"198.51.100.99, {chain}")]
+
+
+def test_one_proxy_counts_the_address_it_saw_not_the_one_claimed(tmp_path):
+    results = proxied_sign_ins(
+        tmp_path,
+        1,
+        {
+            "spoofed": spoofing(CLIENT),
+            "elsewhere": [(RIGHT, f"198.51.100.1, {ELSEWHERE}")],
+            "single": [(WRONG, CLIENT)],
+            "missing": [(WRONG, None)],
+            "empty": [(WRONG, "")],
+            "garbage": [(WRONG, "not-an-address")],
+        },
+    )
+
+    spoofed = results["spoofed"]
+    assert spoofed["statuses"] == [200] * (LIMIT - 1) + [429] * (14 - LIMIT)
+    assert spoofed["addresses"] == [CLIENT]
+    assert results["elsewhere"]["statuses"] == [302]
+    assert results["single"]["addresses"] == [CLIENT]
+    for name in ("missing", "empty", "garbage"):
+        assert results[name]["addresses"] == [PROXY], name
+
+
+def test_two_proxies_count_the_address_the_first_one_saw(tmp_path):
+    first_proxy = "10.0.0.1"
+    results = proxied_sign_ins(
+        tmp_path,
+        2,
+        {
+            "spoofed": spoofing(f"{CLIENT}, {first_proxy}"),
+            "honest": [(WRONG, f"{CLIENT}, {first_proxy}")],
+            "too_short": [(WRONG, CLIENT)],
+        },
+    )
+
+    spoofed = results["spoofed"]
+    assert spoofed["statuses"] == [200] * (LIMIT - 1) + [429] * (14 - LIMIT)
+    assert spoofed["addresses"] == [CLIENT]
+    assert results["honest"]["addresses"] == [CLIENT]
+    assert results["too_short"]["addresses"] == [PROXY]
 
 
 # --- static files -------------------------------------------------------------------
