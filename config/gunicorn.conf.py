@@ -13,4 +13,7 @@ accesslog = "-"
 # Paths only, never query strings: a search can carry a patient identifier.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
+# Each record one line, control characters escaped: gunicorn logs the decoded
+# path, and a %0a in it would otherwise start a forged line.
+logger_class = "config.logs.GunicornLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

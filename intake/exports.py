@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -36,8 +37,12 @@ COLUMNS = [
 ]
 # A cell starting with one of these is a formula to Excel, LibreOffice and
 # Google Sheets ("=HYPERLINK(...)", "@SUM(...)"); a leading apostrophe makes
-# it plain text (OWASP's advice for CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d")
+# it plain text (OWASP's advice for CSV injection). Decided on the text as a
+# spreadsheet may read it: compatibility forms folded (NFKC: a full-width
+# U+FF1D is "="), and invisible characters and spaces in front ignored (a
+# zero-width space or a byte order mark before "=" hides nothing).
+_FORMULA_START = ("=", "+", "-", "@")
+_CONTROL_START = ("\t", "\r", "\n")
 _TIMES = {"created_at", "encounter_started_at", "encounter_ended_at"}
 
 
@@ -52,9 +57,20 @@ def cell(value: object) -> str:
     """One value as CSV text: never a formula, no NUL."""
     text = "" if value is None else str(value)
     text = text.replace("\x00", "")
-    if text.startswith(_FORMULA_START):
+    if text.startswith(_CONTROL_START) or _as_read(text).startswith(_FORMULA_START):
         text = "'" + text
     return text
+
+
+def _as_read(text: str) -> str:
+    """`text` folded (NFKC), without the invisible characters and spaces in front."""
+    folded = unicodedata.normalize("NFKC", text)
+    start = 0
+    while start < len(folded) and (
+        folded[start].isspace() or unicodedata.category(folded[start]) in ("Cf", "Cc")
+    ):
+        start += 1
+    return folded[start:]
 
 
 def _value(record: Interaction, name: str, zone: ZoneInfo) -> object:

@@ -56,7 +56,14 @@ class Simulator:
         return CortiClient(self.config(**overrides))
 
     def _call(self, method: str, path: str) -> dict:
-        request = urllib.request.Request(f"{self.base_url}{path}", method=method)
+        # The control endpoints take posts as JSON only (a cross-site form
+        # cannot send that).
+        request = urllib.request.Request(
+            f"{self.base_url}{path}",
+            data=b"{}" if method == "POST" else None,
+            headers={"Content-Type": "application/json"} if method == "POST" else {},
+            method=method,
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
@@ -141,8 +148,14 @@ def simulator():
 
 @pytest.fixture
 def corti(simulator, settings):
-    """The simulator, emptied, with the dashboard's settings pointing at it."""
+    """The simulator, emptied, with the dashboard's settings pointing at it.
+
+    The cache is emptied too: it holds what the readiness check last found.
+    """
+    from django.core.cache import cache
+
     simulator.reset()
+    cache.clear()
     settings.CORTI_API_URL = simulator.api_url
     settings.CORTI_AUTH_URL = simulator.auth_url()
     settings.CORTI_TENANT_NAME = simulator.tenant

@@ -19,6 +19,9 @@ CORTI_TIMEOUT = 5.0
 CORTI_CONNECT_TIMEOUT = 2.0
 CORTI_RETRY_BUDGET = 1.0
 CORTI_RETRY_AFTER_MAX = 1.0
+# One process's memory (tests/test_gunicorn.py runs workers on the database
+# cache, as production does); the `corti` fixture empties it.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Serve static files from the source folders; no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from .client import CortiClient, CortiConfig
+from .client import CortiClient, CortiConfig, redact_url
+
+__all__ = ["CortiClient", "CortiConfig", "clear_clients", "get_client", "redact_url"]
 
 _clients: dict[CortiConfig, CortiClient] = {}
 _clients_lock = threading.Lock()

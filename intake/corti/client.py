@@ -317,25 +317,31 @@ class CortiClient:
             problem, retry_after=_retry_after(response.headers.get("Retry-After"))
         )
 
-    def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _http(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        timeout = timeout or self.config.timeout
         try:
-            host = urlsplit(url).netloc
+            host = _host(url)
         except ValueError as exc:
             raise CortiConfigurationError(
                 f"The Corti address in the settings is not a valid URL ({exc}): "
                 "nothing was sent."
             ) from exc
         try:
-            return self._session.request(
-                method, url, timeout=self.config.timeout, **kwargs
-            )
+            return self._session.request(method, url, timeout=timeout, **kwargs)
         except requests.ConnectTimeout as exc:
             raise CortiConnectionError(
                 f"Timed out connecting to {host}: nothing was sent."
             ) from exc
         except requests.ReadTimeout as exc:
             raise CortiTimeoutError(
-                f"{host} did not answer within {self.config.read_timeout:g} s."
+                f"{host} did not answer within {timeout[1]:g} s."
             ) from exc
         except (
             requests.exceptions.ChunkedEncodingError,
@@ -352,10 +358,12 @@ class CortiClient:
             requests.exceptions.InvalidHeader,
         ) as exc:
             # Refused before sending: the settings are wrong, not the network.
+            # Not chained: requests' text holds the whole address, credentials
+            # and all, and would reach any log that prints the traceback.
             raise CortiConfigurationError(
                 f"The Corti address or tenant in the settings cannot be used "
                 f"({type(exc).__name__}): nothing was sent."
-            ) from exc
+            ) from None
         except requests.ConnectionError as exc:
             if _never_connected(exc):
                 raise CortiConnectionError(
@@ -390,13 +398,21 @@ class CortiClient:
             self._token = self._fetch_token()
             return self._token.value
 
-    def check_sign_in(self) -> None:
-        """Fetch a new token now, for the readiness check; raise CortiError.
+    def check_sign_in(self, *, timeout: float) -> None:
+        """Sign in once, for the readiness check; raise CortiError.
 
-        A failure keeps the token already held, which may still be valid.
+        Takes no lock, so a slow or hanging sign-in service never holds up a
+        submission's own token refresh, and waits at most `timeout` seconds to
+        connect and as long for the answer. A success is kept as the token
+        (one attribute store; a submission may replace it with its own, both
+        valid); a failure keeps the token already held, which may still work.
         """
-        with self._token_lock:
-            self._token = self._fetch_token()
+        self._token = self._fetch_token(
+            timeout=(
+                min(timeout, self.config.connect_timeout),
+                min(timeout, self.config.read_timeout),
+            )
+        )
 
     def has_usable_token(self) -> bool:
         """True while a token is held that has not expired."""
@@ -405,12 +421,15 @@ class CortiClient:
 
     # As _send, for the client secret.
     @sensitive_variables()
-    def _fetch_token(self) -> AccessToken:
+    def _fetch_token(
+        self, *, timeout: tuple[float, float] | None = None
+    ) -> AccessToken:
         started = self._clock()
         try:
             response = self._http(
                 "POST",
                 self.config.auth_url,
+                timeout=timeout,
                 data={
                     "grant_type": "client_credentials",
                     "client_id": self.config.client_id,
@@ -452,6 +471,31 @@ class CortiClient:
             refresh_at=started + lifetime,
             expires_at=started + expires_in,
         )
+
+
+def redact_url(url: str) -> str:
+    """`url` without the user name and password it may carry, for messages.
+
+    `http://user:secret@host/path` becomes `http://***@host/path`; an address
+    without credentials, or one that cannot be parsed, comes back as it was
+    (an unparsable one has its credentials cut off all the same).
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        scheme, sep, rest = url.partition("://")
+        authority, slash, path = rest.partition("/")
+        if sep and "@" in authority:
+            return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _host(url: str) -> str:
+    """The host (and port) of `url`, never its credentials; ValueError if bad."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

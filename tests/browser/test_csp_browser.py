@@ -12,11 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
 from intake.models import Interaction
-from tests.browser.conftest import PASSWORD, sign_in
+from tests.browser.conftest import (
+    PASSWORD,
+    STATIC_PATH,
+    caused_by_the_site,
+    sign_in,
+    wait_for_htmx,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,6 +120,76 @@ def test_the_watcher_catches_an_inline_style_and_an_inline_handler(
     color = page.evaluate("getComputedStyle(document.getElementById('injected')).color")
     assert color != "rgb(255, 0, 0)"
     watch.csp_violations.clear()  # caught, as it should be; teardown stays clean
+
+
+#: Styles set through the CSSOM, as a browser extension or a resized field sets
+#: them (allowed by the policy): htmx must never copy them back as attributes.
+STYLE_FROM_OUTSIDE = """() => {
+  for (const id of ["intake-form", "id_encounter_identifier",
+                    "id_encounter_identifier-errors", "id_assigned_user_id-errors"]) {
+    document.getElementById(id).style.outline = "1px dotted rgb(1, 2, 3)";
+  }
+}"""
+HTMX_SCRIPT = re.compile(r"^/static/vendor/htmx-[\d.]+\.min\.js$")
+
+
+def submit_with_errors(page) -> None:
+    """Send the empty form through htmx and wait until its errors are in."""
+    page.get_by_role("button", name="Create interaction").click()
+    page.locator("#intake-form [role=alert]").wait_for(timeout=WAIT_MS)
+    wait_for_htmx(page)
+
+
+def test_the_watcher_names_the_site_s_own_script_even_past_axe_s_exclusion(
+    page, site, watch, browser_clinician
+):
+    sign_in(page, site, "nurse")
+    watch.expect_console_error("Content Security Policy")
+    # htmx as it was: settling the style attribute back after a swap.
+    page.evaluate("htmx.config.attributesToSettle.push('style')")
+    page.evaluate(STYLE_FROM_OUTSIDE)
+
+    submit_with_errors(page)
+    # And what axe does while it runs: a <style> element of its own.
+    page.evaluate(
+        "document.head.appendChild(document.createElement('style'))"
+        ".textContent = 'p { color: red }'"
+    )
+    page.evaluate("new Promise(r => setTimeout(r, 200))")
+
+    by_site = [v for v in watch.csp_violations if caused_by_the_site(v)]
+    assert by_site, watch.csp_violations
+    assert {v["directive"] for v in by_site} == {"style-src-attr"}
+    assert all(HTMX_SCRIPT.match(urlsplit(v["source"]).path) for v in by_site)
+    injected = [v for v in watch.csp_violations if not caused_by_the_site(v)]
+    assert {v["directive"] for v in injected} == {"style-src-elem"}
+    # Forgiving the test tool's styles (as axe_audit does) keeps the site's.
+    watch.forgive_injected_styles(csp_since=0, console_since=0)
+    assert watch.csp_violations == by_site
+    assert any(STATIC_PATH in text for text in watch.console_errors)
+    watch.csp_violations.clear()  # caught, as it should be; teardown stays clean
+
+
+def test_an_htmx_swap_never_sets_a_style_attribute(
+    page, site, watch, browser_clinician
+):
+    sign_in(page, site, "nurse")
+    page.evaluate(STYLE_FROM_OUTSIDE)
+
+    # The whole form swapped with its errors, then one field's errors live.
+    submit_with_errors(page)
+    assert page.locator("#id_encounter_identifier-errors .error").count() == 1
+    page.evaluate(STYLE_FROM_OUTSIDE)
+    page.locator("#id_assigned_user_id").fill("nope")
+    page.locator("#id_assigned_user_id").press("Tab")
+    page.locator("#id_assigned_user_id-errors .error").wait_for(timeout=WAIT_MS)
+    wait_for_htmx(page)
+    page.evaluate("new Promise(r => setTimeout(r, 200))")
+
+    assert watch.csp_violations == []
+    watch.assert_clean()
+    # Set once, for every page, by the htmx-config meta tag of base.html.
+    assert "style" not in page.evaluate("htmx.config.attributesToSettle")
 
 
 # --- htmx and the copy button under the policy -----------------------------

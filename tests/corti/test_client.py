@@ -14,6 +14,7 @@ import random
 import socket
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +33,7 @@ from intake.corti.client import (
     MIN_ATTEMPT_SECONDS,
     CortiClient,
     CortiConfig,
+    redact_url,
 )
 from intake.corti.contract import validate_create_request
 from intake.corti.errors import (
@@ -39,6 +41,7 @@ from intake.corti.errors import (
     CortiConfigurationError,
     CortiConnectionError,
     CortiDisconnectedError,
+    CortiError,
     CortiForbiddenError,
     CortiNotFoundError,
     CortiRateLimitError,
@@ -1662,3 +1665,123 @@ def test_answer_cut_off_mid_body_is_a_disconnect_with_unknown_outcome(
     assert caught.value.outcome_unknown is True
     assert len(seen) == 1
     assert fake.sleeps == []
+
+
+# --- credentials written into an address ----------------------------------------
+
+USERINFO = "clinic-proxy:url-secret-42@"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "http://user:secret@auth.example:8443/realms/base/token?x=1",
+            "http://***@auth.example:8443/realms/base/token?x=1",
+        ),
+        ("https://token-only@api.example/v2", "https://***@api.example/v2"),
+        ("https://a:b@c@api.example/v2", "https://***@api.example/v2"),
+        ("http://u:p@[::1/v2", "http://***@[::1/v2"),
+        ("https://api.eu.corti.app/v2", "https://api.eu.corti.app/v2"),
+        (
+            "https://api.example/v2?mail=a@b.example",
+            "https://api.example/v2?mail=a@b.example",
+        ),
+        ("", ""),
+    ],
+)
+def test_redact_url_hides_the_user_name_and_password(url, shown):
+    assert redact_url(url) == shown
+
+
+def _failure_text(error: BaseException) -> str:
+    """The message and the whole traceback, as a log would print them."""
+    return "".join(traceback.format_exception(error))
+
+
+def test_an_unreachable_address_with_credentials_shows_only_the_host(corti):
+    port = closed_port()
+    client = corti.client(
+        api_url=f"http://{USERINFO}127.0.0.1:{port}/v2", retry_budget=0.0
+    )
+    with pytest.raises(CortiConnectionError) as caught:
+        client.create_interaction(minimal_request())
+    assert (
+        caught.value.message
+        == f"Could not connect to 127.0.0.1:{port}: nothing was sent."
+    )
+    assert "url-secret-42" not in _failure_text(caught.value)
+
+
+def test_a_silent_address_with_credentials_shows_only_the_host(corti, silent_server):
+    url, _ = silent_server
+    host = urlsplit(url).netloc
+    client = corti.client(
+        api_url=url.replace("://", f"://{USERINFO}") + "/v2", read_timeout=0.3
+    )
+    with pytest.raises(CortiTimeoutError) as caught:
+        client.create_interaction(minimal_request())
+    assert caught.value.message == f"{host} did not answer within 0.3 s."
+    assert "url-secret-42" not in _failure_text(caught.value)
+
+
+@pytest.mark.parametrize(
+    "auth_url",
+    [
+        f"ftp://{USERINFO}auth.example.invalid/token",
+        f"{USERINFO}auth.example.invalid/token",
+        f"http://{USERINFO}auth.example.invalid:port/token",
+    ],
+)
+def test_an_unusable_address_with_credentials_never_shows_them(corti, auth_url):
+    client = corti.client(auth_url=auth_url)
+    with pytest.raises(CortiConfigurationError) as caught:
+        client.access_token()
+    assert "url-secret-42" not in _failure_text(caught.value)
+
+
+# --- the readiness check's sign-in ---------------------------------------------
+
+
+def test_check_sign_in_never_waits_for_a_token_refresh_under_way(corti, silent_server):
+    url, _ = silent_server
+    client = corti.client(
+        auth_url=f"{url}/realms/base/protocol/openid-connect/token", read_timeout=3.0
+    )
+    refused: list[CortiError] = []
+
+    def refresh() -> None:
+        try:
+            client.access_token()
+        except CortiConnectionError as exc:
+            refused.append(exc)
+
+    # A submission's token refresh hangs on a silent sign-in service ...
+    refreshing = threading.Thread(target=refresh)
+    refreshing.start()
+    time.sleep(0.2)
+
+    # ... and the readiness check, with its own short timeout, does not queue.
+    started = time.monotonic()
+    with pytest.raises(CortiConnectionError) as caught:
+        client.check_sign_in(timeout=0.3)
+    elapsed = time.monotonic() - started
+
+    assert caught.value.message == "Corti's sign-in service did not answer in time."
+    assert elapsed < 1.0, elapsed
+    refreshing.join(10)
+    assert len(refused) == 1  # the refresh took its own, longer, timeout
+
+
+def test_check_sign_in_keeps_the_fresh_token_and_a_failure_keeps_the_old(corti):
+    client = corti.client()
+    client.check_sign_in(timeout=1.0)
+    token = client.access_token()
+    assert corti.state()["counts"]["tokens_issued"] == 1
+
+    corti.set_faults({"kind": "503", "endpoint": "token"})
+    with pytest.raises(CortiConnectionError):
+        client.check_sign_in(timeout=1.0)
+
+    assert client.has_usable_token()
+    assert client.access_token() == token

@@ -405,9 +405,56 @@ def test_a_cell_a_spreadsheet_would_run_is_prefixed_with_an_apostrophe(
     assert row[column] == "'" + value
 
 
+#: Formulas behind what a reader does not see, or in full-width letters: a
+#: spreadsheet may drop the one and fold the other, and run what is left.
+HIDDEN_FORMULAS = [
+    "\u200b=1+1",  # zero-width space
+    "\ufeff=1+1",  # byte order mark
+    "\u200b\ufeff\u2060@SUM(A1:A2)",  # several, and a word joiner
+    "\u00ad+1",  # soft hyphen
+    "\u200e-2+3",  # left-to-right mark
+    "\uff20SUM(A1:A2)",  # full-width @
+    "\u200b\uff1d1+1",  # zero-width space, full-width =
+    "\ufeff\uff0b1",  # byte order mark, full-width +
+    "\u200b\uff0d1",  # zero-width space, full-width -
+    "\ufe66HYPERLINK(1)",  # small form of =
+    " =1+1",
+    "\u3000=1+1",  # ideographic space
+    "\u00a0@SUM(A1)",  # no-break space
+    "\x0b=1",  # a control character that is not a line break
+]
+
+
+@pytest.mark.parametrize("value", HIDDEN_FORMULAS, ids=repr)
+def test_a_formula_behind_invisible_or_full_width_characters_is_prefixed(value):
+    assert cell(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", HIDDEN_FORMULAS[:4] + HIDDEN_FORMULAS[5:7], ids=repr)
+def test_a_hidden_formula_is_exported_with_an_apostrophe(
+    admin_browser, clinician, value
+):
+    make_interaction(clinician, patient_identifier="PAT-1", patient_name=value)
+
+    [row] = records_of(download(admin_browser.get(EXPORT)))
+
+    assert row["Patient name"] == "'" + value
+
+
 @pytest.mark.parametrize(
     "value",
-    ["a=b", "x-1", "mail@example.test", "1+1", " =not at the start", "'quoted"],
+    [
+        "a=b",
+        "x-1",
+        "mail@example.test",
+        "1+1",
+        "'quoted",
+        "a\u200b=b",
+        "x\uff1d1",
+        "'\u200b=1",
+        "\u200bplain",
+        "\uff21\uff22",  # full-width letters
+    ],
     ids=repr,
 )
 def test_a_cell_that_is_not_a_formula_is_exported_as_it_is(

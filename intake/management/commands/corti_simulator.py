@@ -27,7 +27,12 @@ class Command(BaseCommand):
             default=settings.CORTI_SIMULATOR_PORT,
             help="Port to listen on; 0 picks a free one (default: %(default)s).",
         )
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="Loopback address to listen on: 127.0.0.1, localhost or ::1 "
+            "(the simulator holds sandbox patients; never on a network).",
+        )
         parser.add_argument("--tenant", default="base", help="Tenant name.")
         parser.add_argument("--client-id", default="sandbox-client")
         parser.add_argument("--client-secret", default="sandbox-secret")
@@ -91,7 +96,12 @@ class Command(BaseCommand):
             faults=faults,
             seed=options["fault_seed"],
         )
-        server = make_server(host=options["host"], port=options["port"], state=state)
+        try:
+            server = make_server(
+                host=options["host"], port=options["port"], state=state
+            )
+        except ValueError as exc:
+            raise CommandError(f"--host: {exc}") from exc
 
         def stop(signum, frame):
             raise KeyboardInterrupt
