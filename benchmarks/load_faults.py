@@ -2,19 +2,20 @@
 
 Starts the Corti simulator with about a fifth of its create answers faulted
 (created-but-504, created-but-dropped, 500/503/504, dropped connections,
-429, answers slower than the read timeout) and some lookups failing too,
-starts the dashboard under gunicorn on 127.0.0.1 against a scratch database,
-signs clinicians in, and sends SUBMISSIONS form submissions at CONCURRENCY,
-as a browser does: GET the form (its submission key), then POST it. Some
-forms are posted twice at the same moment (double click, two tabs) and some
-again after the answer (back button and resubmit).
+429, answers slower than the read timeout, and "slow then created": Corti
+creates the interaction only after the dashboard gave up waiting and searched)
+and some lookups failing too, starts the dashboard under gunicorn on
+127.0.0.1 against a scratch database, with its background worker
+(`manage.py db_worker`), signs clinicians in, and sends SUBMISSIONS form
+submissions at CONCURRENCY, as a browser does: GET the form (its submission
+key), then POST it. Some forms are posted twice at the same moment (double
+click, two tabs) and some again after the answer (back button and resubmit).
 
-Then it settles what is left as staff would: `manage.py reconcile_interactions`
-and the Retry button on every failed submission, with the faults switched off.
-
-It prints, after the load and after recovery: submissions sent, local
-records, created in Corti, duplicates in Corti, lost submissions, HTTP 500
-pages. The goal: lost 0, duplicates 0, server errors 0.
+Then it waits, with the faults still on, until the worker has settled every
+lost answer by itself (INTAKE_SETTLE_SECONDS is short here), and checks:
+lost 0, duplicates 0, server errors 0, interactions in Corti whose record is
+not created 0, records left unknown or pending 0. Last, with the faults off,
+staff press Retry on every failed submission and every one is created.
 
 Bounded: SUBMISSIONS forms, loopback only, and a time limit after which no
 new submission starts; every process it started is stopped at the end.
@@ -66,7 +67,8 @@ CREATE_FAULTS = [
     ("504", 0.02),
     ("drop", 0.02),
     ("429", 0.03),
-    ("slow", 0.025),
+    ("slow", 0.015),
+    ("slow-created", 0.02),
 ]
 #: Lookups after a lost answer fail this often, leaving some outcomes unknown.
 LIST_FAULTS = [("503", 0.1)]
@@ -117,8 +119,17 @@ def main() -> None:
 
         env = base_env(database_url, sim_port, args)
         manage(env, "migrate", "--noinput", "--verbosity", "0")
+        manage(env, "createcachetable")
         manage(env, "collectstatic", "--noinput", "--verbosity", "0")
         manage({**env, "DEMO_PASSWORD": PASSWORD}, "ensure_demo_accounts")
+
+        worker = start(
+            processes,
+            "worker",
+            [sys.executable, "manage.py", "db_worker", "--interval", "0.2"],
+            env=env,
+            workdir=workdir,
+        )
 
         web_port = free_port()
         web = start(
@@ -161,8 +172,16 @@ def main() -> None:
         report_load(results, elapsed)
 
         corti_before = simulator_state(sim_url)
+        print_figures("After the load", results, corti_before, local_records(env))
+
+        # The worker settles every lost answer by itself, faults still on.
+        settled_in = wait_settled(env, worker, args.settle_seconds)
         problems = print_figures(
-            "After the load", results, corti_before, local_records(env)
+            f"Settled by the worker ({settled_in:.0f} s after the load)",
+            results,
+            simulator_state(sim_url),
+            local_records(env),
+            settled=True,
         )
 
         # Recovery, as staff would do it, with Corti healthy again.
@@ -173,7 +192,7 @@ def main() -> None:
         print(f"Retried {retried} failed submissions through the Retry button.")
         records = local_records(env)
         problems += print_figures(
-            "After recovery", results, simulator_state(sim_url), records
+            "After recovery", results, simulator_state(sim_url), records, settled=True
         )
         if any(r["outcome"] != "created" for r in records):
             problems.append("after recovery, not every submission is created")
@@ -330,17 +349,52 @@ def report_load(results: list[Result], elapsed: float) -> None:
         print(f"  submission {r.number}: {r.error}")
 
 
+def wait_settled(env: dict, worker: subprocess.Popen, settle_seconds: float) -> float:
+    """Wait until no record is pending or unknown; how long it took.
+
+    Bounded: a lost answer settles within the settle window plus the worker's
+    next check; the limit leaves room for many of them in a row.
+    """
+    started = time.monotonic()
+    limit = 4 * settle_seconds + 120
+    while time.monotonic() - started < limit:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited with {worker.returncode}")
+        open_ = [r for r in local_records(env) if r["outcome"] in OPEN_OUTCOMES]
+        if not open_:
+            break
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+OPEN_OUTCOMES = ("pending", "unknown")
+
+
 def print_figures(
-    title: str, results: list[Result], corti: dict, records: list[dict]
+    title: str,
+    results: list[Result],
+    corti: dict,
+    records: list[dict],
+    *,
+    settled: bool = False,
 ) -> list[str]:
-    """Print the figures; return what breaks the goal (empty when none)."""
+    """Print the figures; return what breaks the goal (empty when none).
+
+    Before the worker has settled every lost answer, an interaction can be in
+    Corti while its record is still unknown: only counted once `settled`.
+    """
     sent = [r for r in results if r.key]
     by_key = {r["submission_key"]: r for r in records}
     created = corti["interactions"]
     per_encounter = collections.Counter(i["encounter"]["identifier"] for i in created)
     duplicates = sum(n - 1 for n in per_encounter.values() if n > 1)
-    linked = {r["interaction_id"] for r in records if r["interaction_id"]}
+    linked = {
+        r["interaction_id"]
+        for r in records
+        if r["interaction_id"] and r["outcome"] == "created"
+    }
     orphans = [i for i in created if i["id"] not in linked]
+    still_open = [r for r in records if r["outcome"] in OPEN_OUTCOMES]
     lost = [r for r in sent if r.key not in by_key]
     server_errors = sum(1 for r in results for s in r.statuses if s >= 500)
     outcomes = collections.Counter(r["outcome"] for r in records)
@@ -351,24 +405,26 @@ def print_figures(
         ("  by outcome", dict(sorted(outcomes.items()))),
         ("created in Corti", len(created)),
         ("duplicates in Corti", duplicates),
-        ("in Corti but not on a record", len(orphans)),
+        ("in Corti, record not created", len(orphans)),
+        ("left pending or unknown", len(still_open)),
         ("lost submissions", len(lost)),
         ("HTTP 500 pages", server_errors),
     ]
     for label, value in rows:
         print(f"  {label:<30} {value}")
     failed = [r for r in results if r.error]
-    return [
-        f"{title.lower()}: {label} {value}"
-        for label, value in (
-            ("duplicates in Corti", duplicates),
-            ("in Corti but not on a record", len(orphans)),
-            ("lost submissions", len(lost)),
-            ("HTTP 500 pages", server_errors),
-            ("submissions not sent", len(failed)),
-        )
-        if value
+    checks = [
+        ("duplicates in Corti", duplicates),
+        ("lost submissions", len(lost)),
+        ("HTTP 500 pages", server_errors),
+        ("submissions not sent", len(failed)),
     ]
+    if settled:
+        checks += [
+            ("in Corti, record not created", len(orphans)),
+            ("left pending or unknown", len(still_open)),
+        ]
+    return [f"{title.lower()}: {label} {value}" for label, value in checks if value]
 
 
 def local_records(env: dict[str, str]) -> list[dict]:
@@ -457,6 +513,12 @@ def parse_args() -> argparse.Namespace:
         default=1.5,
         help="How late a slow answer comes (default: %(default)s s).",
     )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=5.0,
+        help="INTAKE_SETTLE_SECONDS for the dashboard (default: %(default)s s).",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--check",
@@ -493,6 +555,8 @@ def base_env(database_url: str, sim_port: int, args: argparse.Namespace) -> dict
         "CORTI_CONNECT_TIMEOUT": "1",
         "CORTI_RETRY_BUDGET": "3",
         "CORTI_RETRY_AFTER_MAX": "1",
+        "INTAKE_SETTLE_SECONDS": str(args.settle_seconds),
+        "INTAKE_SWEEP_SECONDS": "5",
     }
 
 
@@ -565,9 +629,10 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
         if process.poll() is not None:
             raise SystemExit(f"{process.args[2]} exited with {process.returncode}")
         try:
-            if requests.get(url, timeout=2).ok:
+            if requests.get(url, timeout=5).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Not listening yet, or still loading (a busy machine).
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")

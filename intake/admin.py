@@ -1,14 +1,15 @@
-from axes.admin import AccessAttemptAdmin
-from axes.models import AccessAttempt
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from .models import CortiCall, Interaction
+from .models import CortiCall, Interaction, InteractionEvent
 
 admin.site.site_header = "Corti Intake administration"
 admin.site.site_title = "Corti Intake admin"
@@ -35,7 +36,24 @@ def admin_sign_in(request, extra_context=None):
 admin.site.login = admin_sign_in
 
 
-class SignInAttemptAdmin(AccessAttemptAdmin):
+class CalendarSafeChangelist:
+    """A changelist that answers dates beyond the calendar as bad lookups.
+
+    Django's date hierarchy and date filters turn a year past 9999 (or one so
+    large it overflows), or a day before year 1 once moved to UTC, into an
+    OverflowError or ValueError: a server error for any query string. Django
+    answers other bad lookups by showing the list again with `?e=1`; these
+    go the same way.
+    """
+
+    def get_changelist_instance(self, request):
+        try:
+            return super().get_changelist_instance(request)
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class SignInAttemptAdmin(CalendarSafeChangelist, AccessAttemptAdmin):
     """django-axes' attempts, without its bulk clean-up action.
 
     The action deletes records with view permission alone (and fails on this
@@ -48,6 +66,23 @@ class SignInAttemptAdmin(AccessAttemptAdmin):
 
 admin.site.unregister(AccessAttempt)
 admin.site.register(AccessAttempt, SignInAttemptAdmin)
+
+
+class SignInLogAdmin(CalendarSafeChangelist, AccessLogAdmin):
+    """django-axes' sign-ins and sign-outs, dates checked."""
+
+
+class SignInFailureLogAdmin(CalendarSafeChangelist, AccessFailureLogAdmin):
+    """django-axes' failed sign-ins, dates checked."""
+
+
+for _model, _admin_class in (
+    (AccessLog, SignInLogAdmin),
+    (AccessFailureLog, SignInFailureLogAdmin),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+        admin.site.register(_model, _admin_class)
 
 
 class CortiCallInline(admin.TabularInline):
@@ -67,7 +102,7 @@ class CortiCallInline(admin.TabularInline):
         "error_status",
         "error_code",
         "error_message",
-        "request_id",
+        "error_request_id",
     )
     readonly_fields = fields
     ordering = ("started_at", "id")
@@ -82,11 +117,32 @@ class CortiCallInline(admin.TabularInline):
         return False
 
 
+class InteractionEventInline(admin.TabularInline):
+    """What else happened to the submission: refused reuses of its form, flags."""
+
+    model = InteractionEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "kind", "user", "detail")
+    readonly_fields = fields
+    ordering = ("at", "id")
+    verbose_name_plural = "Other events"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(CalendarSafeChangelist, admin.ModelAdmin):
     """The whole history, read-only: the log is evidence, not a worksheet."""
 
-    inlines = (CortiCallInline,)
+    inlines = (CortiCallInline, InteractionEventInline)
 
     list_display = (
         "created_at",
@@ -99,6 +155,7 @@ class InteractionAdmin(admin.ModelAdmin):
         "interaction_id",
     )
     list_filter = (
+        "needs_attention",
         "outcome",
         "encounter_status",
         "encounter_type",
@@ -113,7 +170,7 @@ class InteractionAdmin(admin.ModelAdmin):
         "submitted_by__username",
         "error_request_id",
         "=submission_key",
-        "calls__request_id",
+        "calls__error_request_id",
     )
     date_hierarchy = "created_at"
     list_select_related = ("submitted_by",)
@@ -132,7 +189,20 @@ class InteractionAdmin(admin.ModelAdmin):
                     "updated_at",
                     "last_attempt_at",
                     "may_exist_in_corti",
+                    "needs_attention",
                 )
+            },
+        ),
+        (
+            "Settling a lost answer",
+            {
+                "fields": (
+                    "answer_lost_at",
+                    "checks_made",
+                    "last_checked_at",
+                    "next_check_at",
+                ),
+                "classes": ("collapse",),
             },
         ),
         (

@@ -20,3 +20,18 @@ class IntakeConfig(AppConfig):
         from intake.sessions import on_sign_in
 
         user_logged_in.connect(on_sign_in, dispatch_uid="intake.sessions.on_sign_in")
+        _hide_task_queue_from_admin()
+
+
+def _hide_task_queue_from_admin() -> None:
+    """No admin pages for the background queue (django-tasks-db adds them).
+
+    It holds record ids only, and a submission's own page shows how its
+    settling goes; pages that could edit or delete queued work are not needed.
+    Done here because every app's admin module is loaded by now.
+    """
+    from django.contrib import admin
+    from django_tasks_db.models import DBTaskResult
+
+    if admin.site.is_registered(DBTaskResult):
+        admin.site.unregister(DBTaskResult)

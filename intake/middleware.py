@@ -14,7 +14,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from . import sessions
 from .forms import uuid_or_none
 
-# Posts of these views carry the intake form; kept when the session has ended.
+# These views open or post the intake form; a post is kept when the session
+# has just ended.
 FORM_VIEWS = {"intake:interaction_create", "intake:interaction_validate"}
 
 
@@ -44,25 +45,57 @@ class QueryNulMiddleware:
 
 
 class IdleTimeoutMiddleware:
-    """Sign out a user idle for longer than INTAKE_SESSION_IDLE_TIMEOUT.
+    """Sign out a user idle for longer than INTAKE_SESSION_IDLE_TIMEOUT, or
+    signed in for longer than SESSION_COOKIE_AGE (INTAKE_SESSION_MAX_HOURS).
 
     Every request of a signed-in user counts as activity, except asking how
-    long the session has left (the page's idle warning does that).
+    long the session has left (the page's idle warning does that). Activity
+    never extends the age cap. The intake form a signed-in user opens or posts
+    is noted: it is the only one whose typing is kept if they are signed out.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated and not sessions.session_expire_if_idle(
-            request
+        if request.user.is_authenticated and not (
+            sessions.session_expire_if_too_old(request)
+            or sessions.session_expire_if_idle(request)
         ):
-            only_asking = request.method == "GET" and request.path_info == reverse(
-                "session"
+            only_asking = request.method == "GET" and (
+                request.path_info == reverse("session") or is_status_poll(request)
             )
             if not only_asking:
                 sessions.session_touch(request)
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if request.user.is_authenticated:
+            key = form_key(request)
+            if key is not None:
+                sessions.session_form_record(request, key=key)
+        return None
+
+
+def is_status_poll(request: HttpRequest) -> bool:
+    """A page asking by itself whether a submission has settled (htmx polling).
+
+    Not activity: a page left open on "Checking with Corti…" must not keep an
+    unattended session signed in.
+    """
+    return request.headers.get("HX-Request") == "true" and "since" in request.GET
+
+
+def form_key(request: HttpRequest) -> uuid.UUID | None:
+    """The submission key of the intake form this request opens or posts."""
+    match = request.resolver_match
+    if match is None or match.view_name not in FORM_VIEWS:
+        return None
+    if request.method == "POST":
+        return uuid_or_none(request.POST.get("submission_key")) or uuid_or_none(
+            request.GET.get("key")
+        )
+    return uuid_or_none(request.GET.get("key"))
 
 
 class NoStoreMiddleware:
@@ -112,18 +145,9 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
 
     def _page_after_sign_in(self, request: HttpRequest) -> str | None:
         """For a post of the intake form: keep the typing; the form's address."""
-        match = request.resolver_match
-        if (
-            request.method != "POST"
-            or match is None
-            or match.view_name not in FORM_VIEWS
-        ):
+        if request.method != "POST":
             return None
-        key = uuid_or_none(request.POST.get("submission_key")) or uuid_or_none(
-            request.GET.get("key")
-        )
-        if key is None:
-            key = uuid.uuid4()
-        if not sessions.draft_keep(request, key=key):
+        key = form_key(request)
+        if key is None or not sessions.draft_keep(request, key=key):
             return None
         return f"{reverse('intake:interaction_create')}?key={key}"

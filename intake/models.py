@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from intake.corti.types import EncounterStatus, EncounterType, Gender
+from intake.enums import ErrorCode
 
 ENCOUNTER_STATUS_CHOICES = [
     (EncounterStatus.PLANNED.value, _("Planned")),
@@ -32,58 +33,75 @@ GENDER_CHOICES = [
     (Gender.UNKNOWN.value, _("Unknown")),
 ]
 
-# The answer was lost and Corti was then searched: it had not created it.
+# What became of Corti's answer, when it did not say whether it created the
+# interaction: one accurate sentence per kind.
+LOST_ANSWER = {
+    ErrorCode.TIMEOUT: _("Corti did not answer in time."),
+    ErrorCode.DISCONNECTED: _(
+        "The connection to Corti dropped before its answer arrived."
+    ),
+    ErrorCode.SERVER_ERROR: _(
+        "Corti answered with a server error, which does not say whether it "
+        "created the interaction."
+    ),
+    ErrorCode.BAD_RESPONSE: _("Corti's answer was cut off or could not be read."),
+    ErrorCode.INTERRUPTED: _(
+        "The dashboard stopped before Corti's answer was recorded."
+    ),
+}
 _CHECKED_NOT_CREATED = _(
-    "Corti's answer never came. The dashboard then checked Corti, which had not "
-    "created the interaction. Your input is kept and it is safe to send it again."
+    "The dashboard then checked Corti, after the request could no longer be in "
+    "progress there, and Corti had not created the interaction. Your input is "
+    "kept and it is safe to send it again."
 )
 UNKNOWN_EXPLANATION = _(
-    "Corti's answer never came, and the dashboard could not yet confirm whether "
-    "the interaction was created. Your input is kept and nothing will be sent "
-    "again until that is known: the dashboard checks again when this "
-    "submission is opened or submitted again."
+    "The dashboard is checking with Corti whether the interaction was created. "
+    "Nothing will be sent again until that is known; this page updates by "
+    "itself."
+)
+NEEDS_ATTENTION_EXPLANATION = _(
+    "Corti could not be searched for a day since, so it is still not known "
+    "whether the interaction was created. An administrator has been alerted; "
+    "the dashboard keeps checking, and nothing will be sent again until it is "
+    "known."
 )
 FAILURE_EXPLANATIONS = {
-    "invalid": _(
+    ErrorCode.INVALID: _(
         "Corti did not accept some of the details. Correct the fields marked "
         "below and submit again."
     ),
-    "unreachable": _(
+    ErrorCode.UNREACHABLE: _(
         "Corti cannot be reached right now, so nothing was sent. Your input is "
         "kept; try again in a moment."
     ),
-    "auth": _(
+    ErrorCode.AUTH: _(
         "Corti cannot be reached right now: the dashboard could not sign in to "
         "Corti, so nothing was sent. Your input is kept; ask an administrator to "
         "check CORTI_CLIENT_ID, CORTI_CLIENT_SECRET and CORTI_TENANT_NAME."
     ),
-    "misconfigured": _(
+    ErrorCode.MISCONFIGURED: _(
         "The dashboard's Corti settings cannot be used (the address or tenant "
         "is not valid), so nothing was sent. Your input is kept; ask an "
         "administrator to check CORTI_API_URL, CORTI_AUTH_URL and "
         "CORTI_TENANT_NAME."
     ),
-    "unauthorized": _(
+    ErrorCode.UNAUTHORIZED: _(
         "Corti did not accept the dashboard's access token. Your input is kept; "
         "ask an administrator to check the Corti client settings."
     ),
-    "forbidden": _(
+    ErrorCode.FORBIDDEN: _(
         "Corti refused this tenant or client. Your input is kept; ask an "
         "administrator to check CORTI_TENANT_NAME and the API client's "
         "permissions in the Corti console."
     ),
-    "rate_limited": _(
+    ErrorCode.RATE_LIMITED: _(
         "Corti is limiting requests right now. Your input is kept; try again in "
         "a minute."
     ),
-    "timeout": _CHECKED_NOT_CREATED,
-    "disconnected": _CHECKED_NOT_CREATED,
-    "server_error": _CHECKED_NOT_CREATED,
-    "bad_response": _CHECKED_NOT_CREATED,
-    "interrupted": _(
-        "The dashboard stopped before Corti's answer was recorded. It then "
-        "checked Corti, which does not have the interaction. Your input is kept "
-        "and it is safe to send it again."
+    ErrorCode.UNSEARCHABLE: _(
+        "An earlier attempt's answer was lost, and Corti could not be searched "
+        "just now to make sure that attempt did not create it, so nothing was "
+        "sent. Your input is kept; try again in a moment."
     ),
     "": _(
         "Corti answered with an error. Your input is kept; tell an "
@@ -124,7 +142,22 @@ class Interaction(models.Model):
     # When the latest call to Corti for this record began.
     last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
     # Some answer was lost, so Corti may hold it: look before sending again.
-    may_exist_in_corti = models.BooleanField(default=False)
+    may_exist_in_corti = models.BooleanField(
+        _("an earlier answer was lost"), default=False
+    )
+    # Settling a lost answer (intake.services.outcomes): when the create whose
+    # answer was lost was sent, when Corti is to be searched next, how often
+    # it was, and whether a search is under way (a lease, so two workers
+    # never search for one record at once).
+    answer_lost_at = models.DateTimeField(
+        _("lost answer's request sent at"), null=True, blank=True
+    )
+    next_check_at = models.DateTimeField(_("next check at"), null=True, blank=True)
+    last_checked_at = models.DateTimeField(_("last checked at"), null=True, blank=True)
+    checks_made = models.PositiveIntegerField(_("checks made"), default=0)
+    checking_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Still unknown a day after the answer was lost: an administrator looks.
+    needs_attention = models.BooleanField(_("needs an administrator"), default=False)
 
     # What was sent, field by field, as the clinician gave it.
     assigned_user_id = models.UUIDField(_("assigned user ID"), null=True, blank=True)
@@ -174,7 +207,13 @@ class Interaction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("export_interaction", _("Can export interactions (CSV)"))]
+        permissions = [
+            ("export_interaction", _("Can export interactions (CSV)")),
+            (
+                "resend_any_interaction",
+                _("Can correct and send again anyone's failed submission"),
+            ),
+        ]
         indexes = [
             models.Index(fields=["-created_at"], name="interaction_created_idx"),
             models.Index(
@@ -183,6 +222,10 @@ class Interaction(models.Model):
             models.Index(fields=["patient_identifier"], name="interaction_patient_idx"),
             models.Index(
                 fields=["outcome", "-created_at"], name="interaction_outcome_idx"
+            ),
+            # The sweep's question: which unknown records are overdue a check.
+            models.Index(
+                fields=["outcome", "next_check_at"], name="interaction_settle_idx"
             ),
         ]
 
@@ -197,15 +240,44 @@ class Interaction(models.Model):
 
     @property
     def failure_explanation(self) -> str:
-        """What a failed submission means for the clinician, in one sentence."""
+        """What a failed or unknown submission means for the clinician."""
+        lost = LOST_ANSWER.get(self.error_code)
         if self.outcome == self.Outcome.UNKNOWN:
-            return str(UNKNOWN_EXPLANATION)
+            then = (
+                NEEDS_ATTENTION_EXPLANATION
+                if self.needs_attention
+                else (UNKNOWN_EXPLANATION)
+            )
+            return f"{lost or LOST_ANSWER[ErrorCode.INTERRUPTED]} {then}"
+        if lost is not None:
+            return f"{lost} {_CHECKED_NOT_CREATED}"
         return str(FAILURE_EXPLANATIONS.get(self.error_code, FAILURE_EXPLANATIONS[""]))
+
+    @property
+    def is_created(self) -> bool:
+        return self.outcome == self.Outcome.CREATED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.outcome == self.Outcome.FAILED
+
+    @property
+    def is_unknown(self) -> bool:
+        return self.outcome == self.Outcome.UNKNOWN
+
+    @property
+    def is_pending(self) -> bool:
+        return self.outcome == self.Outcome.PENDING
+
+    @property
+    def is_settling(self) -> bool:
+        """Pending or unknown: the page keeps asking until it settles."""
+        return self.outcome in (self.Outcome.PENDING, self.Outcome.UNKNOWN)
 
     @property
     def retryable(self) -> bool:
         """Failed with nothing created in Corti, and not rejected for its content."""
-        return self.outcome == self.Outcome.FAILED and self.error_code != "invalid"
+        return self.is_failed and self.error_code != ErrorCode.INVALID
 
 
 class CortiCall(models.Model):
@@ -220,6 +292,7 @@ class CortiCall(models.Model):
         RETRY = "retry", _("Retry")
         OPENED = "opened", _("Submission opened")
         COMMAND = "command", _("reconcile_interactions")
+        WORKER = "worker", _("Background check")
 
     class Result(models.TextChoices):
         STARTED = "started", _("No answer recorded")
@@ -254,8 +327,10 @@ class CortiCall(models.Model):
     error_code = models.CharField(_("error kind"), max_length=32, blank=True)
     error_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
-    request_id = models.CharField(_("Corti request id"), max_length=128, blank=True)
-    problem = models.JSONField(null=True, blank=True)
+    error_request_id = models.CharField(
+        _("Corti request id"), max_length=128, blank=True
+    )
+    error_problem = models.JSONField(_("problem details"), null=True, blank=True)
 
     class Meta:
         ordering = ["started_at", "id"]
@@ -266,3 +341,42 @@ class CortiCall(models.Model):
     def __str__(self) -> str:
         when = f"{self.started_at:%Y-%m-%d %H:%M:%S}"
         return f"{self.get_kind_display()} {when} ({self.result})"
+
+
+class InteractionEvent(models.Model):
+    """Something that happened to a submission other than a call to Corti.
+
+    Append-only, shown with the submission: who tried to reuse its form for
+    other data, when it was flagged for an administrator.
+    """
+
+    class Kind(models.TextChoices):
+        REUSED_FORM_REFUSED = (
+            "reused_form_refused",
+            _("Form sent again with other details; not sent"),
+        )
+        FLAGGED = "flagged", _("Flagged for an administrator")
+
+    interaction = models.ForeignKey(
+        Interaction, on_delete=models.PROTECT, related_name="events"
+    )
+    at = models.DateTimeField(_("at"))
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Null when the background worker acted.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # For a refused reuse: the encounter and patient identifiers that were
+    # typed, so a reviewer can find the entry the clinician sent instead.
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["interaction", "at"], name="event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M:%S}"

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import uuid
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
-from intake.models import CortiCall, Interaction
+from intake.models import CortiCall, Interaction, InteractionEvent
 
 Outcome = Interaction.Outcome
 
@@ -69,35 +66,6 @@ def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:
     return record.calls.select_related("user").order_by("started_at", "id")
 
 
-def interactions_due(
-    *, now: dt.datetime | None = None, limit: int | None = None
-) -> list[Interaction]:
-    """Submissions whose Corti outcome must be settled, oldest first."""
-    queryset = Interaction.objects.filter(due_filter(now)).order_by("created_at")
-    return list(queryset[:limit] if limit else queryset)
-
-
-def pending_grace() -> dt.timedelta:
-    """How long a pending record may be in flight before it counts as stranded.
-
-    Longer than one request can take: a create and a lookup, each with its
-    retry budget, connect timeout and read timeout, plus a margin.
-    """
-    per_call = (
-        settings.CORTI_RETRY_BUDGET
-        + settings.CORTI_CONNECT_TIMEOUT
-        + settings.CORTI_TIMEOUT
-    )
-    return dt.timedelta(seconds=2 * per_call + 10)
-
-
-def due_filter(now: dt.datetime | None = None) -> Q:
-    """Records to settle: outcome unknown, or pending for longer than the grace."""
-    cutoff = (now or timezone.now()) - pending_grace()
-    return (
-        Q(outcome=Outcome.UNKNOWN)
-        | Q(outcome=Outcome.PENDING, last_attempt_at__lt=cutoff)
-        | Q(
-            outcome=Outcome.PENDING, last_attempt_at__isnull=True, created_at__lt=cutoff
-        )
-    )
+def interaction_events(*, record: Interaction) -> QuerySet[InteractionEvent]:
+    """What else happened to a submission (refused reuses, flags), oldest first."""
+    return record.events.select_related("user").order_by("at", "id")

@@ -9,7 +9,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import (
@@ -20,40 +20,45 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import sessions
-from .corti import get_client
-from .corti.errors import CortiError
+from . import readiness, sessions
 from .exports import interactions_csv
 from .forms import (
     IntakeForm,
+    PasswordChangeForm,
     SignInForm,
     form_for_record,
-    initial_from_record,
     prefill_from_query,
     uuid_or_none,
 )
 from .models import (
     ENCOUNTER_STATUS_CHOICES,
     ENCOUNTER_TYPE_CHOICES,
-    CortiCall,
     Interaction,
 )
 from .selectors import (
     interaction_by_submission_key,
     interaction_calls,
+    interaction_events,
     interaction_get,
 )
 from .selectors import interaction_list as interaction_list_select
+from .services.interactions import (
+    Refusal,
+    RetryResult,
+    Submission,
+    interaction_may_resend,
+    interaction_submit,
+)
 from .services.interactions import interaction_retry as interaction_retry_service
-from .services.interactions import interaction_submit
-from .services.reconciliation import interaction_reconcile, is_due
+from .services.reconciliation import interaction_nudge
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +100,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Answer 200 when submissions can reach Corti, 503 (and why) when not.
 
-    Checks the database, and signs in to Corti afresh: the sign-in service
-    answers and accepts the credentials. If that fails while this worker still
-    holds a valid token, submissions keep working for now: 200, "degraded".
+    Checks the database, and reports the last sign-in check (at most one per
+    half minute for all workers, in the background: intake.readiness). If
+    signing in fails while this worker still holds a valid token, submissions
+    keep working for now: 200, "degraded".
     """
-    checks: dict[str, str] = {"database": "ok", "corti": "ok"}
+    checks: dict[str, str] = {"database": "ok"}
     ready, degraded = True, False
     try:
         with connection.cursor() as cursor:
@@ -108,14 +114,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.exception("Readiness check: the database is unreachable")
         checks["database"] = "error"
         ready = False
-    client = get_client()
-    try:
-        client.check_sign_in()
-    except CortiError as exc:
-        logger.warning("Readiness check: Corti sign-in failed (%s)", exc.code)
-        checks["corti"] = exc.code
-        checks["corti_detail"] = exc.message
-        if client.has_usable_token():
+    corti = readiness.corti_sign_in_status()
+    checks["corti"] = corti.code
+    if not corti.ok:
+        checks["corti_detail"] = corti.detail
+        if readiness.token_held():
             degraded = True
         else:
             ready = False
@@ -124,22 +127,39 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 class SignInView(LoginView):
-    """Django's sign-in, saying why the user is here after an idle sign-out."""
+    """Django's sign-in, saying why the user is here after being signed out."""
 
     authentication_form = SignInForm
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["idle_signed_out"] = sessions.was_signed_out_idle(self.request)
+        context["max_age_signed_out"] = sessions.was_signed_out_at_max_age(self.request)
         context["draft_kept"] = sessions.draft_pending(self.request) is not None
         context["idle_duration"] = sessions.idle_phrase()
+        context["max_age_duration"] = sessions.max_age_phrase()
         return context
 
 
-def signin_locked_out(request: HttpRequest, credentials=None, *args, **kwargs):
-    """django-axes' answer to a locked-out sign-in: why, and for how long."""
+class ThrottledPasswordChangeView(PasswordChangeView):
+    """Django's password change; wrong current passwords count as failed
+    sign-ins and are paused the same way."""
+
+    form_class = PasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+def signin_locked_out(
+    request: HttpRequest, response=None, credentials=None, *args, **kwargs
+):
+    """django-axes' answer to a locked-out sign-in or password change: why,
+    and for how long."""
     # AXES_COOLOFF_TIME is in hours.
     seconds = round(settings.AXES_COOLOFF_TIME * 3600)
+    match = request.resolver_match
+    password_change = match is not None and match.view_name == "password_change"
     return render(
         request,
         "registration/locked_out.html",
@@ -147,6 +167,7 @@ def signin_locked_out(request: HttpRequest, credentials=None, *args, **kwargs):
             "failure_limit": settings.AXES_FAILURE_LIMIT,
             "username": (credentials or {}).get("username", ""),
             "lockout_duration": sessions.duration_phrase(seconds),
+            "password_change": password_change,
         },
         status=settings.AXES_HTTP_RESPONSE_CODE,
     )
@@ -178,111 +199,33 @@ def session(request: HtmxHttpRequest) -> JsonResponse:
 def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     """Show the intake form; on a valid POST create the interaction in Corti.
 
-    The form's page address carries its submission key (`?key=`): a reload,
-    the back button or a bookmark shows the same form, and sending it again
-    reaches the same record. A key already sent shows what became of it,
-    filled in; a failed one can be corrected and sent again from there.
+    The form's page address carries its submission key (`?key=`): a reload or
+    the back button shows the same form, and sending it again reaches the
+    same record. Once a key was sent its address shows what was sent,
+    read-only; only a failed submission can be corrected there, by its
+    submitter or an Administrator.
     """
     if request.method == "GET":
-        key = uuid_or_none(request.GET.get(FORM_KEY_PARAM))
-        if key is None:
-            params = request.GET.copy()
-            # Back from an idle sign-out by any route: to the form kept for them.
-            kept = sessions.draft_key_for_user(request)
-            params[FORM_KEY_PARAM] = kept or str(uuid.uuid4())
-            return redirect(f"{request.path}?{params.urlencode()}")
-        record = interaction_by_submission_key(key=key)
-        draft = sessions.draft_take(request, key=key)
-        if draft is not None and (
-            record is None
-            or record.outcome
-            in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN)
-        ):
-            messages.info(
-                request,
-                _(
-                    "You were signed out after %(duration)s without "
-                    "activity. What you had typed is back below; nothing was sent "
-                    "to Corti. Check it and create the interaction."
-                )
-                % {"duration": sessions.idle_phrase()},
-            )
-            return _render_form(request, IntakeForm(initial=draft))
-        if record is None:
-            initial = prefill_from_query(request.GET)
-            initial["submission_key"] = key
-            initial.setdefault(
-                "encounter_started_at",
-                timezone.now().replace(second=0, microsecond=0),
-            )
-            return _render_form(request, IntakeForm(initial=initial))
-        if record.outcome in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN):
-            return _render_failed(request, form_for_record(record), record)
-        form = IntakeForm(initial=initial_from_record(record))
-        return _render_form(request, form, sent=record)
-
+        return _create_page(request)
     form = IntakeForm(request.POST)
     if not form.is_valid():
         return _render_form(request, form)
     submission = interaction_submit(submitted_by=request.user, **form.cleaned_data)
-    record = submission.record
-    if record.outcome in (Interaction.Outcome.FAILED, Interaction.Outcome.UNKNOWN):
-        return _render_failed(request, form, record)
-    if record.outcome == Interaction.Outcome.PENDING:
-        messages.info(
-            request,
-            _(
-                "This form was already sent and Corti has not answered yet. "
-                "Nothing was sent twice; this page shows the answer when it comes."
-            ),
-        )
-    elif submission.changes_not_sent:
-        messages.warning(
-            request,
-            _(
-                "Corti had created this interaction from the earlier version of "
-                "the form after all, so your later changes were not sent. Nothing "
-                "was created twice; make the changes in Corti if they matter."
-            ),
-        )
-    elif submission.replayed:
-        messages.info(
-            request,
-            _(
-                "This form was already sent: this is the interaction it created. "
-                "Nothing was sent to Corti again."
-            ),
-        )
-    else:
-        messages.success(request, _("Interaction created in Corti."))
-    return _redirect(request, record.get_absolute_url())
+    return _submission_answer(request, form, submission)
 
 
 @permission_required("intake.add_interaction", raise_exception=True)
 @require_POST
 def interaction_retry(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
-    """Send a failed submission to Corti again, as it was; no retyping."""
-    record = interaction_get(key=key)
-    was = record.outcome
-    record = interaction_retry_service(record=record, user=request.user)
-    if record.outcome == Interaction.Outcome.CREATED:
-        if was == Interaction.Outcome.CREATED:
-            messages.info(request, _("This submission was already created."))
-        else:
-            messages.success(request, _("Interaction created in Corti."))
-    elif record.outcome == Interaction.Outcome.PENDING:
-        messages.info(request, _("This submission is already being sent."))
-    elif record.outcome == Interaction.Outcome.UNKNOWN:
-        messages.warning(
-            request,
-            _("Still not known whether Corti created it: %(why)s")
-            % {"why": record.failure_explanation},
-        )
-    else:
-        messages.error(
-            request,
-            _("Not created in Corti: %(why)s") % {"why": record.failure_explanation},
-        )
+    """Send a failed submission to Corti again, as it was; no retyping.
+
+    For a submission whose answer was lost: ask the worker to check Corti now.
+    """
+    record, result = interaction_retry_service(
+        record=interaction_get(key=key), user=request.user
+    )
+    level, text = _retry_message(record, result)
+    messages.add_message(request, level, text)
     return _redirect(request, record.get_absolute_url())
 
 
@@ -352,19 +295,28 @@ def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
 @permission_required("intake.view_interaction", raise_exception=True)
 @require_GET
 def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
-    """Show one submission: Corti's answer and everything that was sent."""
+    """Show one submission: Corti's answer and everything that was sent.
+
+    Never calls Corti: a submission whose check is due gets a background task,
+    and the page asks again every few seconds until it has settled.
+    """
     record = interaction_get(key=key)
-    if is_due(record):
-        # Left pending by a worker that died, or its answer was lost: ask Corti.
-        record = interaction_reconcile(
-            record=record, user=request.user, trigger=CortiCall.Trigger.OPENED
-        )
+    interaction_nudge(record=record)
+    template = "intake/interaction_detail.html"
+    if request.htmx and not request.htmx.boosted:
+        if request.GET.get("since") == dateformat.format(record.updated_at, "U.u"):
+            # Nothing changed since the page last asked: nothing to swap.
+            return HttpResponse(status=204)
+        template += "#live"
     return render(
         request,
-        "intake/interaction_detail.html",
+        template,
         {
             "interaction": record,
             "calls": interaction_calls(record=record),
+            "events": interaction_events(record=record),
+            "can_resend": record.is_failed
+            and interaction_may_resend(user=request.user, record=record),
             "request_body_json": json.dumps(record.request_body, indent=2),
             "problem_json": json.dumps(record.error_problem, indent=2)
             if record.error_problem
@@ -382,12 +334,170 @@ def _list_filters(request: HttpRequest) -> dict[str, str]:
     }
 
 
+def _create_page(request: HtmxHttpRequest) -> HttpResponse:
+    key = uuid_or_none(request.GET.get(FORM_KEY_PARAM))
+    if key is None:
+        params = request.GET.copy()
+        # Back from an idle sign-out by any route: to the form kept for them.
+        kept = sessions.draft_key_for_user(request)
+        params[FORM_KEY_PARAM] = kept or str(uuid.uuid4())
+        return redirect(f"{request.path}?{params.urlencode()}")
+    record = interaction_by_submission_key(key=key)
+    editable = record is None or (
+        record.is_failed and interaction_may_resend(user=request.user, record=record)
+    )
+    draft = sessions.draft_take(request, key=key)
+    if draft is not None and editable:
+        messages.info(request, sessions.draft_restored_message(draft))
+        return _render_form(request, IntakeForm(initial=draft))
+    if draft is not None and record is not None:
+        # That form was sent meanwhile (another tab): never over its record.
+        form = IntakeForm(initial={**draft, "submission_key": uuid.uuid4()})
+        return _render_fresh(
+            request,
+            form,
+            record,
+            why="draft",
+            note=sessions.draft_restored_message(draft),
+        )
+    if record is None:
+        initial = prefill_from_query(request.GET)
+        initial["submission_key"] = key
+        initial.setdefault(
+            "encounter_started_at",
+            timezone.now().replace(second=0, microsecond=0),
+        )
+        return _render_form(request, IntakeForm(initial=initial))
+    if editable:
+        return _render_failed(request, form_for_record(record), record)
+    return render(
+        request,
+        "intake/interaction_form.html",
+        {"sent": record, "new_intake_url": _new_intake_url(request)},
+    )
+
+
+def _new_intake_url(request: HttpRequest) -> str:
+    """A new form, prefilled from the deep link's parameters if any."""
+    params = request.GET.copy()
+    params.pop(FORM_KEY_PARAM, None)
+    url = reverse("intake:interaction_create")
+    return f"{url}?{params.urlencode()}" if params else url
+
+
+def _submission_answer(
+    request: HtmxHttpRequest, form: IntakeForm, submission: Submission
+) -> HttpResponse:
+    """The page after a valid POST of the form."""
+    record = submission.record
+    if submission.refused == Refusal.INVALID_UNCHANGED:
+        form.add_error(
+            None,
+            _(
+                "Nothing was sent: Corti refused exactly these details before. "
+                "Correct the fields marked below, then submit again."
+            ),
+        )
+        return _render_failed(request, form, record)
+    if submission.refused is not None:
+        data = form.data.copy()
+        data["submission_key"] = str(uuid.uuid4())
+        fresh = IntakeForm(data=data)
+        fresh.is_valid()
+        return _render_fresh(request, fresh, record, why=submission.refused)
+    if record.is_failed:
+        return _render_failed(request, form, record)
+    level, text = _answer_message(record, replayed=submission.replayed)
+    messages.add_message(request, level, text)
+    return _redirect(request, record.get_absolute_url())
+
+
+def _answer_message(record: Interaction, *, replayed: bool) -> tuple[int, str]:
+    """What the result page says after a POST that reached the record."""
+    if record.is_pending:
+        return messages.INFO, _(
+            "This form was already sent and Corti has not answered yet. "
+            "Nothing was sent twice; this page shows the answer when it comes."
+        )
+    if record.is_unknown:
+        return messages.WARNING, _(
+            "Corti's answer was lost. The dashboard is checking with Corti "
+            "whether the interaction was created; this page updates by itself. "
+            "Nothing will be sent again meanwhile."
+        )
+    if replayed:
+        return messages.INFO, _(
+            "This form was already sent: this is the interaction it created. "
+            "Nothing was sent to Corti again."
+        )
+    return messages.SUCCESS, _("Interaction created in Corti.")
+
+
+def _retry_message(record: Interaction, result: RetryResult) -> tuple[int, str]:
+    """What the submission's page says after Retry or "Check Corti again"."""
+    if result == RetryResult.CHECKING:
+        return messages.INFO, _(
+            "Checking with Corti whether it created the interaction; this page "
+            "updates by itself. Nothing is sent again meanwhile."
+        )
+    if result == RetryResult.NOT_ALLOWED:
+        return messages.ERROR, _(
+            "Only %(user)s, who submitted it, or an administrator can send this "
+            "submission again. Nothing was sent."
+        ) % {"user": record.submitted_by.get_username()}
+    if result == RetryResult.INVALID:
+        return messages.ERROR, _(
+            "Corti refused these details, so sending them unchanged cannot "
+            "work. Nothing was sent; use “Correct and send again”."
+        )
+    if record.is_created:
+        if result == RetryResult.NOTHING_TO_DO:
+            return messages.INFO, _("This submission was already created.")
+        if result == RetryResult.FOUND:
+            return messages.INFO, _(
+                "Corti had created this interaction from the earlier attempt "
+                "after all. Nothing was sent again."
+            )
+        return messages.SUCCESS, _("Interaction created in Corti.")
+    if record.is_pending:
+        return messages.INFO, _("This submission is already being sent.")
+    if record.is_unknown:
+        return messages.WARNING, _(
+            "Corti's answer was lost again. The dashboard is checking with Corti "
+            "whether it created the interaction; this page updates by itself."
+        )
+    return messages.ERROR, _("Not created in Corti: %(why)s") % {
+        "why": record.failure_explanation
+    }
+
+
 def _render_failed(
     request: HtmxHttpRequest, form: IntakeForm, record: Interaction
 ) -> HttpResponse:
     """The form as typed, Corti's field messages beside their fields."""
     form.add_corti_errors((record.error_problem or {}).get("validationErrors") or [])
     return _render_form(request, form, failed=record)
+
+
+def _render_fresh(
+    request: HtmxHttpRequest,
+    form: IntakeForm,
+    record: Interaction,
+    *,
+    why: str,
+    note: str = "",
+) -> HttpResponse:
+    """What was typed, in a new form (new key), and why it was not sent."""
+    response = _render_form(
+        request, form, reused=record, reused_why=why, reused_note=note
+    )
+    if request.htmx:
+        # The address bar follows the new form, so a reload shows it.
+        key = form["submission_key"].value()
+        response["HX-Replace-Url"] = (
+            f"{reverse('intake:interaction_create')}?{FORM_KEY_PARAM}={key}"
+        )
+    return response
 
 
 def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -401,12 +511,24 @@ def _render_form(
     form: IntakeForm,
     *,
     failed: Interaction | None = None,
-    sent: Interaction | None = None,
+    reused: Interaction | None = None,
+    reused_why: str = "",
+    reused_note: str = "",
 ) -> HttpResponse:
     template = "intake/interaction_form.html"
     if request.htmx and request.method == "POST":
         template += "#form"
-    return render(request, template, {"form": form, "failed": failed, "sent": sent})
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "failed": failed,
+            "reused": reused,
+            "reused_why": reused_why,
+            "reused_note": reused_note,
+        },
+    )
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):

@@ -52,6 +52,7 @@ from intake.corti.types import (
 )
 from intake.models import CortiCall, Interaction
 from tests.conftest import start_simulator
+from tests.services.support import run_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -239,13 +240,14 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     page(clinician_client.get(created["Location"]))
 
     # 2. Failures: a lost 503 answer (looked up with the patient filter, not
-    # found), a 400 whose messages echo the patient, an answer lost after
-    # Corti created it (looked up and found), a refused token.
+    # found, so unknown), a 400 whose messages echo the patient, an answer
+    # lost after Corti created it (looked up and found), a refused token.
     corti.set_faults({"kind": "503", "endpoint": "create", "count": 1})
     failed_response, failed = post_form(clinician_client)
-    assert failed_response.status_code == 200
-    assert failed.outcome == Interaction.Outcome.FAILED
+    assert failed_response.status_code == 303
+    assert failed.outcome == Interaction.Outcome.UNKNOWN
     assert failed.calls.filter(kind=CortiCall.Kind.LOOKUP).exists()
+    page(clinician_client.get(failed_response["Location"]))
 
     corti.set_faults(
         {
@@ -277,7 +279,14 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     assert refreshed_response.status_code == 303
     keep_token()
 
-    # 3. Retry of the failed one.
+    # 3. "Check Corti now" on the unknown one, searched by the background
+    # worker once the settle window is over (not found: failed); then Retry.
+    settings.INTAKE_SETTLE_SECONDS = 0
+    checked = clinician_client.post(f"/interactions/{failed.pk}/retry/")
+    assert checked.status_code == 303
+    assert run_tasks() >= 1
+    failed.refresh_from_db()
+    assert failed.outcome == Interaction.Outcome.FAILED
     retried = clinician_client.post(f"/interactions/{failed.pk}/retry/")
     assert retried.status_code == 303
     failed.refresh_from_db()
@@ -298,12 +307,14 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     )
 
     # 6. The form posted after an idle sign-out: kept, not sent, given back.
+    key = str(uuid.uuid4())
+    # Only the form the clinician had open when signed out is kept.
+    assert clinician_client.get(NEW, {"key": key}).status_code == 200
     session = clinician_client.session
     session[sessions.LAST_SEEN] = (
         time.time() - 10 * settings.INTAKE_SESSION_IDLE_TIMEOUT
     )
     session.save()
-    key = str(uuid.uuid4())
     idle = clinician_client.post(f"{NEW}?key={key}", {**TYPED, "submission_key": key})
     assert idle.status_code == 302
     assert idle["Location"].startswith("/accounts/login/")
@@ -351,8 +362,9 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     names = {r.name for r in records}
     assert {
         "intake.corti.client",
-        "intake.services.calls",
         "intake.services.interactions",
+        "intake.services.outcomes",
+        "intake.services.reconciliation",
         "intake.views",
         "intake.sessions",
         "django.request",
@@ -406,8 +418,11 @@ def test_client_secret_is_in_no_page_a_clinician_or_administrator_can_open(
     clear_clients()
     _, created = post_form(clinician_client)
     corti.set_faults({"kind": "503", "endpoint": "create", "count": 1})
+    _, unknown = post_form(clinician_client)
+    corti.set_faults({"kind": "403", "endpoint": "create", "count": 1})
     failed_page, failed = post_form(clinician_client)
     assert created.outcome == Interaction.Outcome.CREATED
+    assert unknown.outcome == Interaction.Outcome.UNKNOWN
     assert failed.outcome == Interaction.Outcome.FAILED
 
     pages = {
@@ -426,7 +441,7 @@ def test_client_secret_is_in_no_page_a_clinician_or_administrator_can_open(
             "/admin/intake/interaction/",
             "/admin/intake/corticall/",
         ]
-        for record in (auth_failed, created, failed):
+        for record in (auth_failed, created, unknown, failed):
             urls += [
                 record.get_absolute_url(),
                 f"{NEW}?key={record.submission_key}",

@@ -40,6 +40,10 @@ INSTALLED_APPS = [
     # Before intake: the roles given on migrate include axes' view permissions.
     "axes",
     "intake",
+    # After intake, so intake's `db_worker` (which also keeps the sweep
+    # scheduled) is the one `manage.py db_worker` runs.
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +112,29 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache -------------------------------------------------------------------
+# Shared by every worker and machine: the readiness check (/readyz) signs in to
+# Corti at most once per interval for all of them. Redis when REDIS_URL is set;
+# otherwise a table in the database, which `manage.py createcachetable` creates
+# (run it after every `migrate`).
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs must not hang /readyz with it.
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "intake_cache",
+        }
+    }
+
 # --- Accounts --------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -170,9 +197,17 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_LOCKOUT_CALLABLE = "intake.views.signin_locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
-# The client's address is the connecting one unless a trusted proxy sets it
-# (config.settings.production, DJANGO_BEHIND_PROXY).
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Attempts are kept without the request's query string or form data: a
+# sign-in from a deep link carries patient details in its `next` address.
+AXES_HANDLER = "intake.throttling.SignInRecordHandler"
+# The client's address: the socket's, or the one INTAKE_TRUSTED_PROXIES proxies
+# recorded, never one the client chose (not django-ipware: it takes the
+# client's own left-most X-Forwarded-For entry).
+AXES_CLIENT_IP_CALLABLE = "intake.client_address.client_address"
+# Proxies in front that append to X-Forwarded-For. 0: clients connect directly
+# and the header is theirs to forge; config.settings.production sets it from
+# DJANGO_BEHIND_PROXY and DJANGO_PROXY_COUNT.
+INTAKE_TRUSTED_PROXIES = 0
 
 # --- Content Security Policy (django-csp) --------------------------------
 # Nothing inline: scripts and styles come from our own static files only.
@@ -260,6 +295,30 @@ else:
         f"{CORTI_TENANT_NAME}/protocol/openid-connect/token",
     )
 
+# A create whose answer was lost (timeout, dropped connection, 5xx, a cut body)
+# may still be under way in Corti. A search that finds nothing proves that it
+# was not created only when made at least this many seconds after the lost
+# request was sent; until then the submission is "unknown" and the worker
+# keeps checking (intake.services.outcomes).
+INTAKE_SETTLE_SECONDS = env.float("INTAKE_SETTLE_SECONDS", default=120.0)
+if INTAKE_SETTLE_SECONDS < 0:
+    raise ImproperlyConfigured("INTAKE_SETTLE_SECONDS must not be negative.")
+
+# --- Background work ---------------------------------------------------------
+# Django's Tasks API (the django-tasks backport) with its database backend: the
+# queue lives in the same database, so SQLite and PostgreSQL need nothing else.
+# The worker is `python manage.py db_worker`.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+# Seconds between sweeps for records a dead worker left unsettled.
+INTAKE_SWEEP_SECONDS = env.float("INTAKE_SWEEP_SECONDS", default=60.0)
+if INTAKE_SWEEP_SECONDS <= 0:
+    raise ImproperlyConfigured("INTAKE_SWEEP_SECONDS must be above 0.")
+
 # Seconds to wait for Corti to answer (read) and to accept a connection.
 CORTI_TIMEOUT = env.float("CORTI_TIMEOUT", default=20.0)
 CORTI_CONNECT_TIMEOUT = env.float("CORTI_CONNECT_TIMEOUT", default=5.0)
@@ -272,13 +331,18 @@ CORTI_RETRY_AFTER_MAX = env.float("CORTI_RETRY_AFTER_MAX", default=5.0)
 
 # --- Logging ---------------------------------------------------------------
 # Log lines never carry patient data, tokens or secrets: code logs record ids,
-# statuses and Corti request ids only.
+# statuses and Corti request ids only. Each record is one line: control
+# characters a request may carry (a path, an exception message) are escaped,
+# so nobody can forge a line (config.logs).
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "config.logs.EscapingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from intake.enums import ErrorCode
+
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
@@ -123,64 +125,72 @@ def _validation_errors(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 class CortiError(Exception):
-    """Base class of everything the Corti client raises."""
+    """Base class of everything the Corti client raises.
+
+    Every error carries the HTTP status, Corti's request id and the problem
+    details when an answer came (None, "" and None when none did).
+    """
 
     #: A stable name for the kind of failure, kept in the local log.
-    code = "error"
+    code: ErrorCode = ErrorCode.ERROR
 
     #: True when Corti may have acted on the request (the outcome is unknown).
     outcome_unknown: bool = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str = "",
+        problem: Problem | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.problem = problem
 
 
 class CortiConnectionError(CortiError):
     """Corti could not be reached: nothing was sent."""
 
-    code = "unreachable"
+    code = ErrorCode.UNREACHABLE
 
 
 class CortiConfigurationError(CortiError):
     """The configured Corti address cannot be used: nothing was sent."""
 
-    code = "misconfigured"
+    code = ErrorCode.MISCONFIGURED
 
 
 class CortiTimeoutError(CortiError):
     """The request was sent but no answer came in time: the outcome is unknown."""
 
-    code = "timeout"
+    code = ErrorCode.TIMEOUT
     outcome_unknown = True
 
 
 class CortiDisconnectedError(CortiError):
     """The connection dropped after the request was sent: the outcome is unknown."""
 
-    code = "disconnected"
+    code = ErrorCode.DISCONNECTED
     outcome_unknown = True
 
 
 class CortiAuthError(CortiError):
     """The token endpoint refused the client credentials or failed."""
 
-    code = "auth"
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+    code = ErrorCode.AUTH
 
 
 class CortiResponseError(CortiError):
     """Corti answered with something the client cannot read."""
 
-    code = "bad_response"
+    code = ErrorCode.BAD_RESPONSE
 
     def __init__(self, message: str, *, status: int, request_id: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.request_id = request_id
+        super().__init__(message, status=status, request_id=request_id)
         # A success status with an unreadable body: Corti may have acted.
         self.outcome_unknown = 200 <= status < 300
 
@@ -188,50 +198,54 @@ class CortiResponseError(CortiError):
 class CortiAPIError(CortiError):
     """Corti answered with an error status; `problem` holds the details."""
 
-    code = "api_error"
+    code = ErrorCode.API_ERROR
+    problem: Problem
+    status: int
 
     def __init__(self, problem: Problem, *, retry_after: float | None = None) -> None:
-        super().__init__(f"Corti answered {problem.status}: {problem.summary}")
-        self.problem = problem
-        self.status = problem.status
-        self.request_id = problem.request_id
+        super().__init__(
+            f"Corti answered {problem.status}: {problem.summary}",
+            status=problem.status,
+            request_id=problem.request_id,
+            problem=problem,
+        )
         self.retry_after = retry_after
 
 
 class CortiValidationError(CortiAPIError):
     """400: Corti rejected the body; `problem.validation_errors` names fields."""
 
-    code = "invalid"
+    code = ErrorCode.INVALID
 
 
 class CortiUnauthorizedError(CortiAPIError):
     """401: the token was refused even after a fresh one was fetched."""
 
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class CortiForbiddenError(CortiAPIError):
     """403: the tenant or client is not allowed to do this."""
 
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class CortiNotFoundError(CortiAPIError):
     """404: no such resource."""
 
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class CortiRateLimitError(CortiAPIError):
     """429: too many requests or a limit of the account was reached."""
 
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
 
 
 class CortiServerError(CortiAPIError):
     """5xx: Corti failed; a create may or may not have happened."""
 
-    code = "server_error"
+    code = ErrorCode.SERVER_ERROR
     outcome_unknown = True
 
 

@@ -33,6 +33,7 @@ import json
 import logging
 import random
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -55,17 +56,24 @@ ENDPOINTS = ("create", "list", "token", "any")
 #: `delay` seconds and closes the connection without doing anything; "drop"
 #: closes it at once; "created-<status>" and "created-drop" create the
 #: interaction and then answer that status or drop the connection: the
-#: answers after which a blind retry would create a duplicate.
+#: answers after which a blind retry would create a duplicate;
+#: "slow-created" waits `delay` seconds, THEN creates the interaction and
+#: answers 201: with a client timeout shorter than the delay, the client has
+#: given up (and searched) before the interaction exists.
 FAULT_STATUSES = (400, 401, 403, 429, 500, 502, 503, 504)
 FAULT_KINDS = (
     *(str(status) for status in FAULT_STATUSES),
     "slow",
+    "slow-created",
     "hang",
     "drop",
     "created-drop",
     *(f"created-{status}" for status in (500, 502, 503, 504)),
 )
 SORT_KEYS = ("id", "assignedUserId", "patient", "createdAt", "endedAt", "updatedAt")
+#: The only addresses the simulator listens on, and the only Host names its
+#: control endpoints answer to.
+LOOPBACK_HOST_NAMES = ("127.0.0.1", "localhost", "[::1]")
 MAX_PAGE_SIZE = 100
 
 
@@ -265,13 +273,15 @@ class SimulatorServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], state: SimulatorState) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, SimulatorHandler)
         self.state = state
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -312,6 +322,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return self._faulted("create", self._create_interaction)
         if path == "/v2/interactions/" and method == "GET":
             return self._faulted("list", self._list_interactions)
+        if path.startswith("/_simulator/"):
+            refusal = self._control_refusal(method)
+            if refusal is not None:
+                return self._problem(*refusal)
         if path == "/_simulator/faults":
             return self._faults(method)
         if path == "/_simulator/state" and method == "GET":
@@ -325,6 +339,40 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if path == "/healthz" and method == "GET":
             return self._json(HTTPStatus.OK, {"status": "ok"})
         return self._problem(HTTPStatus.NOT_FOUND, f"No route for {method} {path}.")
+
+    def _control_refusal(self, method: str) -> tuple[HTTPStatus, str] | None:
+        """Why a control request must be refused, or None to serve it.
+
+        The control endpoints show every sandbox patient and switch faults on:
+        only for programs on this machine. A web page the tester has open could
+        otherwise read them through DNS rebinding (a Host that is not ours) or
+        post to them (a cross-site form sends text/plain with its Origin).
+        """
+        port = self.server.server_address[1]
+        ours = {f"{host}:{port}" for host in LOOPBACK_HOST_NAMES}
+        if self.headers.get("Host", "").lower() not in ours:
+            return (
+                HTTPStatus.FORBIDDEN,
+                "The simulator's controls answer only requests addressed to "
+                f"127.0.0.1, localhost or [::1] on port {port}.",
+            )
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.lower() not in {
+            f"http://{host}" for host in ours
+        }:
+            return (
+                HTTPStatus.FORBIDDEN,
+                "The simulator's controls refuse requests from web pages.",
+            )
+        content_type = self.headers.get("Content-Type", "")
+        if method == "POST" and (
+            content_type.split(";", 1)[0].strip().lower() != "application/json"
+        ):
+            return (
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "Send control requests as application/json.",
+            )
+        return None
 
     # --- faults ---------------------------------------------------------
 
@@ -346,6 +394,13 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return self._drop()
         if kind == "slow":
             self._answer_delay = fault.delay
+            return handle()
+        if kind == "slow-created":
+            if endpoint != "create":
+                self._answer_delay = fault.delay
+                return handle()
+            # Corti still working on it after the client stopped waiting.
+            time.sleep(fault.delay)
             return handle()
         if kind.startswith("created-"):
             # Do the work, then lose or spoil the answer.
@@ -667,8 +722,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.send_header("X-Request-Id", self.request_id)
         for key, value in (extra or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up waiting (a late answer): nothing to tell.
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         # Paths only: query strings can carry patient identifiers.
@@ -700,4 +759,10 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 def make_server(
     *, host: str = "127.0.0.1", port: int = 0, state: SimulatorState | None = None
 ) -> SimulatorServer:
-    return SimulatorServer((host, port), state or SimulatorState())
+    """A simulator on `host` (loopback only: it holds sandbox patients)."""
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(
+            f"{host!r} is not a loopback address: the simulator listens on "
+            "127.0.0.1, localhost or ::1 only."
+        )
+    return SimulatorServer((host.strip("[]"), port), state or SimulatorState())

@@ -16,8 +16,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.add_interaction",
         "intake.view_interaction",
         "intake.export_interaction",
+        # Correct or send again a failed submission someone else made.
+        "intake.resend_any_interaction",
         # The call log, shown with each interaction in the admin.
         "intake.view_corticall",
+        # The other events of a submission (refused reuses of its form, flags).
+        "intake.view_interactionevent",
         "auth.view_user",
         "auth.view_group",
         # The sign-in record kept by django-axes: attempts, lockouts, sign-ins.

@@ -1,16 +1,22 @@
-"""Writes: submitting an interaction to Corti, retrying it, logging every call.
+"""Writes: submitting an interaction to Corti, and sending a failed one again.
 
-Nothing lost and nothing duplicated:
+Nothing lost, nothing duplicated, and never one patient's interaction shown
+for another's form:
 
 - The record is saved (pending) before Corti is called, in its own short
   transaction, and every call to Corti runs outside any transaction, so a
   failure anywhere leaves a record with everything that was typed.
 - Every rendered form carries a submission key, and every POST of that form
-  reaches the same record. An atomic claim (an UPDATE that only one request
-  can win) decides which request may call Corti; the others wait for its
-  answer and show it.
+  reaches the same record. A POST of the same details again (double click,
+  reload, second tab) never calls Corti while another is under way or after
+  one succeeded; it shows that result.
+- A POST of a used key with OTHER details is never merged into the record:
+  nothing is sent, and the details come back in a fresh form (new key) with
+  the reason. Only the submitter (or an Administrator) may correct and send
+  again a submission that failed, and only on its own record.
 - A create whose answer was lost is never sent again blindly: Corti is
-  searched for it first (`intake.services.reconciliation`).
+  searched for it first (`reconciliation`), and every outcome changes in
+  `outcomes`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -37,9 +44,10 @@ from intake.corti.types import (
     InteractionCreate,
     Patient,
 )
-from intake.models import CortiCall, Interaction
+from intake.enums import ErrorCode
+from intake.models import CortiCall, Interaction, InteractionEvent
 
-from . import calls, reconciliation
+from . import calls, outcomes, reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,31 @@ DUPLICATE_WAIT_SECONDS = 15.0
 DUPLICATE_POLL_SECONDS = 0.1
 
 
+class Refusal(StrEnum):
+    """Why a POST of a used form was not sent."""
+
+    #: The form was already used for other details.
+    OTHER_DETAILS = "other_details"
+    #: It failed for another user; only they or an Administrator may resend.
+    NOT_YOURS = "not_yours"
+    #: A correction found that Corti had created the earlier version.
+    CORTI_HAD_IT = "corti_had_it"
+    #: Corti refused these very details before; sending them again cannot help.
+    INVALID_UNCHANGED = "invalid_unchanged"
+
+
+class RetryResult(StrEnum):
+    """What pressing Retry (or "Check Corti again") did."""
+
+    SENT = "sent"
+    #: A search before sending again found the earlier attempt in Corti.
+    FOUND = "found"
+    CHECKING = "checking"
+    NOT_ALLOWED = "not_allowed"
+    INVALID = "invalid"
+    NOTHING_TO_DO = "nothing_to_do"
+
+
 @dataclass(frozen=True)
 class Submission:
     """What became of one POST of the intake form."""
@@ -59,9 +92,16 @@ class Submission:
     #: This form had been posted before: no new call was made for this POST,
     #: and the record shows what the earlier POST achieved.
     replayed: bool
-    #: The values of this POST differ from what the record holds and were not
-    #: sent, because Corti turned out to hold the earlier version.
-    changes_not_sent: bool = False
+    #: Set when this POST's details were not sent. Except for
+    #: INVALID_UNCHANGED, they belong in a fresh form with a new key.
+    refused: Refusal | None = None
+
+
+def interaction_may_resend(*, user: AbstractBaseUser, record: Interaction) -> bool:
+    """Whether `user` may correct or send again this (failed) submission."""
+    return record.submitted_by_id == user.pk or user.has_perm(
+        "intake.resend_any_interaction"
+    )
 
 
 def interaction_submit(
@@ -120,21 +160,33 @@ def interaction_submit(
     return Submission(record=record, replayed=False)
 
 
-def interaction_retry(*, record: Interaction, user: AbstractBaseUser) -> Interaction:
-    """Try a failed submission again with what it holds; settle an unknown one.
+def interaction_retry(
+    *, record: Interaction, user: AbstractBaseUser
+) -> tuple[Interaction, RetryResult]:
+    """Send a failed submission again with what it holds; check an unknown one.
 
-    A record whose outcome is unknown, or left pending by a worker that died,
-    is looked up in Corti instead of being sent again.
+    A record whose outcome is unknown, or left pending by a request that
+    died, is searched for in Corti by the background worker, never sent
+    again. Only the submitter or an Administrator may resend, and never
+    unchanged details Corti refused.
     """
-    if reconciliation.is_due(record):
-        return reconciliation.interaction_reconcile(
-            record=record, user=user, trigger=CortiCall.Trigger.RETRY
-        )
-    if record.outcome == Outcome.FAILED and _claim(record):
-        _send(record, user=user, trigger=CortiCall.Trigger.RETRY)
-    else:
-        record.refresh_from_db()
-    return record
+    record.refresh_from_db()
+    if record.outcome == Outcome.UNKNOWN:
+        reconciliation.interaction_check_now(record=record)
+        return record, RetryResult.CHECKING
+    if outcomes.is_stale_pending(record):
+        reconciliation.interaction_nudge(record=record)
+        return record, RetryResult.CHECKING
+    if record.outcome != Outcome.FAILED:
+        return record, RetryResult.NOTHING_TO_DO
+    if not interaction_may_resend(user=user, record=record):
+        return record, RetryResult.NOT_ALLOWED
+    if record.error_code == ErrorCode.INVALID:
+        return record, RetryResult.INVALID
+    if not outcomes.claim_resend(record):
+        return record, RetryResult.NOTHING_TO_DO
+    sent = _resend_claimed(record, user=user, trigger=CortiCall.Trigger.RETRY)
+    return record, RetryResult.SENT if sent else RetryResult.FOUND
 
 
 def interaction_request(record: Interaction) -> InteractionCreate:
@@ -177,56 +229,110 @@ def _record_values(**fields: Any) -> dict[str, Any]:
 def _resubmit(
     record: Interaction, *, user: AbstractBaseUser, values: dict[str, Any]
 ) -> Submission:
-    if record.outcome == Outcome.PENDING and not reconciliation.is_due(record):
+    """A POST of a form whose key already has a record."""
+    same = values["request_body"] == record.request_body
+    if record.outcome == Outcome.PENDING and not outcomes.is_stale_pending(record):
+        if not same:
+            return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
         # Another POST of this form is talking to Corti: report its answer.
         _wait_while_pending(record)
-        return _replayed(record, values)
-    if reconciliation.is_due(record):
-        reconciliation.interaction_reconcile(
-            record=record, user=user, trigger=CortiCall.Trigger.SUBMIT
-        )
+        return Submission(record=record, replayed=True)
     if record.outcome != Outcome.FAILED:
-        return _replayed(record, values)
-    # The earlier attempt definitely failed: this POST is a new attempt.
-    if not _claim(record):
-        _wait_while_pending(record)
-        return _replayed(record, values)
-    if record.may_exist_in_corti and values["request_body"] != record.request_body:
-        # An earlier answer was lost and the form now says something else: the
-        # earlier version may still have reached Corti. Look for it before the
-        # record forgets it, or the new version would make a second one.
-        lookup = reconciliation.lookup(
-            record, user=user, trigger=CortiCall.Trigger.SUBMIT
+        if outcomes.is_stale_pending(record):
+            reconciliation.interaction_nudge(record=record)
+        if not same:
+            return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
+        return Submission(record=record, replayed=True)
+    if not interaction_may_resend(user=user, record=record):
+        return _refuse(record, user=user, values=values, why=Refusal.NOT_YOURS)
+    if same and record.error_code == ErrorCode.INVALID:
+        return Submission(
+            record=record, replayed=True, refused=Refusal.INVALID_UNCHANGED
         )
-        if lookup.match is not None or not lookup.conclusive:
-            reconciliation.settle(record, lookup, error=None)
-            return _replayed(record, values)
-    Interaction.objects.filter(pk=record.pk, outcome=Outcome.PENDING).update(**values)
-    record.refresh_from_db()
+    if not outcomes.claim_resend(record):
+        # Another request is sending it again right now.
+        if not same:
+            return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
+        _wait_while_pending(record)
+        return Submission(record=record, replayed=True)
+    if record.may_exist_in_corti and not _absent_before_resend(
+        record, user=user, trigger=CortiCall.Trigger.SUBMIT
+    ):
+        if record.outcome == Outcome.CREATED and not same:
+            # The earlier version was in Corti after all: that is the truth
+            # this record shows; the new details go to a fresh form.
+            return _refuse(record, user=user, values=values, why=Refusal.CORTI_HAD_IT)
+        return Submission(record=record, replayed=record.outcome == Outcome.CREATED)
+    if not same:
+        outcomes.correct_pending(record, values)
     _send(record, user=user, trigger=CortiCall.Trigger.SUBMIT)
     return Submission(record=record, replayed=False)
 
 
-def _replayed(record: Interaction, values: dict[str, Any]) -> Submission:
-    return Submission(
-        record=record,
-        replayed=True,
-        changes_not_sent=values["request_body"] != record.request_body,
+def _refuse(
+    record: Interaction,
+    *,
+    user: AbstractBaseUser,
+    values: dict[str, Any],
+    why: Refusal,
+) -> Submission:
+    """Keep a trace, on the record, of details that were not sent with its form."""
+    InteractionEvent.objects.create(
+        interaction=record,
+        at=timezone.now(),
+        kind=InteractionEvent.Kind.REUSED_FORM_REFUSED,
+        user=user,
+        detail={
+            "reason": str(why),
+            "encounter_identifier": values["encounter_identifier"],
+            "patient_identifier": values["patient_identifier"],
+        },
     )
+    logger.info(
+        "Interaction record %s: a POST of its form by user %s was not sent (%s)",
+        record.pk,
+        user.pk,
+        why,
+    )
+    return Submission(record=record, replayed=True, refused=why)
 
 
-def _claim(record: Interaction) -> bool:
-    """Move a failed record to pending; True for the one request that wins."""
-    now = timezone.now()
-    won = Interaction.objects.filter(pk=record.pk, outcome=Outcome.FAILED).update(
-        outcome=Outcome.PENDING,
-        last_attempt_at=now,
-        updated_at=now,
-        completed_at=None,
-        **calls.NO_ERROR,
-    )
-    record.refresh_from_db()
-    return bool(won)
+def _resend_claimed(
+    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
+) -> bool:
+    """Send a record this request claimed (failed -> pending) again.
+
+    False when nothing was sent: a search first found the earlier attempt in
+    Corti, or could not be made.
+    """
+    if record.may_exist_in_corti and not _absent_before_resend(
+        record, user=user, trigger=trigger
+    ):
+        return False
+    _send(record, user=user, trigger=trigger)
+    return True
+
+
+def _absent_before_resend(
+    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
+) -> bool:
+    """Search Corti before resending a record an earlier answer of which was lost.
+
+    True when Corti does not hold it, so it may be sent. Otherwise the record
+    is settled: adopted when found, failed (nothing sent) when Corti could not
+    be searched.
+    """
+    result = reconciliation.lookup(record, user=user, trigger=trigger)
+    if result.match is not None and outcomes.mark_created(
+        record,
+        interaction_id=result.match.id,
+        websocket_url=result.match.websocket_url,
+    ):
+        return False
+    if not result.conclusive or result.match is not None:
+        outcomes.mark_resend_aborted(record, result.error, now=None)
+        return False
+    return True
 
 
 def _wait_while_pending(record: Interaction) -> None:
@@ -238,12 +344,6 @@ def _wait_while_pending(record: Interaction) -> None:
 
 def _send(record: Interaction, *, user: AbstractBaseUser | None, trigger: str) -> None:
     """Call Corti for a claimed (pending) record and settle it on the answer."""
-    if record.may_exist_in_corti:
-        # An earlier answer was lost: Corti may already hold this interaction.
-        lookup = reconciliation.lookup(record, user=user, trigger=trigger)
-        if lookup.match is not None or not lookup.conclusive:
-            reconciliation.settle(record, lookup, error=None)
-            return
     call = calls.call_start(
         record,
         kind=CortiCall.Kind.CREATE,
@@ -256,23 +356,29 @@ def _send(record: Interaction, *, user: AbstractBaseUser | None, trigger: str) -
     except CortiError as exc:
         if not exc.outcome_unknown:
             calls.call_finish(call, result=CortiCall.Result.FAILED, error=exc)
-            calls.record_failed(record, exc)
+            outcomes.mark_failed(record, exc)
             return
         calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=exc)
-        Interaction.objects.filter(pk=record.pk).update(may_exist_in_corti=True)
-        record.may_exist_in_corti = True
         logger.warning(
             "Interaction record %s: Corti's answer was lost (%s); looking it up",
             record.pk,
             type(exc).__name__,
         )
-        lookup = reconciliation.lookup(record, user=user, trigger=trigger)
-        reconciliation.settle(record, lookup, error=exc)
+        if not outcomes.mark_answer_lost(record, exc, sent_at=call.started_at):
+            return
+        # Search at once (Corti may have created it and failed to say so);
+        # finding nothing now proves nothing, so the record stays unknown and
+        # the worker searches again (reconciliation.settle).
+        searched_at = timezone.now()
+        lease = record.checking_until
+        assert lease is not None
+        result = reconciliation.lookup(record, user=user, trigger=trigger)
+        reconciliation.settle(record, result, lease=lease, now=searched_at)
         return
     calls.call_finish(
         call, result=CortiCall.Result.CREATED, corti_id=created.interaction_id
     )
-    calls.record_created(
+    outcomes.mark_created(
         record,
         interaction_id=created.interaction_id,
         websocket_url=created.websocket_url,

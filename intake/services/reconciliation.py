@@ -1,19 +1,22 @@
 """Writes: settling submissions whose answer from Corti was lost.
 
 Corti documents no idempotency key, so after a read timeout, a dropped
-connection or a 5xx the create may or may not have happened. Instead of
-sending it again, the dashboard looks for it with `GET /interactions/`
-(filtered by patient identifier where there is one, newest first) and
-matches on the encounter identifier and every other field that was sent:
+connection, a 5xx or a cut body the create may or may not have happened, and
+may even still be under way in Corti. Instead of sending it again, the
+dashboard looks for it with `GET /interactions/` (filtered by patient
+identifier where there is one, newest first) and matches on the encounter
+identifier and every other field that was sent:
 
-- found: the record adopts that interaction (created);
-- the listing reached interactions older than the submission, or its end,
-  without a match: Corti did not create it (failed, safe to retry);
-- the lookup itself failed or ran out of pages: still unknown; nothing is
-  sent until a later lookup settles it.
+- found, at any time: the record adopts that interaction (created);
+- not found by a search made INTAKE_SETTLE_SECONDS or more after the lost
+  request was sent: Corti did not create it (failed, safe to send again);
+- not found sooner, or Corti could not be searched: still unknown. The next
+  search is scheduled as a background task (`intake.tasks`) at growing
+  delays; a day on, the record is flagged for an administrator.
 
-A record left pending by a worker that died is settled the same way, by
-`manage.py reconcile_interactions` and when someone opens it.
+Outcomes change only through `outcomes`. A record left pending by a request
+that died is found by the sweep (`interactions_sweep`), and
+`manage.py reconcile_interactions` settles everything due by hand.
 """
 
 from __future__ import annotations
@@ -25,15 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
 from intake.corti import get_client
 from intake.corti.errors import CortiError
 from intake.corti.types import InteractionListed, parse_rfc3339
-from intake.models import CortiCall, Interaction
-from intake.selectors import due_filter, interactions_due, pending_grace
+from intake.models import CortiCall, Interaction, InteractionEvent
 
-from . import calls
+from . import calls, outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,13 @@ LOOKUP_PAGE_SIZE = 50
 LOOKUP_MAX_PAGES = 10
 #: Corti's clock and ours may differ; look this far before the submission.
 CLOCK_SKEW = dt.timedelta(minutes=5)
+#: A record whose search is this overdue lost its task (a worker died, or
+#: none ran): the sweep queues another.
+SWEEP_SLACK = dt.timedelta(seconds=60)
+#: Records the sweep handles at most per run; the next run takes the rest.
+SWEEP_LIMIT = 500
+#: A page view asks for a check of one record at most this often.
+PAGE_NUDGE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -75,49 +86,162 @@ class ReconcileSummary:
             self.skipped += 1
 
 
-def is_due(record: Interaction) -> bool:
-    if record.outcome == Outcome.UNKNOWN:
-        return True
-    if record.outcome != Outcome.PENDING:
-        return False
-    since = record.last_attempt_at or record.created_at
-    return since is not None and since < timezone.now() - pending_grace()
+@dataclass
+class SweepSummary:
+    interrupted: int = 0
+    queued: int = 0
 
 
-def interaction_reconcile(
-    *, record: Interaction, user: AbstractBaseUser | None, trigger: str
-) -> Interaction:
-    """Look a record that is due up in Corti and settle it. One caller wins."""
-    _reconcile(record, user=user, trigger=trigger)
-    return record
-
-
-def _reconcile(
-    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
+def interaction_settle(
+    *,
+    record: Interaction,
+    trigger: str,
+    user: AbstractBaseUser | None = None,
+    force: bool = False,
+    now: dt.datetime | None = None,
 ) -> bool:
-    """Settle a due record; False when it was not due (or another caller won)."""
-    now = timezone.now()
-    claimed = (
-        Interaction.objects.filter(due_filter(now), pk=record.pk).update(
-            outcome=Outcome.PENDING, last_attempt_at=now, updated_at=now
-        )
-        > 0
+    """Search Corti for an unknown (or stranded) record and settle it.
+
+    Only when its next search is due (any time with `force`), and only by the
+    one caller that takes its lease; False when this caller did not search.
+    """
+    now = now or timezone.now()
+    if outcomes.is_stale_pending(record, now):
+        outcomes.mark_interrupted(record, now=now)
+    lease = outcomes.claim_check(record, now=now, force=force)
+    if lease is None:
+        return False
+    result = lookup(record, user=user, trigger=trigger)
+    settle(record, result, lease=lease, now=now)
+    return True
+
+
+def settle(
+    record: Interaction,
+    result: Lookup,
+    *,
+    lease: dt.datetime,
+    now: dt.datetime | None = None,
+) -> None:
+    """Apply a search to an unknown record whose lease this caller holds.
+
+    `now` is when the search began: only a search that began after the
+    settle window can prove that Corti did not create it.
+    """
+    now = now or timezone.now()
+    if result.match is not None:
+        if outcomes.mark_created(
+            record,
+            interaction_id=result.match.id,
+            websocket_url=result.match.websocket_url,
+            now=now,
+        ):
+            logger.info("Interaction record %s adopted from Corti", record.pk)
+            return
+        result = Lookup(match=None, conclusive=False)
+    if result.conclusive and now >= outcomes.proven_absent_at(record):
+        outcomes.mark_not_created(record, lease=lease, now=now)
+        return
+    was_flagged = record.needs_attention
+    due = outcomes.mark_still_unknown(
+        record, lease=lease, search_error=result.error, now=now
     )
-    record.refresh_from_db()
-    if claimed:
-        settle(record, lookup(record, user=user, trigger=trigger), error=None)
-    return claimed
+    if due is None:
+        return
+    if record.needs_attention and not was_flagged:
+        InteractionEvent.objects.create(
+            interaction=record, at=now, kind=InteractionEvent.Kind.FLAGGED
+        )
+        logger.error(
+            "Interaction record %s: Corti's answer was lost a day ago and it is "
+            "still not known whether Corti created it; flagged for an "
+            "administrator",
+            record.pk,
+        )
+    schedule_settle(record, at=due)
+
+
+def schedule_settle(record: Interaction, *, at: dt.datetime | None = None) -> None:
+    """Queue a background search for the record.
+
+    Callers run in autocommit (the outcome it follows is already committed),
+    so the task can never see an older state than the one that asked for it.
+    """
+    from intake.tasks import settle_interaction
+
+    settle_interaction.using(run_after=at).enqueue(str(record.pk))
+
+
+def interaction_nudge(*, record: Interaction, now: dt.datetime | None = None) -> bool:
+    """Queue a search for a record whose check is due, as a page view asks.
+
+    Never searches in the caller's request, and queues at most one task per
+    record every few seconds however often the page is opened.
+    """
+    now = now or timezone.now()
+    if not (
+        outcomes.is_check_due(record, now) or outcomes.is_stale_pending(record, now)
+    ):
+        return False
+    if not cache.add(f"intake:settle-nudge:{record.pk}", 1, PAGE_NUDGE_SECONDS):
+        return False
+    schedule_settle(record)
+    return True
+
+
+def interaction_check_now(*, record: Interaction) -> bool:
+    """Queue a search now, as someone pressed "Check Corti again"."""
+    if record.outcome != Outcome.UNKNOWN:
+        return False
+    if not cache.add(f"intake:settle-now:{record.pk}", 1, PAGE_NUDGE_SECONDS):
+        return False
+    from intake.tasks import settle_interaction
+
+    settle_interaction.enqueue(str(record.pk), force=True)
+    return True
+
+
+def interactions_sweep(*, now: dt.datetime | None = None) -> SweepSummary:
+    """Find what a dead worker or request left unsettled, and queue its search.
+
+    Pending records older than any request can run become unknown; unknown
+    records whose search is overdue get a task. Safe on many workers at once:
+    every change is conditional, and a duplicate task finds nothing due.
+    """
+    now = now or timezone.now()
+    summary = SweepSummary()
+    for record in Interaction.objects.filter(outcomes.stale_pending(now)).order_by(
+        "created_at"
+    )[:SWEEP_LIMIT]:
+        if outcomes.mark_interrupted(record, now=now):
+            summary.interrupted += 1
+            schedule_settle(record)
+            summary.queued += 1
+    overdue = Interaction.objects.filter(outcomes.check_due(now - SWEEP_SLACK))
+    for record in overdue.order_by("next_check_at")[:SWEEP_LIMIT]:
+        schedule_settle(record)
+        summary.queued += 1
+    return summary
 
 
 def interactions_reconcile_due(
     *, limit: int | None = None, now: dt.datetime | None = None
 ) -> ReconcileSummary:
-    """Settle every record that is due (`manage.py reconcile_interactions`)."""
+    """Settle every unknown or stranded record now (`reconcile_interactions`).
+
+    The settle window still holds: a record whose lost request may still be
+    under way in Corti stays unknown, with its next search scheduled.
+    """
+    now = now or timezone.now()
     summary = ReconcileSummary()
-    for record in interactions_due(now=now, limit=limit):
-        claimed = _reconcile(record, user=None, trigger=CortiCall.Trigger.COMMAND)
-        # Not claimed: another process settled or is settling it.
-        summary.add(record.outcome if claimed else "")
+    due = Interaction.objects.filter(
+        outcomes.stale_pending(now) | Q(outcome=Outcome.UNKNOWN)
+    ).order_by("created_at")
+    for record in due[:limit] if limit else due:
+        searched = interaction_settle(
+            record=record, trigger=CortiCall.Trigger.COMMAND, force=True, now=now
+        )
+        summary.add(record.outcome if searched else "")
     return summary
 
 
@@ -148,36 +272,6 @@ def lookup(
             else CortiCall.Result.INCONCLUSIVE,
         )
     return result
-
-
-def settle(record: Interaction, result: Lookup, *, error: CortiError | None) -> None:
-    """Apply a lookup to a pending record; `error` is the lost answer, if any."""
-    if result.match is not None:
-        if calls.record_created(
-            record,
-            interaction_id=result.match.id,
-            websocket_url=result.match.websocket_url,
-        ):
-            logger.info("Interaction record %s adopted from Corti", record.pk)
-            return
-        result = Lookup(match=None, conclusive=False)
-    if result.conclusive:
-        calls.record_failed(
-            record,
-            error,
-            code="interrupted",
-            message="No answer from Corti was recorded; Corti does not have it.",
-        )
-    else:
-        # Keep the reason of the lost answer, if the record has one, over the
-        # reason the lookup failed (which the call log keeps).
-        calls.record_unknown(
-            record,
-            error or (None if record.error_code else result.error),
-            code="interrupted",
-            message="No answer from Corti was recorded, and Corti could not be "
-            "searched.",
-        )
 
 
 def search(record: Interaction) -> Lookup:

@@ -1,10 +1,12 @@
 """Accessibility in a real browser, at desktop and phone widths.
 
 axe-core (from the npm registry, injected by the test) checks sign-in, the
-intake form (empty, with errors, after a Corti failure), the list, the detail
-page with its calls to Corti, the idle warning, the "Sign-in paused" page and
-the administrators' history (the admin changelist, one interaction's admin
-page and its /history/ page): no serious or critical violation. Beyond axe:
+intake form (empty, with errors, after a Corti failure, refused because another
+tab had sent it, and read-only once sent), the list, the detail page with its
+calls to Corti and while it checks with Corti, the idle warning, the "Sign-in
+paused" page and the administrators' history (the admin changelist, one
+interaction's admin page and its /history/ page): no serious or critical
+violation. Beyond axe:
 errors are linked to their fields and focus moves to the first one, every page
 names the clinic's time zone, and targets are at least 24 by 24 CSS pixels.
 
@@ -91,6 +93,7 @@ def submit(env: Env, *, fault: dict | None = None, **fields: Any):
 
 def seed_history(env: Env):
     """Two created submissions and a failed one; returns the failed one."""
+    settled_at_once(env)
     submit(env, encounter_identifier="ENC-2998", patient_identifier="PAT-0917")
     submit(
         env,
@@ -129,6 +132,13 @@ def seed_older(env: Env, count: int) -> None:
     Interaction.objects.filter(pk__in=[r.pk for r in records]).update(
         created_at=yesterday
     )
+
+
+def settled_at_once(env: Env) -> None:
+    """No settle window: a 503 loses the answer, and the search made at once
+    proves Corti did not create it, so the submission fails (Retry offered)
+    instead of staying unknown."""
+    env.settings.INTAKE_SETTLE_SECONDS = 0
 
 
 def fill_valid(page: Page) -> None:
@@ -218,6 +228,7 @@ def form_after_corti_failure(page: Page, env: Env) -> None:
     empty_form(page, env)
     fill_valid(page)
     wait_for_htmx(page)
+    settled_at_once(env)
     env.corti.set_faults({"kind": "503", "endpoint": "create", "count": 1})
     press_create(page)
     expect(page.get_by_role("heading", name="Not created in Corti")).to_be_visible()
@@ -231,6 +242,59 @@ def interaction_list(page: Page, env: Env) -> None:
     page.goto(f"{env.site}/interactions/")
     expect(page.get_by_role("button", name=re.compile("^Retry"))).to_be_visible()
     expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Next")
+
+
+def form_already_sent(page: Page, env: Env) -> None:
+    """A sent form's address opened again: read-only, and a new intake link."""
+    empty_form(page, env)
+    form_url = page.url
+    fill_valid(page)
+    wait_for_htmx(page)
+    page.get_by_role("button", name="Create interaction").click()
+    page.wait_for_url(re.compile(r"/interactions/[0-9a-f-]{36}/$"))
+    page.goto(form_url)
+    expect(
+        page.get_by_role("heading", name="This form was already sent")
+    ).to_be_visible()
+    expect(page.get_by_role("link", name="Start a new intake")).to_be_visible()
+
+
+def form_reused(page: Page, env: Env) -> None:
+    """The form, sent meanwhile from another tab, posted with other details."""
+    from intake.services.interactions import interaction_submit
+
+    empty_form(page, env)
+    key = page.locator("input[name=submission_key]").input_value()
+    interaction_submit(
+        submission_key=uuid.UUID(key),
+        submitted_by=env.nurse,
+        encounter_identifier="ENC-3002",
+        encounter_status="planned",
+        encounter_type="outpatient",
+        encounter_started_at=dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC),
+        patient_identifier="PAT-2087",
+    )
+    fill_valid(page)
+    press_create(page)
+    expect(page.locator("#reused-notice")).to_contain_text(
+        "This form was already used for ENC-3002 (PAT-2087)."
+    )
+
+
+def detail_unknown(page: Page, env: Env) -> None:
+    """Corti's answer lost and Corti not searchable: the page checks by itself."""
+    empty_form(page, env)
+    fill_valid(page)
+    wait_for_htmx(page)
+    env.corti.set_faults(
+        {"kind": "created-504", "endpoint": "create", "count": 1},
+        {"kind": "503", "endpoint": "list"},
+    )
+    page.get_by_role("button", name="Create interaction").click()
+    page.wait_for_url(re.compile(r"/interactions/[0-9a-f-]{36}/$"))
+    env.corti.set_faults()
+    expect(page.get_by_role("heading", name="Checking with Corti…")).to_be_visible()
+    expect(page.get_by_role("button", name="Check Corti now")).to_be_visible()
 
 
 def detail_after_create(page: Page, env: Env) -> None:
@@ -298,6 +362,9 @@ STATES: dict[str, Callable[[Page, Env], None]] = {
     "list": interaction_list,
     "detail-after-create": detail_after_create,
     "detail-calls": detail_with_calls,
+    "form-already-sent": form_already_sent,
+    "form-reused": form_reused,
+    "detail-unknown": detail_unknown,
     "idle-warning": idle_warning,
     "admin-changelist": admin_changelist,
     "admin-change": admin_change,
@@ -343,21 +410,12 @@ def axe_audit(page: Page, watch: PageWatch) -> list[dict]:
 
     While it runs, axe tries to add a <style> element, which the page's CSP
     rightly blocks: those reports are axe's own doing and are dropped, nothing
-    else is.
+    else is (never one whose source is the site's own script).
     """
     csp_before, console_before = len(watch.csp_violations), len(watch.console_errors)
     found = axe_violations(page, impacts=ALL_IMPACTS)
     page.evaluate("() => new Promise(done => setTimeout(done, 50))")
-    watch.csp_violations[csp_before:] = [
-        v
-        for v in watch.csp_violations[csp_before:]
-        if not (v["directive"].startswith("style-src") and v["blocked"] == "inline")
-    ]
-    watch.console_errors[console_before:] = [
-        text
-        for text in watch.console_errors[console_before:]
-        if not text.startswith("Applying inline style violates")
-    ]
+    watch.forgive_injected_styles(csp_since=csp_before, console_since=console_before)
     return found
 
 

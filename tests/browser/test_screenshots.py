@@ -87,8 +87,17 @@ ENCOUNTERS = [
 ]
 
 
-def submit(env: Env, *, minutes_ago: int, user=None, fault: dict | None = None, **f):
-    """A submission through the service, dated `minutes_ago` before now."""
+def submit(
+    env: Env,
+    *,
+    minutes_ago: int,
+    user=None,
+    fault: dict | None = None,
+    key: uuid.UUID | None = None,
+    **f,
+):
+    """A submission through the service, dated `minutes_ago` before now; `key`
+    is its form's submission key (a new form's by default)."""
     from django.utils import timezone
 
     from intake.models import Interaction
@@ -98,7 +107,7 @@ def submit(env: Env, *, minutes_ago: int, user=None, fault: dict | None = None, 
     if fault:
         env.corti.set_faults(fault)
     record = interaction_submit(
-        submission_key=uuid.uuid4(),
+        submission_key=key or uuid.uuid4(),
         submitted_by=user or env.nurse,
         encounter_started_at=now - dt.timedelta(minutes=minutes_ago + 20),
         **f,
@@ -118,7 +127,15 @@ def seed_day(env: Env) -> None:
         submit(env, minutes_ago=25 + 40 * (len(ENCOUNTERS) - i), user=user, **fields)
 
 
+def settled_at_once(env: Env) -> None:
+    """No settle window: a 503 loses the answer, and the search made at once
+    proves Corti did not create it, so the submission fails (Retry offered)
+    instead of staying unknown."""
+    env.settings.INTAKE_SETTLE_SECONDS = 0
+
+
 def seed_failure(env: Env):
+    settled_at_once(env)
     return submit(
         env,
         minutes_ago=5,
@@ -189,6 +206,7 @@ def failed(page: Page, env: Env) -> None:
 
     open_form(page, env)
     fill_form(page)
+    settled_at_once(env)
     env.corti.set_faults({"kind": "503", "endpoint": "create", "count": 1})
     press_create(page)
     alert = page.locator("#intake-form .alert-error")
@@ -202,7 +220,8 @@ def failed(page: Page, env: Env) -> None:
 
 
 def unknown(page: Page, env: Env) -> None:
-    """Corti's answer lost, and Corti could not be searched: nothing re-sent."""
+    """Corti's answer lost, and Corti could not be searched: nothing re-sent;
+    the submission's page checks with Corti by itself."""
     open_form(page, env)
     fill_form(page)
     env.corti.set_faults(
@@ -210,12 +229,42 @@ def unknown(page: Page, env: Env) -> None:
         {"kind": "503", "endpoint": "list"},
     )
     press_create(page)
-    alert = page.locator("#intake-form .alert-error")
-    expect(
-        alert.get_by_role("heading", name="Not known yet whether Corti created it")
-    ).to_be_visible()
+    page.wait_for_url(re.compile(r"/interactions/[0-9a-f-]{36}/$"))
     env.corti.set_faults()
+    expect(page.get_by_role("heading", name="Checking with Corti…")).to_be_visible()
+    expect(page.get_by_role("button", name="Check Corti now")).to_be_visible()
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
     wait_for_htmx(page)
+
+
+def reused(page: Page, env: Env) -> None:
+    """A form another tab sent first: nothing sent, the typing in a new form."""
+    open_form(page, env)
+    key = page.locator("input[name=submission_key]").input_value()
+    # The other tab, with the same form, sends another patient's encounter.
+    submit(env, minutes_ago=1, key=uuid.UUID(key), **ENCOUNTERS[1])
+    fill_form(page)
+    press_create(page)
+    expect(page.locator("#reused-notice")).to_contain_text(
+        "This form was already used for ENC-2026-0412 (PAT-2087)."
+    )
+    expect(page).not_to_have_url(re.compile(re.escape(key)))
+    wait_for_htmx(page)
+
+
+def already_sent(page: Page, env: Env) -> None:
+    """A sent form's address opened again: what was sent, read-only."""
+    open_form(page, env)
+    form_url = page.url
+    fill_form(page)
+    press_create(page)
+    page.wait_for_url(re.compile(r"/interactions/[0-9a-f-]{36}/$"))
+    page.goto(form_url)
+    expect(
+        page.get_by_role("heading", name="This form was already sent")
+    ).to_be_visible()
+    expect(page.locator("#intake-form")).to_have_count(0)
+    expect(page.locator("#start-new")).to_be_visible()
 
 
 def detail(page: Page, env: Env) -> None:
@@ -284,6 +333,8 @@ PAGES: dict[str, Callable[[Page, Env], None]] = {
     "form-errors": form_errors,
     "failed": failed,
     "unknown": unknown,
+    "reused": reused,
+    "already-sent": already_sent,
     "detail": detail,
     "list": interaction_list,
     "list-retry": list_retry,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -297,7 +298,9 @@ def test_create_accepts_a_lower_case_bearer_scheme(corti):
 def test_create_answers_401_after_tokens_were_expired(corti):
     token = token_for(corti)
     assert create(corti, {"encounter": ENCOUNTER}, token=token).status_code == 201
-    expired = requests.post(f"{corti.base_url}/_simulator/expire-tokens", timeout=5)
+    expired = requests.post(
+        f"{corti.base_url}/_simulator/expire-tokens", json={}, timeout=5
+    )
     assert expired.json() == {"expired": True}
     assert_empty_401(create(corti, {"encounter": ENCOUNTER}, token=token))
     # A new token works again.
@@ -404,7 +407,7 @@ def test_reset_empties_state_and_forgets_tokens(corti):
     create(corti, {"encounter": ENCOUNTER}, token=token)
     assert len(corti.state()["interactions"]) == 1
 
-    answer = requests.post(f"{corti.base_url}/_simulator/reset", timeout=5)
+    answer = requests.post(f"{corti.base_url}/_simulator/reset", json={}, timeout=5)
     assert answer.json() == {"reset": True}
     assert corti.state() == {
         "tenant": "base",
@@ -861,7 +864,10 @@ def test_faults_answer_400_problem_for_an_invalid_body(corti, body, message):
 @pytest.mark.parametrize("body", [b"not json", b"", b"\xff\xfe"])
 def test_faults_answer_400_problem_for_a_body_that_is_not_json(corti, body):
     response = requests.post(
-        f"{corti.base_url}/_simulator/faults", data=body, timeout=5
+        f"{corti.base_url}/_simulator/faults",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=5,
     )
     assert_problem(response, 400)
     assert get_faults(corti) == []
@@ -953,6 +959,32 @@ def test_slow_fault_answers_201_after_the_delay_and_creates(corti):
     [record] = corti.state()["interactions"]
     assert record["id"] == response.json()["interactionId"]
     assert corti.state()["counts"]["fault:create:slow"] == 1
+
+
+def test_slow_created_fault_creates_only_after_the_delay_then_answers_201(corti):
+    token = token_for(corti)
+    set_faults(corti, [{"kind": "slow-created", "delay": 0.6}])
+    started = time.monotonic()
+    # A client that gives up before the delay, as the dashboard does.
+    with pytest.raises(requests.Timeout):
+        requests.post(
+            f"{corti.api_url}/interactions/",
+            json={"encounter": ENCOUNTER},
+            headers={"Authorization": f"Bearer {token}", "Tenant-Name": corti.tenant},
+            timeout=(2, 0.2),
+        )
+    # Given up, and nothing exists yet: a search now finds nothing.
+    assert corti.state()["interactions"] == []
+    time.sleep(max(0.0, 0.6 - (time.monotonic() - started)) + 0.3)
+    [record] = corti.state()["interactions"]
+    assert record["encounter"]["identifier"] == ENCOUNTER["identifier"]
+    assert corti.state()["counts"]["fault:create:slow-created"] == 1
+    # A patient client gets the 201 after the delay.
+    set_faults(corti, [{"kind": "slow-created", "delay": 0.3}])
+    started = time.monotonic()
+    response = create(corti, {"encounter": ENCOUNTER}, token=token)
+    assert response.status_code == 201
+    assert time.monotonic() - started >= 0.3
 
 
 def test_hang_fault_waits_then_closes_without_answer_and_creates_nothing(corti):
@@ -1372,3 +1404,216 @@ def test_faults_answer_400_for_an_unknown_top_level_field(corti):
     response = set_faults(corti, {"faults": [{"kind": "503", "rate": 0.5}], "sede": 3})
     problem = assert_problem(response, 400)
     assert "sede" in problem["detail"]
+
+
+# --- the control endpoints: for programs on this machine only -----------------
+
+#: Every control request, as the tests and benchmarks send it.
+CONTROLS = [
+    ("GET", "/_simulator/state"),
+    ("GET", "/_simulator/faults"),
+    ("POST", "/_simulator/faults"),
+    ("DELETE", "/_simulator/faults"),
+    ("POST", "/_simulator/reset"),
+    ("POST", "/_simulator/expire-tokens"),
+]
+#: A rule that would show if a refused request had set it.
+TRAP = {"faults": [{"kind": "503", "endpoint": "any"}]}
+
+
+def control(sim, method, path, *, headers=None, **kwargs) -> requests.Response:
+    if method == "POST" and "data" not in kwargs:
+        kwargs["json"] = TRAP if path.endswith("/faults") else {}
+    return requests.request(
+        method, f"{sim.base_url}{path}", headers=headers, timeout=5, **kwargs
+    )
+
+
+def port_of(sim) -> int:
+    return urlsplit(sim.base_url).port
+
+
+def test_control_endpoints_answer_every_loopback_name_of_their_port(corti):
+    port = port_of(corti)
+    for name in ("127.0.0.1", "localhost", "[::1]", "LOCALHOST"):
+        for method, path in CONTROLS:
+            response = control(corti, method, path, headers={"Host": f"{name}:{port}"})
+            assert response.status_code == 200, (name, method, path, response.text)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "rebound.example:{port}",
+        "localhost.rebound.example:{port}",
+        "127.0.0.1:{other}",
+        "127.0.0.1",
+        "localhost",
+        "10.0.0.7:{port}",
+        "",
+    ],
+)
+@pytest.mark.parametrize(("method", "path"), CONTROLS)
+def test_control_endpoints_refuse_a_host_that_is_not_theirs(corti, host, method, path):
+    set_faults(corti, [{"kind": "502", "count": 1}])
+    port = port_of(corti)
+    before = corti.state()
+
+    # DNS rebinding: a page on another name reaches 127.0.0.1 with its own Host.
+    response = control(
+        corti, method, path, headers={"Host": host.format(port=port, other=port + 1)}
+    )
+
+    problem = assert_problem(response, 403)
+    assert "127.0.0.1, localhost or [::1]" in problem["detail"]
+    assert "interactions" not in response.json()
+    assert corti.state() == before
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1:{other}",
+        "https://127.0.0.1:{port}",
+    ],
+)
+@pytest.mark.parametrize(("method", "path"), CONTROLS)
+def test_control_endpoints_refuse_requests_from_web_pages(corti, origin, method, path):
+    set_faults(corti, [{"kind": "502", "count": 1}])
+    port = port_of(corti)
+    before = corti.state()
+
+    response = control(
+        corti,
+        method,
+        path,
+        headers={"Origin": origin.format(port=port, other=port + 1)},
+    )
+
+    problem = assert_problem(response, 403)
+    assert (
+        problem["detail"] == "The simulator's controls refuse requests from web pages."
+    )
+    assert corti.state() == before
+
+
+def test_control_endpoints_serve_their_own_origin(corti):
+    origin = f"http://localhost:{port_of(corti)}"
+    for method, path in CONTROLS:
+        response = control(corti, method, path, headers={"Origin": origin})
+        assert response.status_code == 200, (method, path, response.text)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+    ],
+)
+@pytest.mark.parametrize(
+    "path", ["/_simulator/faults", "/_simulator/reset", "/_simulator/expire-tokens"]
+)
+def test_control_posts_must_be_json(corti, content_type, path):
+    token = token_for(corti)
+    set_faults(corti, [{"kind": "502", "count": 1}])
+    before = corti.state()
+    headers = {} if content_type is None else {"Content-Type": content_type}
+
+    # What a cross-site form can send, without the Origin header some send.
+    response = requests.post(
+        f"{corti.base_url}{path}",
+        data=json.dumps(TRAP).encode(),
+        headers=headers,
+        timeout=5,
+    )
+
+    problem = assert_problem(response, 415)
+    assert problem["detail"] == "Send control requests as application/json."
+    assert corti.state() == before
+    assert attempt(corti, token) == 502  # the token still works, the rule holds
+
+
+def test_control_posts_accept_json_with_a_charset(corti):
+    response = requests.post(
+        f"{corti.base_url}/_simulator/faults",
+        data=json.dumps(TRAP).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert get_faults(corti) == [fault_json("503", endpoint="any")]
+
+
+def test_delete_without_a_body_clears_faults_as_the_benchmarks_do(corti):
+    set_faults(corti, [{"kind": "502"}])
+    response = requests.delete(f"{corti.base_url}/_simulator/faults", timeout=5)
+    assert (response.status_code, response.json()) == (200, [])
+
+
+@pytest.mark.parametrize("host", ["dashboard.internal:8765", "corti.example", ""])
+def test_the_api_answers_any_host(corti, host):
+    headers = {"Host": host}
+    token = requests.post(
+        corti.auth_url(),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": corti.client_id,
+            "client_secret": corti.client_secret,
+        },
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+    assert token.status_code == 200
+    created = create(
+        corti,
+        {"encounter": ENCOUNTER},
+        token=token.json()["access_token"],
+        headers=headers,
+    )
+    assert created.status_code == 201
+    listed = requests.get(
+        f"{corti.api_url}/interactions/",
+        headers={
+            **headers,
+            "Authorization": f"Bearer {token.json()['access_token']}",
+            "Tenant-Name": corti.tenant,
+        },
+        timeout=TIMEOUT,
+    )
+    assert len(listed.json()["interactions"]) == 1
+    assert requests.get(f"{corti.base_url}/healthz", headers=headers, timeout=5).ok
+
+
+# Refused before anything is bound; 192.0.2.10 is a documentation address.
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "intake.example"])  # noqa: S104
+def test_command_refuses_to_listen_beyond_loopback(host):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "corti_simulator", "--host", host, "--port", "0"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "listening on" not in result.stdout
+    assert f"--host: {host!r} is not a loopback address" in result.stderr
+    assert "127.0.0.1, localhost or ::1 only" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["localhost", "::1"])
+def test_command_listens_on_a_loopback_name(host):
+    sim = start_simulator("--host", host)
+    try:
+        assert urlsplit(sim.base_url).hostname in ("127.0.0.1", "::1")
+        sim.reset()
+        assert sim.state()["interactions"] == []
+    finally:
+        sim.stop()

@@ -49,15 +49,21 @@ def list_requests(corti) -> int:
 
 
 def backdate(record: Interaction, minutes: int) -> None:
-    Interaction.objects.filter(pk=record.pk).update(
-        created_at=timezone.now() - dt.timedelta(minutes=minutes)
-    )
+    """As if the record had been sent `minutes` ago (beyond the settle window)."""
+    then = timezone.now() - dt.timedelta(minutes=minutes)
+    fields = {"created_at": then, "last_attempt_at": then}
+    if record.answer_lost_at is not None:
+        fields["answer_lost_at"] = then
+    Interaction.objects.filter(pk=record.pk).update(**fields)
     record.refresh_from_db()
 
 
 @pytest.fixture
 def mix(corti, clinician):
-    """An unknown record, two stale pending ones and a fresh pending one."""
+    """An unknown record, two stale pending ones and a fresh pending one.
+
+    All but the fresh one were sent minutes ago, beyond the settle window.
+    """
     set_faults(corti, fault("created-504", count=1), fault("503", "list"))
     unknown = submit(clinician, encounter_identifier="ENC-UNKNOWN").record
     unknown.refresh_from_db()
@@ -174,12 +180,13 @@ def test_limit_below_one_is_an_error(corti, mix, limit):
 
 def test_records_corti_cannot_be_searched_for_stay_unknown(corti, clinician):
     record = stranded(clinician)
+    backdate(record, 10)
     set_faults(corti, fault("503", "list"))
 
     out, err = reconcile()
 
     assert out == summary(checked=1, created=0, failed=0, unknown=1)
-    assert "Run this command again later" in err
+    assert "Some records are still unknown" in err
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
     assert calls_of(record)[-1] == (
@@ -191,12 +198,57 @@ def test_records_corti_cannot_be_searched_for_stay_unknown(corti, clinician):
     assert corti_holds(corti) == []
 
     set_faults(corti)
+    out, err = reconcile()
+
+    assert out == summary(checked=1, created=0, failed=1, unknown=0)
+    assert err == ""
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert corti_holds(corti) == []
+
+
+def test_records_lost_within_the_settle_window_stay_unknown(corti, clinician):
+    set_faults(corti, fault("504", count=1))
+    record = submit(clinician).record
+    assert record.outcome == Outcome.UNKNOWN
+    # Sent a minute ago: the lost create may still be under way in Corti.
+    Interaction.objects.filter(pk=record.pk).update(
+        answer_lost_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+
+    out, err = reconcile()
+
+    assert out == summary(checked=1, created=0, failed=0, unknown=1)
+    assert "INTAKE_SETTLE_SECONDS" in err
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert calls_of(record)[-1] == (CortiCall.Kind.LOOKUP, R.NOT_FOUND, COMMAND, None)
+
+    # Once the window has passed, the same search proves it.
+    backdate(record, 3)
     out, _ = reconcile()
 
     assert out == summary(checked=1, created=0, failed=1, unknown=0)
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
+    assert record.retryable is True
     assert corti_holds(corti) == []
+
+
+def test_a_record_another_process_is_searching_is_skipped(corti, clinician):
+    set_faults(corti, fault("504", count=1))
+    record = submit(clinician).record
+    Interaction.objects.filter(pk=record.pk).update(
+        checking_until=timezone.now() + dt.timedelta(minutes=1)
+    )
+    before = list_requests(corti)
+
+    out, _ = reconcile()
+
+    assert out == summary(checked=1, created=0, failed=0, unknown=0, skipped=1)
+    assert list_requests(corti) == before
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
 
 
 def test_nothing_due_prints_an_empty_summary(corti, clinician):

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
+from unittest import mock
 
 import requests
 from django.db import connections
@@ -19,9 +20,9 @@ from django.utils import timezone
 
 from intake.corti import clear_clients
 from intake.models import CortiCall, Interaction
-from intake.selectors import pending_grace
 from intake.services import calls
 from intake.services.interactions import interaction_request, interaction_submit
+from intake.services.outcomes import pending_grace
 from tests.services.test_interactions import closed_port, typed_values
 
 __all__ = [
@@ -201,3 +202,146 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.02)
+
+
+# --- background tasks ------------------------------------------------------
+
+
+def queued(task_name: str, record: Interaction | None = None) -> list[Any]:
+    """Tasks waiting in the queue (due or not), oldest first."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    rows = DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=f"intake.tasks.{task_name}"
+    ).order_by("enqueued_at")
+    return [
+        row
+        for row in rows
+        if record is None or row.args_kwargs["args"][:1] == [str(record.pk)]
+    ]
+
+
+def run_tasks(*, due_only: bool = True) -> int:
+    """Run queued tasks in this process with django-tasks-db's own worker.
+
+    `due_only=False` first makes every queued task due (as if time had
+    passed). Returns how many ran.
+    """
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    if not due_only:
+        DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(
+            run_after=timezone.now() - dt.timedelta(seconds=1)
+        )
+    before = DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count()
+    # The worker closes "old" connections between tasks; in a test that would
+    # close the test's own connection (and its transaction).
+    with mock.patch(
+        "django_tasks_db.management.commands.db_worker.close_old_connections"
+    ):
+        _worker().run()
+    failed = DBTaskResult.objects.filter(status=TaskResultStatus.FAILED)
+    assert not failed.exists(), [row.traceback for row in failed]
+    return DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count() - before
+
+
+def _worker():
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    return Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=1000,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
+
+
+def lost_answer(
+    user, *, lost_ago: dt.timedelta = dt.timedelta(seconds=30), **overrides: Any
+) -> Interaction:
+    """A record whose create's answer was lost `lost_ago`, now unknown.
+
+    No create reached the simulator; whether Corti holds it is up to the test.
+    """
+    from intake.services import outcomes
+
+    record = stranded(user, age=dt.timedelta(seconds=1), **overrides)
+    outcomes.mark_answer_lost(
+        record,
+        _timeout_error(),
+        sent_at=timezone.now() - lost_ago,
+    )
+    # The first search, right after the loss, is over: nobody holds it.
+    Interaction.objects.filter(pk=record.pk).update(
+        checking_until=None, checks_made=1, next_check_at=timezone.now()
+    )
+    record.refresh_from_db()
+    return record
+
+
+def _timeout_error():
+    from intake.corti.errors import CortiTimeoutError
+
+    return CortiTimeoutError("Corti did not answer within 5 s.")
+
+
+# --- the settle window -------------------------------------------------------
+
+
+def settle_at(
+    record: Interaction,
+    seconds_after_loss: float,
+    *,
+    trigger: str = CortiCall.Trigger.WORKER,
+) -> bool:
+    """Run one forced settle as if `seconds_after_loss` had passed since the
+    lost request was sent (for a stranded record: since its last attempt).
+
+    True when this settle searched Corti.
+    """
+    from intake.services import reconciliation
+
+    record.refresh_from_db()
+    lost = record.answer_lost_at or record.last_attempt_at or record.created_at
+    return reconciliation.interaction_settle(
+        record=record,
+        trigger=trigger,
+        force=True,
+        now=lost + dt.timedelta(seconds=seconds_after_loss),
+    )
+
+
+def backdate_loss(record: Interaction, seconds: float) -> None:
+    """Move the record's lost request (and its attempt) `seconds` into the past.
+
+    For checks that run on the real clock (tasks, the command): with `seconds`
+    beyond INTAKE_SETTLE_SECONDS a search that finds nothing proves it.
+    """
+    record.refresh_from_db()
+    ago = dt.timedelta(seconds=seconds)
+    fields: dict[str, Any] = {
+        name: getattr(record, name) - ago
+        for name in ("answer_lost_at", "last_attempt_at", "created_at")
+        if getattr(record, name) is not None
+    }
+    Interaction.objects.filter(pk=record.pk).update(**fields)
+    record.refresh_from_db()
+
+
+def database_url_for_processes() -> str:
+    """The test database as a DATABASE_URL, for a process the test starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"

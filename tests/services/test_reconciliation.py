@@ -11,14 +11,19 @@ import pytest
 from django.utils import timezone
 
 from intake.corti.types import InteractionListed
+from intake.enums import ErrorCode
 from intake.models import CortiCall, Interaction
-from intake.selectors import interactions_due, pending_grace
-from intake.services import reconciliation
-from intake.services.interactions import interaction_request, interaction_retry
+from intake.services import outcomes, reconciliation
+from intake.services.interactions import (
+    RetryResult,
+    interaction_request,
+    interaction_retry,
+)
+from intake.services.outcomes import pending_grace
 from intake.services.reconciliation import (
     Lookup,
-    interaction_reconcile,
-    is_due,
+    interaction_nudge,
+    interaction_settle,
     matches,
     search,
 )
@@ -30,7 +35,9 @@ from tests.services.support import (
     create_attempts,
     fault,
     in_threads,
+    queued,
     set_faults,
+    settle_at,
     stranded,
     submit,
     typed_values,
@@ -39,9 +46,9 @@ from tests.services.test_interactions import ASSIGNED
 
 CREATE, LOOKUP = CortiCall.Kind.CREATE, CortiCall.Kind.LOOKUP
 R = CortiCall.Result
-SUBMIT, OPENED, RETRY = (
+SUBMIT, WORKER, RETRY = (
     CortiCall.Trigger.SUBMIT,
-    CortiCall.Trigger.OPENED,
+    CortiCall.Trigger.WORKER,
     CortiCall.Trigger.RETRY,
 )
 #: The create call a killed worker left behind, logged but never answered.
@@ -56,7 +63,12 @@ def list_requests(corti) -> int:
     return corti.state()["counts"].get("list_requests", 0)
 
 
-# --- is_due -------------------------------------------------------------------
+def settle(record: Interaction, **kwargs) -> bool:
+    """One settle on the real clock, as the background worker runs it."""
+    return interaction_settle(record=record, trigger=WORKER, **kwargs)
+
+
+# --- which records a check is due for -------------------------------------------
 
 
 def _age(record: Interaction, **fields) -> None:
@@ -66,6 +78,10 @@ def _age(record: Interaction, **fields) -> None:
 
 def _grace_ago(extra: float) -> dt.datetime:
     return timezone.now() - pending_grace() - dt.timedelta(seconds=extra)
+
+
+def _in(seconds: float) -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=seconds)
 
 
 DUE_CASES: list[tuple[str, Callable[[Interaction], None], bool]] = [
@@ -83,6 +99,26 @@ DUE_CASES: list[tuple[str, Callable[[Interaction], None], bool]] = [
         False,
     ),
     ("unknown", lambda r: _age(r, outcome=Outcome.UNKNOWN), True),
+    (
+        "unknown-check-due",
+        lambda r: _age(r, outcome=Outcome.UNKNOWN, next_check_at=_in(-1)),
+        True,
+    ),
+    (
+        "unknown-check-later",
+        lambda r: _age(r, outcome=Outcome.UNKNOWN, next_check_at=_in(60)),
+        False,
+    ),
+    (
+        "unknown-being-checked",
+        lambda r: _age(r, outcome=Outcome.UNKNOWN, checking_until=_in(60)),
+        False,
+    ),
+    (
+        "unknown-check-abandoned",
+        lambda r: _age(r, outcome=Outcome.UNKNOWN, checking_until=_in(-1)),
+        True,
+    ),
     ("failed-old", lambda r: _age(r, outcome=Outcome.FAILED), False),
     ("created-old", lambda r: _age(r, outcome=Outcome.CREATED), False),
 ]
@@ -92,12 +128,32 @@ DUE_CASES: list[tuple[str, Callable[[Interaction], None], bool]] = [
 @pytest.mark.parametrize(
     ("change", "due"), [c[1:] for c in DUE_CASES], ids=[c[0] for c in DUE_CASES]
 )
-def test_is_due(clinician, change, due):
+def test_a_check_is_queued_only_when_due(clinician, change, due):
     record = stranded(clinician)
     change(record)
+    now = timezone.now()
 
-    assert is_due(record) is due
-    assert (record in interactions_due()) is due
+    assert (
+        outcomes.is_stale_pending(record, now) or outcomes.is_check_due(record, now)
+    ) is due
+    due_now = Interaction.objects.filter(
+        outcomes.stale_pending(now) | outcomes.check_due(now)
+    )
+    assert (record in due_now) is due
+    # A page view of it queues a check exactly then, and never calls Corti.
+    assert interaction_nudge(record=record) is due
+    assert len(queued("settle_interaction", record)) == int(due)
+    assert without_user(calls_of(record)) == [ORPHANED]
+
+
+@pytest.mark.django_db
+def test_page_views_queue_one_check_however_often_they_come(clinician):
+    record = stranded(clinician)
+
+    nudged = [interaction_nudge(record=record) for _ in range(5)]
+
+    assert nudged == [True, False, False, False, False]
+    assert len(queued("settle_interaction", record)) == 1
 
 
 # --- stale and fresh pending records -------------------------------------------
@@ -108,9 +164,9 @@ def test_fresh_pending_record_is_left_alone(corti, clinician):
     record = stranded(clinician, age=dt.timedelta(seconds=1))
     before = record.last_attempt_at
 
-    result = interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    assert settle(record) is False
+    assert settle(record, force=True) is False
 
-    assert result.outcome == Outcome.PENDING
     record.refresh_from_db()
     assert record.outcome == Outcome.PENDING
     assert record.last_attempt_at == before
@@ -124,9 +180,8 @@ def test_stale_pending_record_held_by_corti_is_adopted(corti, clinician):
     record = stranded(clinician)
     landed = corti_create(corti, record.request_body)
 
-    result = interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    assert settle(record) is True
 
-    assert result.pk == record.pk
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
@@ -137,13 +192,14 @@ def test_stale_pending_record_held_by_corti_is_adopted(corti, clinician):
     assert record.error_code == ""
     assert calls_of(record) == [
         (*ORPHANED, clinician.pk),
-        (LOOKUP, R.FOUND, OPENED, clinician.pk),
+        (LOOKUP, R.FOUND, WORKER, None),
     ]
     [found] = CortiCall.objects.filter(interaction=record, kind=LOOKUP)
     assert found.corti_id == landed
     assert found.request_body["id"] == str(landed)
     assert list_requests(corti) == 1
     assert create_attempts(corti.state()) == 1
+    assert queued("settle_interaction", record) == []
 
 
 @pytest.mark.django_db
@@ -159,11 +215,12 @@ def test_stale_pending_record_after_a_created_drop_is_adopted(corti, clinician):
         websocket_url="",
         completed_at=None,
         may_exist_in_corti=False,
+        answer_lost_at=None,
         last_attempt_at=timezone.now() - pending_grace() - dt.timedelta(seconds=5),
     )
     record.refresh_from_db()
 
-    interaction_reconcile(record=record, user=None, trigger=CortiCall.Trigger.COMMAND)
+    interaction_settle(record=record, trigger=CortiCall.Trigger.COMMAND)
 
     record.refresh_from_db()
     assert record.outcome == Outcome.CREATED
@@ -174,34 +231,53 @@ def test_stale_pending_record_after_a_created_drop_is_adopted(corti, clinician):
 
 
 @pytest.mark.django_db
-def test_stale_pending_record_not_in_corti_is_failed_interrupted(corti, clinician):
+def test_stale_pending_record_not_in_corti_is_interrupted_then_failed(
+    corti, clinician, settings
+):
     record = stranded(clinician)
 
-    interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    assert settle(record) is True
+
+    # Its create may have been sent at its last attempt, under the settle
+    # window ago: not found proves nothing yet.
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert record.error_code == ErrorCode.INTERRUPTED
+    assert record.answer_lost_at == record.last_attempt_at
+    assert timezone.now() < record.next_check_at <= outcomes.proven_absent_at(record)
+    assert len(queued("settle_interaction", record)) == 1
+    assert calls_of(record) == [
+        (*ORPHANED, clinician.pk),
+        (LOOKUP, R.NOT_FOUND, WORKER, None),
+    ]
+
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
 
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
-    assert record.error_code == "interrupted"
-    assert "Corti does not have it" in record.error_message
+    assert record.error_code == ErrorCode.INTERRUPTED
+    assert "dashboard stopped" in record.error_message
+    assert "could no longer be in progress" in record.failure_explanation
     assert record.error_request_id == ""
     assert record.interaction_id is None
     assert record.retryable is True
-    assert record.may_exist_in_corti is False
-    assert calls_of(record) == [
-        (*ORPHANED, clinician.pk),
-        (LOOKUP, R.NOT_FOUND, OPENED, clinician.pk),
-    ]
+    assert record.may_exist_in_corti is True
+    assert without_user(calls_of(record))[-1] == (LOOKUP, R.NOT_FOUND, WORKER)
     assert corti_holds(corti) == []
     assert create_attempts(corti.state()) == 0
 
-    # Now it is known not to exist: a retry sends it, once.
-    record = interaction_retry(record=record, user=clinician)
+    # Now it is known not to exist: a retry looks once more, then sends it, once.
+    record, result = interaction_retry(record=record, user=clinician)
 
+    assert result == RetryResult.SENT
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == uuid.UUID(held["id"])
-    assert calls_of(record)[-1] == (CREATE, R.CREATED, RETRY, clinician.pk)
+    assert calls_of(record)[-2:] == [
+        (LOOKUP, R.NOT_FOUND, RETRY, clinician.pk),
+        (CREATE, R.CREATED, RETRY, clinician.pk),
+    ]
 
 
 @pytest.mark.django_db
@@ -209,18 +285,25 @@ def test_stale_pending_record_with_corti_unsearchable_becomes_unknown(corti, cli
     set_faults(corti, fault("503", "list"))
     record = stranded(clinician)
 
-    interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    assert settle(record) is True
 
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
-    assert record.error_code == "server_error"
-    assert record.error_status == 503
-    assert uuid.UUID(record.error_request_id)
+    # The record keeps why its answer is missing; the search keeps its own error.
+    assert record.error_code == ErrorCode.INTERRUPTED
     assert record.interaction_id is None
-    assert is_due(record)
+    [lookup] = CortiCall.objects.filter(interaction=record, kind=LOOKUP)
+    assert (lookup.result, lookup.error_code, lookup.error_status) == (
+        R.INCONCLUSIVE,
+        ErrorCode.SERVER_ERROR,
+        503,
+    )
+    assert uuid.UUID(lookup.error_request_id)
+    assert record.next_check_at > timezone.now()
+    assert len(queued("settle_interaction", record)) == 1
     assert without_user(calls_of(record)) == [
         ORPHANED,
-        (LOOKUP, R.INCONCLUSIVE, OPENED),
+        (LOOKUP, R.INCONCLUSIVE, WORKER),
     ]
     assert create_attempts(corti.state()) == 0
     assert corti_holds(corti) == []
@@ -228,12 +311,12 @@ def test_stale_pending_record_with_corti_unsearchable_becomes_unknown(corti, cli
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("outcome", [Outcome.CREATED, Outcome.FAILED])
-def test_reconcile_of_a_settled_record_makes_no_call(corti, clinician, outcome):
+def test_settle_of_a_settled_record_makes_no_call(corti, clinician, outcome):
     record = stranded(clinician)
     Interaction.objects.filter(pk=record.pk).update(outcome=outcome)
     record.refresh_from_db()
 
-    interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    assert settle(record, force=True) is False
 
     record.refresh_from_db()
     assert record.outcome == outcome
@@ -242,25 +325,21 @@ def test_reconcile_of_a_settled_record_makes_no_call(corti, clinician, outcome):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_reconciles_of_one_record_look_it_up_once(corti, clinician):
+def test_concurrent_settles_of_one_record_look_it_up_once(corti, clinician):
     record = stranded(clinician)
     landed = corti_create(corti, record.request_body)
 
-    # Six requests that each read the record while it was due.
+    # Six workers that each read the record while it was due.
     copies = [Interaction.objects.get(pk=record.pk) for _ in range(6)]
-    assert all(is_due(c) for c in copies)
+    assert all(outcomes.is_stale_pending(c) for c in copies)
 
-    in_threads(
-        6,
-        lambda i: interaction_reconcile(
-            record=copies[i], user=clinician, trigger=OPENED
-        ),
-    )
+    searched = in_threads(6, lambda i: settle(copies[i]))
 
+    assert sorted(searched) == [False] * 5 + [True]
     record.refresh_from_db()
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == landed
-    assert without_user(calls_of(record)) == [ORPHANED, (LOOKUP, R.FOUND, OPENED)]
+    assert without_user(calls_of(record)) == [ORPHANED, (LOOKUP, R.FOUND, WORKER)]
     assert list_requests(corti) == 1
     assert len(corti_holds(corti)) == 1
 
@@ -282,7 +361,7 @@ def test_record_without_patient_or_assigned_user_is_found(corti, clinician):
     [held] = corti_holds(corti)
     assert held["assignedUserId"]
 
-    interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    settle(record)
 
     record.refresh_from_db()
     assert record.outcome == Outcome.CREATED
@@ -293,22 +372,24 @@ def test_record_without_patient_or_assigned_user_is_found(corti, clinician):
 
 
 @pytest.mark.django_db
-def test_interaction_adopted_by_another_record_is_not_adopted_twice(corti, clinician):
+def test_interaction_adopted_by_another_record_is_not_adopted_twice(
+    corti, clinician, settings
+):
     first = submit(clinician).record
     # The same form typed twice: a second record, stranded, with the same body.
     second = stranded(clinician)
     assert second.request_body == first.request_body
 
-    interaction_reconcile(record=second, user=clinician, trigger=OPENED)
+    assert settle_at(second, settings.INTAKE_SETTLE_SECONDS)
 
     first.refresh_from_db()
     second.refresh_from_db()
     [held] = corti_holds(corti)
     assert first.interaction_id == uuid.UUID(held["id"])
     assert second.outcome == Outcome.FAILED
-    assert second.error_code == "interrupted"
+    assert second.error_code == ErrorCode.INTERRUPTED
     assert second.interaction_id is None
-    assert without_user(calls_of(second))[-1] == (LOOKUP, R.NOT_FOUND, OPENED)
+    assert without_user(calls_of(second))[-1] == (LOOKUP, R.NOT_FOUND, WORKER)
 
 
 @pytest.mark.django_db
@@ -317,7 +398,7 @@ def test_two_identical_records_each_adopt_their_own_interaction(corti, clinician
     second = stranded(clinician)
     landed = corti_create(corti, second.request_body)
 
-    interaction_reconcile(record=second, user=clinician, trigger=OPENED)
+    settle(second)
 
     first.refresh_from_db()
     second.refresh_from_db()
@@ -344,7 +425,7 @@ def test_search_pages_through_to_the_match(corti, clinician, monkeypatch):
     for index in range(4):
         corti_create(corti, _other(record.request_body, index))
 
-    interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    settle(record)
 
     record.refresh_from_db()
     assert record.outcome == Outcome.CREATED
@@ -366,14 +447,16 @@ def test_search_runs_out_of_pages_inconclusively(corti, clinician, monkeypatch):
     assert search(record) == Lookup(match=None, conclusive=False)
     assert list_requests(corti) == 2
 
-    interaction_reconcile(record=record, user=clinician, trigger=OPENED)
+    # Even long after the settle window: a search that could not see every
+    # interaction that might be this one proves nothing.
+    assert settle_at(record, 3600)
 
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
-    assert record.error_code == "interrupted"
-    assert "could not be searched" in record.error_message
+    assert record.error_code == ErrorCode.INTERRUPTED
     assert record.interaction_id is None
-    assert without_user(calls_of(record))[-1] == (LOOKUP, R.INCONCLUSIVE, OPENED)
+    assert without_user(calls_of(record))[-1] == (LOOKUP, R.INCONCLUSIVE, WORKER)
+    assert len(queued("settle_interaction", record)) == 1
     assert create_attempts(corti.state()) == 5
 
 

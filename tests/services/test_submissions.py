@@ -12,12 +12,15 @@ import uuid
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from intake.corti import clear_clients
-from intake.models import UNKNOWN_EXPLANATION, CortiCall, Interaction
-from intake.services.interactions import interaction_retry
+from intake.enums import ErrorCode
+from intake.models import UNKNOWN_EXPLANATION, CortiCall, Interaction, InteractionEvent
+from intake.services.interactions import Refusal, RetryResult, interaction_retry
 from tests.services.support import (
     Outcome,
+    backdate_loss,
     calls_of,
     corti_create,
     corti_holds,
@@ -25,7 +28,10 @@ from tests.services.support import (
     fault,
     in_threads,
     pointing_at_a_closed_port,
+    queued,
+    run_tasks,
     set_faults,
+    settle_at,
     submit,
     typed_values,
     wait_until,
@@ -37,6 +43,7 @@ pytestmark = pytest.mark.django_db
 CREATE, LOOKUP = CortiCall.Kind.CREATE, CortiCall.Kind.LOOKUP
 R = CortiCall.Result
 SUBMIT, RETRY = CortiCall.Trigger.SUBMIT, CortiCall.Trigger.RETRY
+WORKER = CortiCall.Trigger.WORKER
 
 
 def request_id_of(value: str) -> uuid.UUID:
@@ -150,18 +157,23 @@ def test_same_key_after_success_is_replayed_without_a_new_call(corti, clinician)
     key = uuid.uuid4()
     first = submit(clinician, key)
 
-    again = submit(clinician, key, encounter_title="Changed on a second tab")
+    again = submit(clinician, key)
+    other = submit(clinician, key, encounter_title="Changed on a second tab")
 
     assert first.replayed is False
-    assert again.replayed is True
-    assert again.record.pk == first.record.pk
+    assert (again.replayed, again.refused) == (True, None)
+    # Other details on a used form are never sent, nor merged into its record.
+    assert (other.replayed, other.refused) == (True, Refusal.OTHER_DETAILS)
+    assert again.record.pk == other.record.pk == first.record.pk
     record = Interaction.objects.get()
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == first.record.interaction_id
-    # The replay shows what the first POST achieved; its values change nothing.
     assert record.encounter_title == "Knee pain"
     assert record.request_body["encounter"]["title"] == "Knee pain"
     assert calls_of(record) == [(CREATE, R.CREATED, SUBMIT, clinician.pk)]
+    [event] = InteractionEvent.objects.filter(interaction=record)
+    assert event.kind == InteractionEvent.Kind.REUSED_FORM_REFUSED
+    assert event.user == clinician
     state = corti.state()
     assert state["counts"]["create_requests"] == 1
     assert state["counts"].get("list_requests", 0) == 0
@@ -192,7 +204,7 @@ def test_same_key_after_a_definite_failure_is_a_new_attempt_on_the_same_record(
         clinician, key, encounter_title="Left knee pain", patient_pronouns="they/them"
     )
 
-    assert again.replayed is False
+    assert (again.replayed, again.refused) == (False, None)
     assert again.record.pk == failed.pk
     assert Interaction.objects.count() == 1
     record = Interaction.objects.get()
@@ -220,15 +232,19 @@ def test_same_key_after_a_definite_failure_is_a_new_attempt_on_the_same_record(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("details", ["same", "other"])
 @pytest.mark.parametrize("first_in_flight", [True, False], ids=["in-flight", "racing"])
 def test_same_key_posted_many_times_at_once_creates_one_interaction(
-    corti, clinician, first_in_flight
+    corti, clinician, first_in_flight, details
 ):
     set_faults(corti, fault("slow", delay=1.0, count=1))
     key = uuid.uuid4()
     posts = 8
 
     def post(index: int):
+        if details == "same":
+            # Clicks, reloads and a second tab: the same form, the same details.
+            return submit(clinician, key)
         return submit(clinician, key, encounter_title=f"Post {index}")
 
     first: list = []
@@ -257,12 +273,25 @@ def test_same_key_posted_many_times_at_once_creates_one_interaction(
     record = Interaction.objects.get(submission_key=key)
     assert record.outcome == Outcome.CREATED
     assert {s.record.pk for s in submissions} == {record.pk}
-    assert all(s.record.outcome == Outcome.CREATED for s in submissions)
-    assert {s.record.interaction_id for s in submissions} == {record.interaction_id}
     assert [s.replayed for s in submissions].count(False) == 1
     if first_in_flight:
         assert first[0].replayed is False
         assert record.encounter_title == "Knee pain"
+    refused = [s for s in submissions if s.refused is not None]
+    if details == "same":
+        # Each later POST waited for the first one's answer and shows it.
+        assert refused == []
+        assert all(s.record.outcome == Outcome.CREATED for s in submissions)
+        assert {s.record.interaction_id for s in submissions} == {record.interaction_id}
+        assert record.encounter_title == "Knee pain"
+    else:
+        # Every POST whose details differ from the one sent is refused at once,
+        # and the attempt is kept on the record.
+        assert len(refused) == len(submissions) - 1
+        assert {s.refused for s in refused} == {Refusal.OTHER_DETAILS}
+        assert record.events.count() == len(refused)
+        if not first_in_flight:
+            assert record.encounter_title.startswith("Post ")
     [held] = corti_holds(corti)
     assert record.interaction_id == uuid.UUID(held["id"])
     assert held["encounter"] == record.request_body["encounter"]
@@ -273,7 +302,9 @@ def test_same_key_posted_many_times_at_once_creates_one_interaction(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_different_forms_posted_at_once_each_create_one_interaction(corti, clinician):
+def test_different_forms_posted_at_once_each_create_one_interaction(
+    corti, clinician, settings
+):
     count = 16
 
     results = in_threads(
@@ -284,17 +315,22 @@ def test_different_forms_posted_at_once_each_create_one_interaction(corti, clini
     assert Interaction.objects.count() == count
     # The simulator's listen backlog (socketserver's default of 5) makes it
     # reset a few connections of a burst before reading them. The dashboard
-    # must then treat the create as lost, find nothing, and allow a retry.
+    # must then treat the create as lost: unknown until a search made after
+    # the settle window finds nothing; then a retry may send it.
     reset = list(Interaction.objects.exclude(outcome=Outcome.CREATED))
     for record in reset:
-        assert record.outcome == Outcome.FAILED
-        assert record.error_code == "disconnected"
+        assert record.outcome == Outcome.UNKNOWN
+        assert record.error_code == ErrorCode.DISCONNECTED
         assert record.may_exist_in_corti is True
         assert calls_of(record) == [
             (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
             (LOOKUP, R.NOT_FOUND, SUBMIT, clinician.pk),
         ]
-        interaction_retry(record=record, user=clinician)
+        assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
+        record.refresh_from_db()
+        assert record.outcome == Outcome.FAILED
+        _, result = interaction_retry(record=record, user=clinician)
+        assert result == RetryResult.SENT
     records = list(Interaction.objects.all())
     assert {r.outcome for r in records} == {Outcome.CREATED}
     held = corti_holds(corti)
@@ -312,54 +348,64 @@ def test_different_forms_posted_at_once_each_create_one_interaction(corti, clini
     assert create_attempts(corti.state()) == count
 
 
-def test_same_key_on_an_unknown_record_looks_it_up_instead_of_sending(corti, clinician):
+def test_same_key_on_an_unknown_record_neither_sends_nor_searches(corti, clinician):
     key = uuid.uuid4()
     set_faults(corti, fault("created-504", count=1), fault("503", "list"))
     first = submit(clinician, key)
-    first.record.refresh_from_db()
     assert first.record.outcome == Outcome.UNKNOWN
+    # Corti could be searched now; a POST still leaves that to the worker.
     set_faults(corti)
+    before = corti.state()["counts"]
 
-    again = submit(clinician, key, encounter_title="Typed again")
+    same = submit(clinician, key)
+    other = submit(clinician, key, encounter_title="Typed again")
 
-    assert again.replayed is True
+    assert (same.replayed, same.refused) == (True, None)
+    assert (other.replayed, other.refused) == (True, Refusal.OTHER_DETAILS)
     record = Interaction.objects.get()
-    assert again.record.pk == record.pk
-    [held] = corti_holds(corti)
-    assert record.outcome == Outcome.CREATED
-    assert record.interaction_id == uuid.UUID(held["id"])
-    assert record.may_exist_in_corti is False
-    assert record.encounter_title == "Knee pain"
-    assert calls_of(record) == [
-        (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
-        (LOOKUP, R.INCONCLUSIVE, SUBMIT, clinician.pk),
-        (LOOKUP, R.FOUND, SUBMIT, clinician.pk),
-    ]
-    assert create_attempts(corti.state()) == 1
-
-
-def test_same_key_on_an_unknown_record_sends_nothing_while_corti_is_unsearchable(
-    corti, clinician
-):
-    key = uuid.uuid4()
-    set_faults(corti, fault("created-504", count=1), fault("503", "list"))
-    submit(clinician, key)
-
-    again = submit(clinician, key, encounter_title="Typed again")
-
-    assert again.replayed is True
-    record = Interaction.objects.get()
-    assert again.record.pk == record.pk
+    assert same.record.pk == other.record.pk == record.pk
     assert record.outcome == Outcome.UNKNOWN
     assert record.interaction_id is None
     assert record.encounter_title == "Knee pain"
     assert calls_of(record) == [
         (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
         (LOOKUP, R.INCONCLUSIVE, SUBMIT, clinician.pk),
-        (LOOKUP, R.INCONCLUSIVE, SUBMIT, clinician.pk),
     ]
+    assert corti.state()["counts"] == before
     assert create_attempts(corti.state()) == 1
     assert len(corti_holds(corti)) == 1
+
+
+def test_unknown_record_is_settled_by_its_background_check_not_by_a_post(
+    corti, clinician
+):
+    key = uuid.uuid4()
+    set_faults(corti, fault("created-504", count=1), fault("503", "list"))
+    record = submit(clinician, key).record
+    assert record.outcome == Outcome.UNKNOWN
+    [task] = queued("settle_interaction", record)
+    assert task.run_after == record.next_check_at
+    set_faults(corti)
+
+    # The next check comes due (a few seconds on) and the worker runs it.
+    Interaction.objects.filter(pk=record.pk).update(next_check_at=timezone.now())
+    run_tasks(due_only=False)
+
+    record.refresh_from_db()
+    [held] = corti_holds(corti)
+    assert record.outcome == Outcome.CREATED
+    assert record.interaction_id == uuid.UUID(held["id"])
+    assert record.may_exist_in_corti is False
+    assert calls_of(record) == [
+        (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
+        (LOOKUP, R.INCONCLUSIVE, SUBMIT, clinician.pk),
+        (LOOKUP, R.FOUND, WORKER, None),
+    ]
+    assert queued("settle_interaction", record) == []
+    # The form sent again now shows what Corti created.
+    again = submit(clinician, key)
+    assert (again.replayed, again.record.outcome) == (True, Outcome.CREATED)
+    assert create_attempts(corti.state()) == 1
 
 
 # --- each answer Corti can give ------------------------------------------------
@@ -379,8 +425,8 @@ def test_validation_error_is_failed_invalid_with_the_problem_kept(corti, clinici
     assert_typed_values_kept(record)
     assert calls_of(record) == [(CREATE, R.FAILED, SUBMIT, clinician.pk)]
     call = only_call(record)
-    assert call.request_id == record.error_request_id
-    assert call.problem == record.error_problem
+    assert call.error_request_id == record.error_request_id
+    assert call.error_problem == record.error_problem
     assert (call.error_code, call.error_status) == ("invalid", 400)
     assert corti_holds(corti) == []
     assert create_attempts(corti.state()) == 1
@@ -410,7 +456,7 @@ def test_401_twice_is_failed_unauthorized(corti, clinician):
     assert record.retryable is True
     assert record.may_exist_in_corti is False
     assert calls_of(record) == [(CREATE, R.FAILED, SUBMIT, clinician.pk)]
-    assert only_call(record).request_id == record.error_request_id
+    assert only_call(record).error_request_id == record.error_request_id
     assert corti_holds(corti) == []
     assert create_attempts(corti.state()) == 2
 
@@ -425,7 +471,7 @@ def test_403_is_failed_forbidden(corti, clinician):
     assert record.retryable is True
     assert record.may_exist_in_corti is False
     assert calls_of(record) == [(CREATE, R.FAILED, SUBMIT, clinician.pk)]
-    assert only_call(record).request_id == record.error_request_id
+    assert only_call(record).error_request_id == record.error_request_id
     assert corti_holds(corti) == []
     assert create_attempts(corti.state()) == 1
 
@@ -454,7 +500,7 @@ def test_429_asking_for_longer_than_the_bound_is_failed_rate_limited(corti, clin
     assert record.retryable is True
     assert record.may_exist_in_corti is False
     assert calls_of(record) == [(CREATE, R.FAILED, SUBMIT, clinician.pk)]
-    assert only_call(record).request_id == record.error_request_id
+    assert only_call(record).error_request_id == record.error_request_id
     assert corti_holds(corti) == []
     assert create_attempts(corti.state()) == 1
 
@@ -517,7 +563,7 @@ LOST_NOT_CREATED = [
 
 
 @pytest.mark.parametrize(("kind", "code", "status"), LOST_NOT_CREATED)
-def test_lost_answer_of_a_create_that_did_not_happen_is_failed_and_retryable(
+def test_lost_answer_of_a_create_that_did_not_happen_is_unknown_until_proven(
     corti, clinician, settings, kind, code, status
 ):
     if kind == "hang":
@@ -525,24 +571,47 @@ def test_lost_answer_of_a_create_that_did_not_happen_is_failed_and_retryable(
         set_faults(corti, fault("hang", count=1, delay=1.0))
     else:
         set_faults(corti, fault(kind, count=1))
+    window = settings.INTAKE_SETTLE_SECONDS
 
     record = submit(clinician).record
 
-    assert_failed(record, code=code, status=status, has_request_id=status is not None)
+    # The search right after the loss found nothing: that proves nothing yet.
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert (record.error_code, record.error_status) == (code, status)
+    assert bool(record.error_request_id) is (status is not None)
     assert record.may_exist_in_corti is True
-    assert record.retryable is True
-    assert "checked Corti" in record.failure_explanation
+    assert record.retryable is False
+    assert str(UNKNOWN_EXPLANATION) in record.failure_explanation
     assert_typed_values_kept(record)
     assert calls_of(record) == [
         (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
         (LOOKUP, R.NOT_FOUND, SUBMIT, clinician.pk),
     ]
     call = only_call(record)
-    assert call.request_id == record.error_request_id
+    assert call.error_request_id == record.error_request_id
     assert call.error_code == code
+    assert len(queued("settle_interaction", record)) == 1
+    # Nor does one made just before the settle window ends.
+    assert settle_at(record, window - 1)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+
+    # One made once the window has passed does: failed, safe to send again.
+    assert settle_at(record, window)
+
+    assert_failed(record, code=code, status=status, has_request_id=status is not None)
+    assert record.may_exist_in_corti is True
+    assert record.retryable is True
+    assert "checked Corti" in record.failure_explanation
+    assert_typed_values_kept(record)
+    assert calls_of(record)[2:] == [
+        (LOOKUP, R.NOT_FOUND, WORKER, None),
+        (LOOKUP, R.NOT_FOUND, WORKER, None),
+    ]
     state = corti.state()
     assert create_attempts(state) == 1
-    assert state["counts"]["list_requests"] == 1
+    assert state["counts"]["list_requests"] == 3
     assert corti_holds(corti) == []
 
 
@@ -568,12 +637,13 @@ def test_lost_answer_of_a_create_that_happened_is_adopted(corti, clinician, kind
     create_call = only_call(record)
     if kind == "created-drop":
         assert create_call.error_code == "disconnected"
-        assert create_call.request_id == ""
+        assert create_call.error_request_id == ""
     else:
         assert create_call.error_code == "server_error"
         assert create_call.error_status == int(kind.removeprefix("created-"))
-        request_id_of(create_call.request_id)
+        request_id_of(create_call.error_request_id)
     assert only_call(record, LOOKUP).corti_id == record.interaction_id
+    assert queued("settle_interaction", record) == []
     assert create_attempts(corti.state()) == 1
 
 
@@ -586,15 +656,21 @@ def test_slow_create_past_the_read_timeout_is_never_duplicated_by_a_retry(
     record = submit(clinician).record
 
     record.refresh_from_db()
-    assert record.outcome in (Outcome.CREATED, Outcome.FAILED)
+    # Never failed: the settle window is far from over.
+    assert record.outcome in (Outcome.CREATED, Outcome.UNKNOWN)
     assert calls_of(record)[0] == (CREATE, R.UNKNOWN, SUBMIT, clinician.pk)
-    assert only_call(record).error_code == "timeout"
+    assert only_call(record).error_code == ErrorCode.TIMEOUT
     # Let the slow create land (and its late answer go unheard) first.
     assert wait_until(lambda: corti_holds(corti))
     time.sleep(0.6)
 
-    record = interaction_retry(record=record, user=clinician)
+    record, result = interaction_retry(record=record, user=clinician)
 
+    # Retry of an unknown record only asks the worker to search.
+    if result == RetryResult.CHECKING:
+        run_tasks()
+    else:
+        assert result == RetryResult.NOTHING_TO_DO
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
@@ -605,20 +681,24 @@ def test_slow_create_past_the_read_timeout_is_never_duplicated_by_a_retry(
     assert create_attempts(corti.state()) == 1
 
 
-def test_create_landing_after_the_lookup_is_adopted_by_a_retry(
+def test_create_landing_after_the_settle_window_is_adopted_by_a_retry(
     corti, clinician, settings
 ):
     read_timeout(settings)
     set_faults(corti, fault("hang", count=1, delay=1.0))
     record = submit(clinician).record
+    assert record.outcome == Outcome.UNKNOWN
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
     assert record.may_exist_in_corti is True
-    # Corti acts on the lost create only now, after the lookup found nothing.
+    # Corti acts on the lost create only now, later than anyone could expect.
     landed = corti_create(corti, record.request_body)
+    before = create_attempts(corti.state())
 
-    record = interaction_retry(record=record, user=clinician)
+    record, result = interaction_retry(record=record, user=clinician)
 
+    assert result == RetryResult.FOUND
     record.refresh_from_db()
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == landed
@@ -627,11 +707,13 @@ def test_create_landing_after_the_lookup_is_adopted_by_a_retry(
     assert calls_of(record) == [
         (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
         (LOOKUP, R.NOT_FOUND, SUBMIT, clinician.pk),
+        (LOOKUP, R.NOT_FOUND, WORKER, None),
         (LOOKUP, R.FOUND, RETRY, clinician.pk),
     ]
+    assert create_attempts(corti.state()) == before
 
 
-def test_lookup_failing_too_leaves_the_record_unknown_until_a_retry_finds_it(
+def test_lookup_failing_too_leaves_the_record_unknown_until_a_check_finds_it(
     corti, clinician
 ):
     set_faults(corti, fault("created-504", count=1), fault("503", "list", count=1000))
@@ -640,14 +722,14 @@ def test_lookup_failing_too_leaves_the_record_unknown_until_a_retry_finds_it(
 
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
-    assert record.error_code == "server_error"
+    assert record.error_code == ErrorCode.SERVER_ERROR
     assert record.error_status == 504
     request_id_of(record.error_request_id)
     assert record.may_exist_in_corti is True
     assert record.interaction_id is None
     assert record.retryable is False
-    assert record.failure_explanation == str(UNKNOWN_EXPLANATION)
-    assert "could not yet confirm" in record.failure_explanation
+    assert str(UNKNOWN_EXPLANATION) in record.failure_explanation
+    assert "checking with Corti" in record.failure_explanation
     assert calls_of(record) == [
         (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
         (LOOKUP, R.INCONCLUSIVE, SUBMIT, clinician.pk),
@@ -657,14 +739,19 @@ def test_lookup_failing_too_leaves_the_record_unknown_until_a_retry_finds_it(
     assert len(corti_holds(corti)) == 1
 
     set_faults(corti)
-    record = interaction_retry(record=record, user=clinician)
+    record, result = interaction_retry(record=record, user=clinician)
 
+    # Pressing the button sends nothing: it queues a search ("Check Corti now").
+    assert result == RetryResult.CHECKING
+    assert record.outcome == Outcome.UNKNOWN
+    assert len(calls_of(record)) == 2
+    run_tasks()
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == uuid.UUID(held["id"])
     assert record.may_exist_in_corti is False
-    assert calls_of(record)[2:] == [(LOOKUP, R.FOUND, RETRY, clinician.pk)]
+    assert calls_of(record)[2:] == [(LOOKUP, R.FOUND, WORKER, None)]
     assert create_attempts(corti.state()) == 1
 
 
@@ -675,8 +762,9 @@ def test_retry_of_a_failed_record_creates_it(corti, clinician, administrator):
     set_faults(corti, fault("403", count=1))
     record = submit(clinician).record
 
-    record = interaction_retry(record=record, user=administrator)
+    record, result = interaction_retry(record=record, user=administrator)
 
+    assert result == RetryResult.SENT
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
@@ -691,15 +779,20 @@ def test_retry_of_a_failed_record_creates_it(corti, clinician, administrator):
     assert create_attempts(corti.state()) == 2
 
 
-def test_retry_after_a_lost_answer_looks_corti_up_before_creating(corti, clinician):
+def test_retry_after_a_lost_answer_looks_corti_up_before_creating(
+    corti, clinician, settings
+):
     set_faults(corti, fault("504", count=1))
     record = submit(clinician).record
+    assert record.outcome == Outcome.UNKNOWN
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
     assert record.may_exist_in_corti is True
 
-    record = interaction_retry(record=record, user=clinician)
+    record, result = interaction_retry(record=record, user=clinician)
 
+    assert result == RetryResult.SENT
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
@@ -708,6 +801,7 @@ def test_retry_after_a_lost_answer_looks_corti_up_before_creating(corti, clinici
     assert calls_of(record) == [
         (CREATE, R.UNKNOWN, SUBMIT, clinician.pk),
         (LOOKUP, R.NOT_FOUND, SUBMIT, clinician.pk),
+        (LOOKUP, R.NOT_FOUND, WORKER, None),
         (LOOKUP, R.NOT_FOUND, RETRY, clinician.pk),
         (CREATE, R.CREATED, RETRY, clinician.pk),
     ]
@@ -718,8 +812,9 @@ def test_retry_of_a_created_record_makes_no_call(corti, clinician):
     record = submit(clinician).record
     before = corti.state()["counts"]
 
-    again = interaction_retry(record=record, user=clinician)
+    again, result = interaction_retry(record=record, user=clinician)
 
+    assert result == RetryResult.NOTHING_TO_DO
     assert again.outcome == Outcome.CREATED
     assert again.interaction_id == record.interaction_id
     assert corti.state()["counts"] == before
@@ -727,31 +822,56 @@ def test_retry_of_a_created_record_makes_no_call(corti, clinician):
     assert len(corti_holds(corti)) == 1
 
 
-def test_retry_of_an_unknown_record_only_looks_it_up(corti, clinician):
+def test_retry_of_an_unknown_record_only_looks_it_up(corti, clinician, settings):
     set_faults(corti, fault("504", count=1), fault("503", "list", count=1000))
     record = submit(clinician).record
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
     set_faults(corti)
+    # Pressed once the settle window is over.
+    backdate_loss(record, settings.INTAKE_SETTLE_SECONDS + 1)
+    before = corti.state()["counts"]
 
-    record = interaction_retry(record=record, user=clinician)
+    record, result = interaction_retry(record=record, user=clinician)
 
+    assert result == RetryResult.CHECKING
+    assert corti.state()["counts"] == before
+    run_tasks()
     # Corti does not hold it: now (and only now) it is safe to send again.
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
     assert record.retryable is True
-    assert record.error_code == "server_error"
-    assert calls_of(record)[2:] == [(LOOKUP, R.NOT_FOUND, RETRY, clinician.pk)]
+    assert record.error_code == ErrorCode.SERVER_ERROR
+    assert calls_of(record)[2:] == [(LOOKUP, R.NOT_FOUND, WORKER, None)]
     assert create_attempts(corti.state()) == 1
     assert corti_holds(corti) == []
 
-    record = interaction_retry(record=record, user=clinician)
+    record, result = interaction_retry(record=record, user=clinician)
 
+    assert result == RetryResult.SENT
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == uuid.UUID(held["id"])
     assert create_attempts(corti.state()) == 2
+
+
+def test_retry_of_an_unknown_record_within_the_window_leaves_it_unknown(
+    corti, clinician
+):
+    set_faults(corti, fault("504", count=1))
+    record = submit(clinician).record
+    assert record.outcome == Outcome.UNKNOWN
+
+    record, result = interaction_retry(record=record, user=clinician)
+    run_tasks()
+
+    assert result == RetryResult.CHECKING
+    record.refresh_from_db()
+    # Not found, but the lost create may still be under way in Corti.
+    assert record.outcome == Outcome.UNKNOWN
+    assert calls_of(record)[2:] == [(LOOKUP, R.NOT_FOUND, WORKER, None)]
+    assert create_attempts(corti.state()) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -768,7 +888,11 @@ def test_concurrent_retries_of_a_failed_record_create_it_once(corti, clinician):
         8, lambda i: interaction_retry(record=copies[i], user=clinician)
     )
 
-    assert {r.outcome for r in results} <= {Outcome.PENDING, Outcome.CREATED}
+    # One click won the right to send; the others saw it being sent, or sent.
+    assert sorted(result for _, result in results) == sorted(
+        [RetryResult.SENT] + [RetryResult.NOTHING_TO_DO] * 7
+    )
+    assert {r.outcome for r, _ in results} <= {Outcome.PENDING, Outcome.CREATED}
     record.refresh_from_db()
     [held] = corti_holds(corti)
     assert record.outcome == Outcome.CREATED
@@ -790,15 +914,46 @@ def test_resubmitting_edited_values_after_a_lost_answer_creates_no_second_one(
     read_timeout(settings)
     set_faults(corti, fault("hang", count=1, delay=1.0))
     record = submit(clinician, key).record
-    record.refresh_from_db()
-    assert record.outcome == Outcome.FAILED
-    assert record.may_exist_in_corti is True
-    # The lost create lands after the lookup that found nothing.
+    assert record.outcome == Outcome.UNKNOWN
+    # The lost create lands after the search that found nothing.
     landed = corti_create(corti, record.request_body)
+    before = corti.state()["counts"]
 
     # The clinician reopens the form, corrects the title and sends it again.
-    submit(clinician, key, encounter_title="Left knee pain")
+    edited = submit(clinician, key, encounter_title="Left knee pain")
 
+    # While unknown, nothing is sent: the edit comes back to a fresh form.
+    assert edited.refused == Refusal.OTHER_DETAILS
+    assert corti.state()["counts"] == before
     held = corti_holds(corti)
     assert len(held) == 1, "two Corti interactions for one form"
     assert uuid.UUID(held[0]["id"]) == landed
+
+
+def test_correcting_a_failed_record_that_corti_had_created_after_all_sends_nothing(
+    corti, clinician, settings
+):
+    key = uuid.uuid4()
+    set_faults(corti, fault("504", count=1))
+    record = submit(clinician, key).record
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    # Corti creates the earlier version later than anyone could expect.
+    landed = corti_create(corti, record.request_body)
+    before = create_attempts(corti.state())
+
+    edited = submit(clinician, key, encounter_title="Left knee pain")
+
+    # Searched before sending: the earlier version is what the record shows,
+    # and the correction goes back to a fresh form.
+    assert (edited.replayed, edited.refused) == (True, Refusal.CORTI_HAD_IT)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.CREATED
+    assert record.interaction_id == landed
+    assert record.encounter_title == "Knee pain"
+    [event] = InteractionEvent.objects.filter(interaction=record)
+    assert event.detail["reason"] == Refusal.CORTI_HAD_IT
+    assert calls_of(record)[-1] == (LOOKUP, R.FOUND, SUBMIT, clinician.pk)
+    assert create_attempts(corti.state()) == before
+    assert len(corti_holds(corti)) == 1

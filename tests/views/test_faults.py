@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import HttpRequest
@@ -25,9 +26,11 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from intake.corti import clear_clients, get_client
+from intake.corti import clear_clients
+from intake.enums import ErrorCode
 from intake.models import UNKNOWN_EXPLANATION, CortiCall, Interaction
 from tests.pages import field_errors, form_values, non_field_errors
+from tests.services.support import backdate_loss, queued, run_tasks, settle_at
 from tests.views.test_intake_flow import (
     HTMX,
     TYPED,
@@ -46,6 +49,17 @@ ALREADY_SENT = (
     "This form was already sent: this is the interaction it created. "
     "Nothing was sent to Corti again."
 )
+LOST = (
+    "Corti's answer was lost. The dashboard is checking with Corti whether the "
+    "interaction was created; this page updates by itself. Nothing will be sent "
+    "again meanwhile."
+)
+CHECKING = (
+    "Checking with Corti whether it created the interaction; this page updates "
+    "by itself. Nothing is sent again meanwhile."
+)
+#: The detail page of a settling record asks again every few seconds.
+POLLING = 'hx-trigger="every 3s"'
 KEY_RENEWED = (
     "This form had lost its submission key (it may come from an old page), so "
     "nothing was sent. Check the details and submit again."
@@ -370,6 +384,17 @@ def test_wrong_client_secret_explains_the_sign_in_failure(
 # --- the answer was lost, and Corti had not created it ----------------------
 
 
+def assert_checking_page(html: str, record: Interaction) -> None:
+    """The detail page of an unknown record: no verdict, no resend, polling."""
+    assert "Checking with Corti" in html
+    assert escape(str(UNKNOWN_EXPLANATION)) in html
+    assert escape(record.failure_explanation) in html
+    assert "Not created in Corti" not in html
+    assert retry_buttons(html) == {str(record.pk): "Check Corti now"}
+    assert correct_links(html) == []
+    assert POLLING in html
+
+
 @pytest.mark.parametrize(
     ("kind", "code", "status"),
     [
@@ -380,23 +405,23 @@ def test_wrong_client_secret_explains_the_sign_in_failure(
         ("drop", "disconnected", None),
     ],
 )
-def test_lost_answer_is_looked_up_and_not_found_so_it_failed_and_may_be_retried(
-    corti, clinician_client, kind, code, status
+def test_lost_answer_not_found_at_once_is_checking_then_failed_after_the_window(
+    corti, clinician_client, settings, kind, code, status
 ):
     set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1})
     typed = new_form()
 
-    response = clinician_client.post(NEW, typed)
+    response = clinician_client.post(NEW, typed, follow=True)
 
-    html = assert_form_kept(response, typed)
     record = Interaction.objects.get()
-    assert record.outcome == Outcome.FAILED
+    assert response.redirect_chain == [(detail_url(record), 303)]
+    assert record.outcome == Outcome.UNKNOWN
     assert record.error_code == code
     assert record.error_status == status
     assert bool(record.error_request_id) is (status is not None)
     assert record.may_exist_in_corti
-    assert record.retryable
-    # Corti was asked, once, and told the truth: nothing was created.
+    assert not record.retryable
+    # Corti was asked, once, and found nothing; that proves nothing yet.
     assert created_in_corti(corti) == []
     assert create_calls(corti) == 1
     assert counts(corti)["list_requests"] >= 1
@@ -404,14 +429,29 @@ def test_lost_answer_is_looked_up_and_not_found_so_it_failed_and_may_be_retried(
         (CortiCall.Kind.CREATE, CortiCall.Result.UNKNOWN),
         (CortiCall.Kind.LOOKUP, CortiCall.Result.NOT_FOUND),
     ]
-    assert_not_created_page(html, record, code)
-    assert "checked Corti, which had not created the interaction" in html
+    html = page(response)
+    assert escape(LOST) in html
+    assert_checking_page(html, record)
+
+    # A search once the settle window has passed proves it: safe to send again.
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
+
     detail = page(clinician_client.get(detail_url(record)))
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert record.retryable
+    assert "Not created in Corti" in detail
+    assert explanation(code) in detail
+    assert "could no longer be in progress there" in detail
+    assert POLLING not in detail
     assert retry_buttons(detail) == {str(record.pk): "Retry"}
     assert correct_links(detail) == [str(record.submission_key)]
+    assert created_in_corti(corti) == []
 
 
-def test_read_timeout_is_looked_up_and_failed(corti, clinician_client, settings):
+def test_read_timeout_is_checking_until_the_window_has_passed(
+    corti, clinician_client, settings
+):
     settings.CORTI_TIMEOUT = 0.5
     clear_clients()
     set_faults(corti, {"kind": "hang", "endpoint": "create", "count": 1, "delay": 1})
@@ -419,16 +459,26 @@ def test_read_timeout_is_looked_up_and_failed(corti, clinician_client, settings)
 
     response = clinician_client.post(NEW, typed)
 
-    html = assert_form_kept(response, typed)
     record = Interaction.objects.get()
-    assert record.outcome == Outcome.FAILED
+    assert response.status_code == 303
+    assert response["Location"] == detail_url(record)
+    assert record.outcome == Outcome.UNKNOWN
     assert record.error_code == "timeout"
     assert record.may_exist_in_corti
-    assert record.retryable
     assert record.calls.filter(
         kind=CortiCall.Kind.LOOKUP, result=CortiCall.Result.NOT_FOUND
     ).exists()
+    assert_checking_page(page(clinician_client.get(detail_url(record))), record)
+
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
+
+    record.refresh_from_db()
+    assert record.outcome == Outcome.FAILED
+    assert record.retryable
     assert created_in_corti(corti) == []
+    # Corrected at its form address: the failure, with every typed value.
+    html = page(clinician_client.get(form_address(record)))
+    assert typed_values_in(html) == typed
     assert_not_created_page(html, record, "timeout")
 
 
@@ -456,12 +506,13 @@ def test_created_then_error_answer_lands_on_the_created_interaction(
     lost = record.calls.get(kind=CortiCall.Kind.CREATE)
     assert lost.result == CortiCall.Result.UNKNOWN
     assert lost.error_status == int(kind.removeprefix("created-"))
-    assert lost.request_id
+    assert lost.error_request_id
     detail = page(clinician_client.get(response["Location"]))
     assert "Interaction created in Corti." in detail
     assert str(record.interaction_id) in detail
-    assert f"<code>{lost.request_id}</code>" in detail
+    assert f"<code>{lost.error_request_id}</code>" in detail
     assert "Found in Corti" in detail
+    assert POLLING not in detail
 
 
 @pytest.mark.parametrize("kind", ["created-drop", "slow"])
@@ -494,36 +545,44 @@ def test_lost_answer_that_cannot_be_looked_up_is_unknown_and_never_sent_twice(
     )
     typed = new_form()
 
-    first = clinician_client.post(NEW, typed)
+    first = clinician_client.post(NEW, typed, follow=True)
 
-    html = assert_form_kept(first, typed)
     record = Interaction.objects.get()
+    assert first.redirect_chain == [(detail_url(record), 303)]
     assert record.outcome == Outcome.UNKNOWN
     assert record.error_code == "server_error"
     assert record.error_status == 504
     assert record.error_request_id
-    assert "Not known yet whether Corti created it" in html
-    assert escape(str(UNKNOWN_EXPLANATION)) in html
+    html = page(first)
+    assert escape(LOST) in html
+    assert_checking_page(html, record)
     assert f"<code>{record.error_request_id}</code>" in html
     assert len(created_in_corti(corti)) == 1
 
-    # Sent again while Corti still cannot be searched: nothing is sent.
-    again = clinician_client.post(NEW, typed)
+    # Sent again, while Corti cannot be searched and once it can: nothing is
+    # sent, nothing is searched; the page says what is known.
+    for searchable in (False, True):
+        if searchable:
+            clear_faults(corti)
+        before = counts(corti)
+        again = clinician_client.post(NEW, typed, follow=True)
 
-    assert_form_kept(again, typed)
-    assert "Not known yet whether Corti created it" in page(again)
-    assert create_calls(corti) == 1
+        assert again.redirect_chain == [(detail_url(record), 303)]
+        assert escape(LOST) in page(again)
+        assert counts(corti) == before
 
-    # Once Corti can be searched, the same form finds what it created.
-    clear_faults(corti)
-    settled = clinician_client.post(NEW, typed, follow=True)
+    # "Check Corti now": the worker finds what Corti created.
+    checked = clinician_client.post(retry_url(record), follow=True)
+    assert CHECKING in page(checked)
+    run_tasks()
 
-    assert settled.redirect_chain == [(detail_url(record), 303)]
-    assert ALREADY_SENT in page(settled)
     record.refresh_from_db()
     assert record.outcome == Outcome.CREATED
     [created] = created_in_corti(corti)
     assert record.interaction_id == uuid.UUID(created["id"])
+    settled = clinician_client.post(NEW, typed, follow=True)
+    assert settled.redirect_chain == [(detail_url(record), 303)]
+    assert ALREADY_SENT in page(settled)
     assert create_calls(corti) == 1
     assert Interaction.objects.count() == 1
 
@@ -718,9 +777,14 @@ def test_form_without_a_valid_key_gets_a_new_one_and_sends_nothing(
 
 
 def failed_record(corti, client, kind: str = "503", **fault) -> Interaction:
+    """A failed submission; after a lost answer (5xx), once the window passed."""
     set_faults(corti, {"kind": kind, "endpoint": "create", "count": 1, **fault})
     client.post(NEW, new_form())
     record = Interaction.objects.get()
+    if kind.startswith("5"):
+        assert record.outcome == Outcome.UNKNOWN
+        assert settle_at(record, django_settings.INTAKE_SETTLE_SECONDS)
+        record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
     return record
 
@@ -1009,7 +1073,8 @@ def test_correcting_a_rejected_form_in_place_updates_that_record(
 def test_form_address_of_a_created_submission_shows_it_and_sends_nothing(
     corti, clinician_client
 ):
-    clinician_client.post(NEW, new_form())
+    typed = new_form()
+    clinician_client.post(NEW, typed)
     record = Interaction.objects.get()
 
     response = clinician_client.get(form_address(record))
@@ -1019,9 +1084,13 @@ def test_form_address_of_a_created_submission_shows_it_and_sends_nothing(
     assert "This form was already sent" in html
     assert str(record.interaction_id) in html
     assert f'href="{detail_url(record)}"' in html
-    assert typed_values_in(html)["submission_key"] == str(record.submission_key)
+    # Read-only: what was sent, no form to edit or send.
+    assert 'id="intake-form"' not in html
+    assert "submission_key" not in form_values(html)
+    assert escape(TYPED["patient_name"]) in html
     assert correct_links(html) == []
-    again = clinician_client.post(form_address(record), form_values(html))
+    # The old page's form sent again (the back button) sends nothing.
+    again = clinician_client.post(form_address(record), typed)
     assert again.status_code == 303
     assert again["Location"] == detail_url(record)
     assert create_calls(corti) == 1
@@ -1039,7 +1108,9 @@ def test_form_address_of_a_pending_submission_says_it_is_being_sent(
 
     html = page(clinician_client.get(form_address(record)))
 
-    assert "This form is being sent" in html
+    assert "This form was already sent" in html
+    assert "Corti has not answered yet" in html
+    assert 'id="intake-form"' not in html
     assert f'href="{detail_url(record)}"' in html
     assert counts(corti) == {}
 
@@ -1069,7 +1140,7 @@ def test_form_address_with_an_unsent_key_is_an_empty_form_with_that_key(
     assert 'class="error"' not in page(response)
 
 
-# --- the detail page settles what is left open -------------------------------
+# --- the detail page never calls Corti; the worker settles what is open ------
 
 
 def make_stale(record: Interaction) -> None:
@@ -1082,32 +1153,47 @@ def make_stale(record: Interaction) -> None:
     )
 
 
-def test_opening_a_stale_pending_record_adopts_what_corti_holds(
+def test_opening_a_stale_pending_record_queues_a_check_that_adopts_it(
     corti, clinician_client
 ):
     clinician_client.post(NEW, new_form())
     record = Interaction.objects.get()
     make_stale(record)
+    before = counts(corti)
 
     response = clinician_client.get(detail_url(record))
 
+    # The page view calls nobody: it queues a check and keeps asking.
     assert response.status_code == 200
+    assert counts(corti) == before
+    record.refresh_from_db()
+    assert record.outcome == Outcome.PENDING
+    assert len(queued("settle_interaction", record)) == 1
+    html = page(response)
+    assert "Waiting for Corti's answer" in html
+    assert POLLING in html
+
+    run_tasks()
+
     record.refresh_from_db()
     [created] = created_in_corti(corti)
     assert record.outcome == Outcome.CREATED
     assert record.interaction_id == uuid.UUID(created["id"])
-    html = page(response)
+    html = page(clinician_client.get(detail_url(record)))
     assert "Created in Corti" in html
     assert created["id"] in html
     assert 'http-equiv="refresh"' not in html
+    assert POLLING not in html
     lookup = record.calls.get(kind=CortiCall.Kind.LOOKUP)
-    assert lookup.trigger == CortiCall.Trigger.OPENED
+    assert lookup.trigger == CortiCall.Trigger.WORKER
     assert lookup.result == CortiCall.Result.FOUND
+    assert lookup.user is None
 
 
-def test_opening_a_stale_pending_record_corti_lacks_marks_it_interrupted(
+def test_a_stale_pending_record_corti_lacks_is_failed_interrupted(
     corti, clinician_client, clinician
 ):
+    # Its last attempt was a day ago: far beyond the settle window.
     record = make_interaction(
         clinician,
         outcome=Outcome.PENDING,
@@ -1118,11 +1204,14 @@ def test_opening_a_stale_pending_record_corti_lacks_marks_it_interrupted(
     response = clinician_client.get(detail_url(record))
 
     assert response.status_code == 200
+    assert counts(corti) == {}
+    run_tasks()
+
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
     assert record.error_code == "interrupted"
     assert record.retryable
-    html = page(response)
+    html = page(clinician_client.get(detail_url(record)))
     assert "Not created in Corti" in html
     assert retry_buttons(html) == {str(record.pk): "Retry"}
     assert created_in_corti(corti) == []
@@ -1138,6 +1227,8 @@ def test_interrupted_record_is_explained_as_checked_not_created(
         interaction_id=None,
         last_attempt_at=timezone.now() - dt.timedelta(days=1),
     )
+    clinician_client.get(detail_url(record))
+    run_tasks()
 
     html = page(clinician_client.get(detail_url(record)))
 
@@ -1145,11 +1236,12 @@ def test_interrupted_record_is_explained_as_checked_not_created(
     assert record.error_code == "interrupted"
     assert record.error_request_id == ""
     assert "quoting the request id" not in html
-    assert "checked Corti, which does not have the interaction" in html
+    assert explanation("interrupted") in html
+    assert "could no longer be in progress there" in html
 
 
 def test_a_failed_lookup_keeps_the_reason_and_request_id_of_the_lost_answer(
-    corti, clinician_client
+    corti, clinician_client, settings
 ):
     set_faults(
         corti,
@@ -1163,8 +1255,12 @@ def test_a_failed_lookup_keeps_the_reason_and_request_id_of_the_lost_answer(
     lost_request_id = record.error_request_id
     assert lost_request_id
 
-    # Opened while Corti still cannot be searched, then once it can.
-    clinician_client.get(detail_url(record))
+    # Checked while Corti still cannot be searched, then once it can (and the
+    # settle window is over).
+    assert settle_at(record, 6)
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert settle_at(record, settings.INTAKE_SETTLE_SECONDS)
     html = page(clinician_client.get(detail_url(record)))
 
     record.refresh_from_db()
@@ -1190,6 +1286,7 @@ def test_check_corti_again_that_still_cannot_tell_does_not_say_not_created(
     assert record.outcome == Outcome.UNKNOWN
 
     response = clinician_client.post(retry_url(record), follow=True)
+    run_tasks()
 
     assert response.redirect_chain == [(detail_url(record), 303)]
     record.refresh_from_db()
@@ -1197,8 +1294,11 @@ def test_check_corti_again_that_still_cannot_tell_does_not_say_not_created(
     assert len(created_in_corti(corti)) == 1
     assert create_calls(corti) == 1
     flashed = re.findall(r'<li class="message [^"]*">(.*?)</li>', page(response))
-    assert flashed
+    assert escape(CHECKING) in flashed
     assert not any("Not created in Corti" in message for message in flashed)
+    # The worker's search could not tell either: still checking.
+    assert record.calls.last().result == CortiCall.Result.INCONCLUSIVE
+    assert_checking_page(page(clinician_client.get(detail_url(record))), record)
 
 
 def test_a_fresh_pending_record_waits_and_refreshes(corti, clinician_client, clinician):
@@ -1215,8 +1315,10 @@ def test_a_fresh_pending_record_waits_and_refreshes(corti, clinician_client, cli
     assert response.status_code == 200
     assert "Waiting for Corti's answer" in html
     assert re.search(r'<meta http-equiv="refresh" content="\d+">', html)
+    assert POLLING in html
     assert retry_buttons(html) == {}
     assert counts(corti) == {}
+    assert queued("settle_interaction", record) == []
     record.refresh_from_db()
     assert record.outcome == Outcome.PENDING
 
@@ -1231,31 +1333,60 @@ def test_an_unknown_record_offers_to_check_corti_again(
         error_code="timeout",
         error_message="No answer in time.",
     )
+    # Lost an hour ago: a search that finds nothing now proves it.
+    backdate_loss(record, 3600)
     set_faults(corti, {"kind": "403", "endpoint": "list"})
 
     response = clinician_client.get(detail_url(record))
 
     html = page(response)
+    assert counts(corti) == {}
+    assert_checking_page(html, record)
+    # The page view queued a check (it was due); the worker runs it.
+    assert len(queued("settle_interaction", record)) == 1
+    run_tasks()
+    html = page(clinician_client.get(detail_url(record)))
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
-    assert "Not known yet whether Corti created it" in html
-    assert escape(str(UNKNOWN_EXPLANATION)) in html
-    assert retry_buttons(html) == {str(record.pk): "Check Corti again"}
-    assert correct_links(html) == []
+    assert_checking_page(html, record)
     [lookup] = record.calls.all()
     assert lookup.result == CortiCall.Result.INCONCLUSIVE
-    assert lookup.request_id
-    assert f"<code>{lookup.request_id}</code>" in html
+    assert lookup.error_request_id
+    assert f"<code>{lookup.error_request_id}</code>" in html
 
     # Checked again once Corti can be searched: it does not have it.
     clear_faults(corti)
     checked = clinician_client.post(retry_url(record), follow=True)
 
     assert checked.redirect_chain == [(detail_url(record), 303)]
+    assert CHECKING in page(checked)
+    run_tasks()
     record.refresh_from_db()
     assert record.outcome == Outcome.FAILED
+    assert record.error_code == ErrorCode.TIMEOUT
     assert created_in_corti(corti) == []
     assert create_calls(corti) == 0
+
+
+def test_an_unknown_record_checked_within_the_window_stays_unknown(
+    corti, clinician_client, clinician
+):
+    record = make_interaction(
+        clinician,
+        outcome=Outcome.UNKNOWN,
+        interaction_id=None,
+        error_code="timeout",
+        answer_lost_at=timezone.now() - dt.timedelta(seconds=30),
+    )
+
+    clinician_client.post(retry_url(record))
+    run_tasks()
+
+    # Not found, but the lost create may still be under way in Corti.
+    record.refresh_from_db()
+    assert record.outcome == Outcome.UNKNOWN
+    assert record.calls.get().result == CortiCall.Result.NOT_FOUND
+    assert_checking_page(page(clinician_client.get(detail_url(record))), record)
 
 
 def test_calls_table_lists_every_call_with_its_request_id(corti, clinician_client):
@@ -1271,6 +1402,7 @@ def test_calls_table_lists_every_call_with_its_request_id(corti, clinician_clien
     assert [(c.kind, c.trigger, c.result, c.error_status) for c in calls] == [
         ("create", "submit", "unknown", 502),
         ("lookup", "submit", "not_found", None),
+        ("lookup", "worker", "not_found", None),
         ("lookup", "retry", "not_found", None),
         ("create", "retry", "failed", 429),
     ]
@@ -1278,86 +1410,17 @@ def test_calls_table_lists_every_call_with_its_request_id(corti, clinician_clien
     assert [row[1:4] for row in rows] == [
         ["Create", "Form submitted", "clin"],
         ["Lookup", "Form submitted", "clin"],
+        ["Lookup", "Background check", "system"],
         ["Lookup", "Retry", "clin"],
         ["Create", "Retry", "clin"],
     ]
     assert rows[0][4].startswith("Answer lost (502)")
-    assert rows[3][4].startswith("Failed (429)")
+    assert rows[4][4].startswith("Failed (429)")
     assert [row[5] for row in rows] == [
-        calls[0].request_id,
+        calls[0].error_request_id,
         "none",
         "none",
-        calls[3].request_id,
+        "none",
+        calls[4].error_request_id,
     ]
-    assert calls[0].request_id != calls[3].request_id
-
-
-# --- readiness -------------------------------------------------------------
-
-
-def test_readyz_is_ok_when_corti_signs_in(corti, client):
-    response = client.get("/readyz")
-
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "corti": "ok"}
-    assert "no-cache" in response["Cache-Control"]
-    assert counts(corti)["tokens_issued"] == 1
-
-
-@pytest.mark.parametrize("how", ["token endpoint answers 503", "closed port"])
-def test_readyz_is_unavailable_when_corti_cannot_be_reached(
-    corti, client, settings, how
-):
-    if how == "closed port":
-        point_corti_at_a_closed_port(settings)
-    else:
-        set_faults(corti, {"kind": "503", "endpoint": "token"})
-
-    response = client.get("/readyz")
-
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["database"] == "ok"
-    assert body["corti"] == "unreachable"
-    assert body["corti_detail"]
-    assert corti.client_secret not in response.content.decode()
-
-
-def test_readyz_signs_in_afresh_each_time(corti, client):
-    client.get("/readyz")
-    client.get("/readyz")
-
-    assert counts(corti)["tokens_issued"] == 2
-
-
-def test_readyz_is_degraded_while_a_held_token_still_works(corti, client):
-    assert client.get("/readyz").status_code == 200  # this worker holds a token
-    set_faults(corti, {"kind": "503", "endpoint": "token"})
-
-    response = client.get("/readyz")
-
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "degraded"
-    assert body["corti"] == "unreachable"
-    assert body["corti_detail"] == "Corti's sign-in service answered 503."
-    # And a submission still goes through with the held token.
-    assert get_client().has_usable_token()
-
-
-def test_readyz_reports_refused_credentials_without_showing_the_secret(
-    corti, client, settings
-):
-    settings.CORTI_CLIENT_SECRET = "wrong-secret-do-not-show"
-    clear_clients()
-
-    response = client.get("/readyz")
-
-    assert response.status_code == 503
-    body = response.json()
-    assert body["corti"] == "auth"
-    assert "CORTI_CLIENT_SECRET" in body["corti_detail"]
-    text = response.content.decode()
-    assert "wrong-secret-do-not-show" not in text
-    assert corti.client_secret not in text
+    assert calls[0].error_request_id != calls[4].error_request_id

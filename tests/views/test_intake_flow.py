@@ -11,7 +11,7 @@ from django.utils.html import escape
 
 from intake.corti import clear_clients
 from intake.forms import IntakeForm
-from intake.models import FAILURE_EXPLANATIONS, Interaction
+from intake.models import Interaction
 from tests.pages import field_errors, form_values, non_field_errors
 
 pytestmark = pytest.mark.django_db
@@ -50,8 +50,9 @@ def page(response) -> str:
 
 
 def explanation(code: str) -> str:
-    """The failure explanation for `code`, as the page shows it."""
-    return escape(str(FAILURE_EXPLANATIONS[code]))
+    """The explanation of a submission that failed with `code`, as pages show it."""
+    failed = Interaction(outcome=Interaction.Outcome.FAILED, error_code=code)
+    return escape(failed.failure_explanation)
 
 
 def typed_values_in(html: str) -> dict[str, str]:
@@ -138,7 +139,13 @@ def test_going_back_to_a_sent_form_shows_what_it_created(corti, clinician_client
     html = page(response)
     assert "This form was already sent" in html
     assert str(record.interaction_id) in html
-    assert typed_values_in(html) == {**TYPED, "submission_key": key}
+    assert f'href="{record.get_absolute_url()}"' in html
+    # What was sent, read-only: no form to change and send it with.
+    assert 'id="intake-form"' not in html
+    assert "submission_key" not in form_values(html)
+    for text in ("ENC-42", "Knee pain", "PAT-7", "Ada Lovelace", "she/her"):
+        assert escape(text) in html, text
+    assert "Start a new intake" in html
     # Sending it again (the back button, then Enter) creates nothing new.
     again = clinician_client.post(location, {**TYPED, "submission_key": key})
     assert again.status_code == 303

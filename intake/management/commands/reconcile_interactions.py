@@ -1,11 +1,13 @@
-"""Settle submissions whose answer from Corti was lost.
+"""Settle submissions whose answer from Corti was lost, now, by hand.
 
-Looks up in Corti every record whose outcome is unknown, and every record left
-pending longer than a request can take (a worker killed mid-request), then
-marks each created (adopting the interaction Corti holds), failed (Corti does
-not have it; it can be retried) or still unknown. Safe to run at any time and
-from several places at once: each record is claimed by one process.
-Run it from cron every few minutes in production.
+The background worker (`manage.py db_worker`) does this by itself; this
+command is for an administrator who wants it done at once. Looks up in Corti
+every record whose outcome is unknown, and every record left pending longer
+than a request can take (a worker killed mid-request), then marks each
+created (adopting the interaction Corti holds), failed (Corti does not have
+it, and the lost request can no longer be under way there: it can be sent
+again) or still unknown. Safe to run at any time and beside the worker: each
+record is searched by one process at a time.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -40,6 +42,7 @@ class Command(BaseCommand):
         )
         if summary.unknown:
             self.stderr.write(
-                "Some records are still unknown: Corti could not be searched. "
-                "Run this command again later."
+                "Some records are still unknown: Corti could not be searched, or "
+                "their lost request may still be under way in Corti "
+                "(INTAKE_SETTLE_SECONDS). The worker checks them again by itself."
             )

@@ -1,7 +1,8 @@
-"""Start the dashboard under gunicorn (and the Corti simulator in sandbox mode).
+"""Start the dashboard: gunicorn, its background worker, and (in sandbox mode)
+the Corti simulator.
 
-Runs both as child processes, prints the address and the demo credentials,
-and stops both cleanly on Ctrl-C or SIGTERM, or when either one exits.
+Runs each as a child process, prints the address and the demo credentials,
+and stops all of them cleanly on Ctrl-C or SIGTERM, or when any one exits.
 """
 
 import contextlib
@@ -16,6 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from intake.corti import redact_url
 
 STARTUP_SECONDS = 30
 # gunicorn lets requests finish for graceful_timeout (10 s) before it stops.
@@ -60,6 +63,9 @@ class Command(BaseCommand):
         # process was started with SIGINT ignored (as background jobs are).
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
+        # The readiness check's shared cache (a no-op with REDIS_URL or when
+        # the table exists).
+        call_command("createcachetable", stdout=self.stdout)
         call_command("ensure_demo_accounts", stdout=self.stdout)
         try:
             if settings.CORTI_SANDBOX:
@@ -81,16 +87,19 @@ class Command(BaseCommand):
                     start_new_session=True,
                 )
             )
+            children.append(self._start_worker(base_dir))
             self._wait_until_ready(f"http://{host}:{port}/healthz", children)
             mode = (
                 "SANDBOX: the Corti simulator answers instead of Corti"
                 if settings.CORTI_SANDBOX
                 else f"Corti tenant {settings.CORTI_TENANT_NAME} at "
-                f"{settings.CORTI_API_URL}"
+                f"{redact_url(settings.CORTI_API_URL)}"
             )
             self.stdout.write(
                 self.style.SUCCESS(f"\nCorti Intake is running: http://{host}:{port}/")
-                + f"\n  {mode}\n  Press Ctrl-C to stop.\n"
+                + f"\n  {mode}"
+                + "\n  Background worker: running (settles lost answers by itself)"
+                + "\n  Press Ctrl-C to stop.\n"
             )
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -100,6 +109,15 @@ class Command(BaseCommand):
         finally:
             stop()
             self.stdout.write("Stopped.")
+
+    def _start_worker(self, base_dir: Path) -> subprocess.Popen:
+        """The background worker: settles lost answers, sweeps, on its own."""
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--interval", "1"],
+            cwd=base_dir,
+            # Its own process group, stopped in order like the others.
+            start_new_session=True,
+        )
 
     def _start_simulator(self) -> subprocess.Popen:
         port = settings.CORTI_SIMULATOR_PORT

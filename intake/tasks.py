@@ -1,0 +1,89 @@
+"""Background work, on Django's Tasks API (the django-tasks backport).
+
+The database backend keeps the queue in the dashboard's own database; the
+worker is `python manage.py db_worker` (intake's own, which also keeps the
+sweep scheduled). Every task is safe to run twice, or on two workers at once:
+the services it calls change a record only by conditional UPDATEs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django_tasks import task
+
+from intake.models import CortiCall, Interaction
+from intake.services import reconciliation
+
+logger = logging.getLogger(__name__)
+
+#: Finished tasks are kept this long (to see what the worker did), then pruned.
+FINISHED_TASKS_KEPT = dt.timedelta(days=7)
+
+
+@task()
+def settle_interaction(record_id: str, force: bool = False) -> str:
+    """Search Corti for one unknown submission, if its search is due."""
+    record = Interaction.objects.filter(pk=record_id).first()
+    if record is None:
+        return "missing"
+    searched = reconciliation.interaction_settle(
+        record=record, trigger=CortiCall.Trigger.WORKER, force=force
+    )
+    return record.outcome if searched else "not due"
+
+
+@task()
+def sweep() -> dict[str, int]:
+    """Catch what a dead worker or request left behind, then run again later.
+
+    Queues a search for every stranded or overdue submission, deletes expired
+    sessions (a kept draft of the intake form lives in one), and forgets
+    finished tasks after a week (they hold record ids only).
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    summary = reconciliation.interactions_sweep()
+    now = timezone.now()
+    expired, _ = Session.objects.filter(expire_date__lt=now).delete()
+    pruned, _ = (
+        DBTaskResult.objects.finished()
+        .filter(finished_at__lt=now - FINISHED_TASKS_KEPT)
+        .delete()
+    )
+    sweep_schedule(after=dt.timedelta(seconds=settings.INTAKE_SWEEP_SECONDS))
+    if summary.interrupted or summary.queued:
+        logger.info(
+            "Sweep: %s stranded, %s searches queued",
+            summary.interrupted,
+            summary.queued,
+        )
+    return {
+        "interrupted": summary.interrupted,
+        "queued": summary.queued,
+        "expired_sessions": expired,
+        "finished_tasks_pruned": pruned,
+    }
+
+
+def sweep_schedule(*, after: dt.timedelta = dt.timedelta(0)) -> bool:
+    """Queue the next sweep unless one is already waiting; True if queued.
+
+    Several workers starting at once may each queue one; each run then queues
+    the next only when no other is waiting, so the chains fold into one.
+    """
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    # Queued, due or not yet. One left RUNNING by a worker that died does not
+    # count, so a restarted worker starts the chain again.
+    if DBTaskResult.objects.filter(
+        task_path=sweep.module_path, status=TaskResultStatus.READY
+    ).exists():
+        return False
+    sweep.using(run_after=timezone.now() + after).enqueue()
+    return True
