@@ -21,6 +21,26 @@ class IntakeConfig(AppConfig):
 
         user_logged_in.connect(on_sign_in, dispatch_uid="intake.sessions.on_sign_in")
         _hide_task_queue_from_admin()
+        _every_changelist_calendar_safe()
+
+
+def _every_changelist_calendar_safe() -> None:
+    """Every admin changelist (Django's users and groups too) answers a date
+    beyond the calendar as a bad lookup, never a server error."""
+    from django.contrib import admin
+
+    from intake.admin import CalendarSafeChangelist
+
+    for model, model_admin in list(admin.site._registry.items()):
+        if isinstance(model_admin, CalendarSafeChangelist):
+            continue
+        safe = type(
+            model_admin.__class__.__name__,
+            (CalendarSafeChangelist, model_admin.__class__),
+            {"__module__": model_admin.__class__.__module__},
+        )
+        # In place, so the admin's order of apps (and its URLs) stays as is.
+        admin.site._registry[model] = safe(model, admin.site)
 
 
 def _hide_task_queue_from_admin() -> None:

@@ -66,11 +66,24 @@ def _as_read(text: str) -> str:
     """`text` folded (NFKC), without the invisible characters and spaces in front."""
     folded = unicodedata.normalize("NFKC", text)
     start = 0
-    while start < len(folded) and (
-        folded[start].isspace() or unicodedata.category(folded[start]) in ("Cf", "Cc")
-    ):
+    while start < len(folded) and _invisible(folded[start]):
         start += 1
     return folded[start:]
+
+
+# Shown as nothing though not format or control characters: Unicode's default
+# ignorables of other categories (combining grapheme joiner, Hangul and
+# Khmer fillers, variation selectors, Mongolian free variation selectors)
+# and the blank braille pattern.
+_BLANK = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+) | frozenset(chr(c) for c in range(0xFE00, 0xFE10))
+
+
+def _invisible(char: str) -> bool:
+    return (
+        char.isspace() or unicodedata.category(char) in ("Cf", "Cc") or char in _BLANK
+    )
 
 
 def _value(record: Interaction, name: str, zone: ZoneInfo) -> object:

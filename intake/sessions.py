@@ -21,9 +21,10 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.signals import user_logged_out
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from .clinic_time import clinic_time_text
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ OPEN_FORM = "intake_open_form"
 # only they get their typing back and only for that form.
 SIGNED_OUT = "intake_signed_out"
 DRAFT = "intake_draft"
+# A deep link's prefill, by form key: read from the address once, then the
+# address holds only the key (patient details stay out of browser history).
+PREFILL = "intake_prefill"
+# Prefills kept at most (the newest), so a session never grows without bound.
+_PREFILL_MAX = 20
+_PREFILL_MAX_PARAMS = 40
 # Why the dashboard signed someone out.
 IDLE = "idle"
 MAX_AGE = "max_age"
@@ -84,11 +91,8 @@ def max_age_phrase() -> str:
 
 
 def time_phrase(timestamp: float) -> str:
-    """A moment in the clinic's time: "10:42" today, else "2026-01-15 10:42"."""
-    moment = timezone.localtime(dt.datetime.fromtimestamp(timestamp, tz=dt.UTC))
-    if moment.date() == timezone.localdate():
-        return moment.strftime("%H:%M")
-    return moment.strftime("%Y-%m-%d %H:%M")
+    """A moment as every page shows one: "2026-01-15 10:42 CET"."""
+    return clinic_time_text(dt.datetime.fromtimestamp(timestamp, tz=dt.UTC))
 
 
 def seconds_left(request: HttpRequest) -> float:
@@ -114,7 +118,9 @@ def session_expire_if_idle(request: HttpRequest) -> bool:
     last = request.session.get(LAST_SEEN)
     if last is None or time.time() - last <= idle_timeout():
         return False
-    user_pk = _sign_out(request, why=IDLE)
+    # Signed out as of when the session ran out, not when someone next used
+    # the browser: the grace for a kept draft counts from then.
+    user_pk = _sign_out(request, why=IDLE, at=last + idle_timeout())
     logger.info(
         "Signed out user %s after %d seconds without activity", user_pk, idle_timeout()
     )
@@ -130,15 +136,16 @@ def session_expire_if_too_old(request: HttpRequest) -> bool:
         return False
     if time.time() - started <= max_age():
         return False
-    user_pk = _sign_out(request, why=MAX_AGE)
+    user_pk = _sign_out(request, why=MAX_AGE, at=started + max_age())
     logger.info(
         "Signed out user %s: signed in for longer than %d seconds", user_pk, max_age()
     )
     return True
 
 
-def _sign_out(request: HttpRequest, *, why: str) -> Any:
-    """Sign the user out, keeping the session; their pk."""
+def _sign_out(request: HttpRequest, *, why: str, at: float) -> Any:
+    """Sign the user out as of `at` (when the session ran out), keeping the
+    session; their pk."""
     user = request.user
     # Not django.contrib.auth.logout(): that flushes the session and gives it
     # a new key, so a request already on its way with the old cookie (the
@@ -157,7 +164,7 @@ def _sign_out(request: HttpRequest, *, why: str) -> Any:
     request.user = AnonymousUser()
     request.session[SIGNED_OUT] = {
         "user": user.pk,
-        "at": time.time(),
+        "at": min(at, time.time()),
         "why": why,
         "form": request.session.pop(OPEN_FORM, None),
     }
@@ -187,6 +194,11 @@ def draft_keep(request: HttpRequest, *, key: uuid.UUID) -> bool:
     if not signed_out or signed_out.get("form") != str(key):
         return False
     if time.time() - signed_out["at"] > DRAFT_GRACE_SECONDS:
+        return False
+    kept = request.session.get(DRAFT)
+    if kept and kept.get("key") == str(key):
+        # The first post is the page's own, as its session ended; a later one
+        # is someone else at the browser.
         return False
     data = {
         name: value
@@ -283,3 +295,27 @@ def on_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs) ->
     draft = request.session.get(DRAFT)
     if draft and draft.get("user") != user.pk:
         del request.session[DRAFT]
+
+
+def prefill_keep(request: HttpRequest, *, key: uuid.UUID, params: Any) -> None:
+    """Keep a deep link's parameters for the form `key` (this session only).
+
+    Kept as given (the form reads them when it shows); the address then holds
+    only the key.
+    """
+    data = {
+        str(name)[:64]: str(params.get(name))[:1000]
+        for name in list(params)[:_PREFILL_MAX_PARAMS]
+        if name != "key"
+    }
+    if not data:
+        return
+    kept = dict(request.session.get(PREFILL) or {})
+    kept.pop(str(key), None)
+    kept[str(key)] = data
+    request.session[PREFILL] = dict(list(kept.items())[-_PREFILL_MAX:])
+
+
+def prefill_for(request: HttpRequest, *, key: uuid.UUID) -> dict[str, str]:
+    """The deep link's parameters kept for the form `key` ({} when none)."""
+    return dict((request.session.get(PREFILL) or {}).get(str(key)) or {})

@@ -47,15 +47,18 @@ def sweep() -> dict[str, int]:
     """
     from django_tasks_db.models import DBTaskResult
 
-    summary = reconciliation.interactions_sweep()
-    now = timezone.now()
-    expired, _ = Session.objects.filter(expire_date__lt=now).delete()
-    pruned, _ = (
-        DBTaskResult.objects.finished()
-        .filter(finished_at__lt=now - FINISHED_TASKS_KEPT)
-        .delete()
-    )
-    sweep_schedule(after=dt.timedelta(seconds=settings.INTAKE_SWEEP_SECONDS))
+    try:
+        summary = reconciliation.interactions_sweep()
+        now = timezone.now()
+        expired, _ = Session.objects.filter(expire_date__lt=now).delete()
+        pruned, _ = (
+            DBTaskResult.objects.finished()
+            .filter(finished_at__lt=now - FINISHED_TASKS_KEPT)
+            .delete()
+        )
+    finally:
+        # Whatever happened to this run, the next one is queued.
+        sweep_schedule(after=dt.timedelta(seconds=settings.INTAKE_SWEEP_SECONDS))
     if summary.interrupted or summary.queued:
         logger.info(
             "Sweep: %s stranded, %s searches queued",

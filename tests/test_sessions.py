@@ -917,7 +917,10 @@ def planted(key: str) -> dict[str, str]:
 
 
 def clock(moment: float, zone: str = "UTC") -> str:
-    return dt.datetime.fromtimestamp(moment, ZoneInfo(zone)).strftime("%H:%M")
+    """The moment as every page shows one: date, time and the zone's name."""
+    return dt.datetime.fromtimestamp(moment, ZoneInfo(zone)).strftime(
+        "%Y-%m-%d %H:%M %Z"
+    )
 
 
 def signed_out_and_left(client: Client) -> None:
@@ -1063,8 +1066,41 @@ def test_the_restored_form_says_when_its_typist_was_signed_out(
 
     assert_typing_restored(html, key)
     assert re.search(
-        r"You were signed out at (\d{4}-\d\d-\d\d )?"
+        re.escape("You were signed out at ")
         + re.escape(clock(moment, "Pacific/Chatham"))
         + re.escape(f" after 15 minutes without activity. {RESTORED_NOTICE}"),
         html,
     )
+
+
+def test_a_draft_cannot_be_planted_by_whoever_next_uses_the_browser(
+    corti, clinician_client
+):
+    """Idle for an hour; the next person's request signs the user out and
+    then posts the form: the sign-out counts from when the session ran out,
+    so that post is long past the grace."""
+    address, key = open_form(clinician_client)
+    idle_for(clinician_client, 3600)
+    clinician_client.get("/interactions/")  # anyone's request signs them out
+
+    planted = {**typed(key), "patient_name": "Planted Patient"}
+    assert clinician_client.post(address, planted).status_code == 302
+
+    sign_in(clinician_client, "clin", "pw-clinician-1", address)
+    html = page(clinician_client.get(address))
+    assert "Planted Patient" not in html
+    assert RESTORED_NOTICE not in html
+
+
+def test_a_later_post_never_replaces_the_draft_the_page_handed_over(
+    corti, clinician_client
+):
+    address, key = open_form(clinician_client)
+    idle_for(clinician_client, TIMEOUT + 1)
+    clinician_client.post(address, typed(key))  # the page's own, as it ended
+    clinician_client.post(address, {**typed(key), "patient_name": "Planted Patient"})
+
+    sign_in(clinician_client, "clin", "pw-clinician-1", address)
+    html = page(clinician_client.get(address))
+    assert_typing_restored(html, key)
+    assert "Planted Patient" not in html

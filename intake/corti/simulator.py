@@ -315,6 +315,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.body = self._read_body()
         path = urlsplit(self.path).path
         state = self.server.state
+        refusal = self._host_refusal()
+        if refusal is not None:
+            # Every route, the API's too: with the sandbox's public client
+            # credentials a rebound page could otherwise list every patient.
+            return self._problem(*refusal)
         if method == "POST" and path.endswith(TOKEN_PATH_SUFFIX):
             realm = path.removesuffix(TOKEN_PATH_SUFFIX).rsplit("/", 1)[-1]
             return self._faulted("token", lambda: self._token(realm))
@@ -340,6 +345,21 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, {"status": "ok"})
         return self._problem(HTTPStatus.NOT_FOUND, f"No route for {method} {path}.")
 
+    def _our_hosts(self) -> set[str]:
+        port = self.server.server_address[1]
+        return {f"{host}:{port}" for host in LOOPBACK_HOST_NAMES}
+
+    def _host_refusal(self) -> tuple[HTTPStatus, str] | None:
+        """Only requests addressed to this machine (no DNS rebinding)."""
+        if self.headers.get("Host", "").lower() in self._our_hosts():
+            return None
+        port = self.server.server_address[1]
+        return (
+            HTTPStatus.FORBIDDEN,
+            "The simulator answers only requests addressed to 127.0.0.1, "
+            f"localhost or [::1] on port {port}.",
+        )
+
     def _control_refusal(self, method: str) -> tuple[HTTPStatus, str] | None:
         """Why a control request must be refused, or None to serve it.
 
@@ -348,14 +368,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         otherwise read them through DNS rebinding (a Host that is not ours) or
         post to them (a cross-site form sends text/plain with its Origin).
         """
-        port = self.server.server_address[1]
-        ours = {f"{host}:{port}" for host in LOOPBACK_HOST_NAMES}
-        if self.headers.get("Host", "").lower() not in ours:
-            return (
-                HTTPStatus.FORBIDDEN,
-                "The simulator's controls answer only requests addressed to "
-                f"127.0.0.1, localhost or [::1] on port {port}.",
-            )
+        ours = self._our_hosts()
         origin = self.headers.get("Origin")
         if origin is not None and origin.lower() not in {
             f"http://{host}" for host in ours

@@ -46,6 +46,7 @@ from intake.corti.types import (
 )
 from intake.enums import ErrorCode
 from intake.models import CortiCall, Interaction, InteractionEvent
+from intake.selectors import interaction_duplicate_of
 
 from . import calls, outcomes, reconciliation
 
@@ -56,6 +57,9 @@ Outcome = Interaction.Outcome
 #: A second POST of a form whose first POST is still talking to Corti waits
 #: this long for that answer, then shows the submission as pending.
 DUPLICATE_WAIT_SECONDS = 15.0
+#: Two interactions for one patient whose encounters start this close look
+#: like one encounter created twice: the form asks before creating the second.
+LIKELY_DUPLICATE_WINDOW = dt.timedelta(hours=1)
 DUPLICATE_POLL_SECONDS = 0.1
 
 
@@ -95,6 +99,28 @@ class Submission:
     #: Set when this POST's details were not sent. Except for
     #: INVALID_UNCHANGED, they belong in a fresh form with a new key.
     refused: Refusal | None = None
+
+
+def interaction_likely_duplicate(
+    *,
+    submission_key: uuid.UUID,
+    encounter_identifier: str,
+    patient_identifier: str,
+    encounter_started_at: dt.datetime,
+    **_other_fields: Any,
+) -> Interaction | None:
+    """A created interaction this new submission probably repeats, if any.
+
+    Never for a form already sent (its POST reaches its own record).
+    """
+    if Interaction.objects.filter(submission_key=submission_key).exists():
+        return None
+    return interaction_duplicate_of(
+        encounter_identifier=encounter_identifier,
+        patient_identifier=patient_identifier,
+        started_at=encounter_started_at,
+        window=LIKELY_DUPLICATE_WINDOW,
+    )
 
 
 def interaction_may_resend(*, user: AbstractBaseUser, record: Interaction) -> bool:
@@ -181,7 +207,7 @@ def interaction_retry(
         return record, RetryResult.NOTHING_TO_DO
     if not interaction_may_resend(user=user, record=record):
         return record, RetryResult.NOT_ALLOWED
-    if record.error_code == ErrorCode.INVALID:
+    if _refused_as_invalid(record):
         return record, RetryResult.INVALID
     if not outcomes.claim_resend(record):
         return record, RetryResult.NOTHING_TO_DO
@@ -230,31 +256,29 @@ def _resubmit(
     record: Interaction, *, user: AbstractBaseUser, values: dict[str, Any]
 ) -> Submission:
     """A POST of a form whose key already has a record."""
-    same = values["request_body"] == record.request_body
     if record.outcome == Outcome.PENDING and not outcomes.is_stale_pending(record):
-        if not same:
+        if values["request_body"] != record.request_body:
             return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
         # Another POST of this form is talking to Corti: report its answer.
         _wait_while_pending(record)
-        return Submission(record=record, replayed=True)
+        return _replay(record, user=user, values=values)
     if record.outcome != Outcome.FAILED:
         if outcomes.is_stale_pending(record):
             reconciliation.interaction_nudge(record=record)
-        if not same:
-            return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
-        return Submission(record=record, replayed=True)
+        return _replay(record, user=user, values=values)
     if not interaction_may_resend(user=user, record=record):
         return _refuse(record, user=user, values=values, why=Refusal.NOT_YOURS)
-    if same and record.error_code == ErrorCode.INVALID:
+    same = values["request_body"] == record.request_body
+    if same and _refused_as_invalid(record):
         return Submission(
             record=record, replayed=True, refused=Refusal.INVALID_UNCHANGED
         )
     if not outcomes.claim_resend(record):
-        # Another request is sending it again right now.
-        if not same:
-            return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
+        # Another request is sending it again right now: its answer, if it
+        # sends what this POST holds; else this POST's details go back.
         _wait_while_pending(record)
-        return Submission(record=record, replayed=True)
+        return _replay(record, user=user, values=values)
+    held_since = record.last_attempt_at
     if record.may_exist_in_corti and not _absent_before_resend(
         record, user=user, trigger=CortiCall.Trigger.SUBMIT
     ):
@@ -263,10 +287,36 @@ def _resubmit(
             # this record shows; the new details go to a fresh form.
             return _refuse(record, user=user, values=values, why=Refusal.CORTI_HAD_IT)
         return Submission(record=record, replayed=record.outcome == Outcome.CREATED)
-    if not same:
-        outcomes.correct_pending(record, values)
-    _send(record, user=user, trigger=CortiCall.Trigger.SUBMIT)
+    if not same and not outcomes.correct_pending(record, values, held_since):
+        # This request no longer holds the record (it took too long and was
+        # taken over): never send or drop the correction; it goes back.
+        return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
+    _send(record, user=user, trigger=CortiCall.Trigger.SUBMIT, held_since=held_since)
     return Submission(record=record, replayed=False)
+
+
+def _replay(
+    record: Interaction, *, user: AbstractBaseUser, values: dict[str, Any]
+) -> Submission:
+    """This POST made no call: show the record, if it holds these details.
+
+    Compared with what the record holds now (another tab may have corrected
+    it meanwhile); other details are never shown as this POST's result.
+    """
+    record.refresh_from_db()
+    if values["request_body"] != record.request_body:
+        return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
+    return Submission(record=record, replayed=True)
+
+
+def _refused_as_invalid(record: Interaction) -> bool:
+    """Corti answered 400 to exactly the details this record holds."""
+    refused = record.calls.filter(
+        kind=CortiCall.Kind.CREATE, error_code=ErrorCode.INVALID
+    ).values_list("request_body", flat=True)
+    return record.error_code == ErrorCode.INVALID or any(
+        body == record.request_body for body in refused
+    )
 
 
 def _refuse(
@@ -305,12 +355,12 @@ def _resend_claimed(
     False when nothing was sent: a search first found the earlier attempt in
     Corti, or could not be made.
     """
+    held_since = record.last_attempt_at
     if record.may_exist_in_corti and not _absent_before_resend(
         record, user=user, trigger=trigger
     ):
         return False
-    _send(record, user=user, trigger=trigger)
-    return True
+    return _send(record, user=user, trigger=trigger, held_since=held_since)
 
 
 def _absent_before_resend(
@@ -342,8 +392,25 @@ def _wait_while_pending(record: Interaction) -> None:
         record.refresh_from_db()
 
 
-def _send(record: Interaction, *, user: AbstractBaseUser | None, trigger: str) -> None:
-    """Call Corti for a claimed (pending) record and settle it on the answer."""
+def _send(
+    record: Interaction,
+    *,
+    user: AbstractBaseUser | None,
+    trigger: str,
+    held_since: dt.datetime | None = None,
+) -> bool:
+    """Call Corti for a pending record this request holds; settle it on the answer.
+
+    A resend first renews its hold (`held_since`, when it claimed the record):
+    if the record was taken over meanwhile, nothing is sent (False).
+    """
+    if held_since is not None and not outcomes.renew_hold(record, held_since):
+        logger.warning(
+            "Interaction record %s: taken over while a resend was being "
+            "prepared; nothing sent",
+            record.pk,
+        )
+        return False
     call = calls.call_start(
         record,
         kind=CortiCall.Kind.CREATE,
@@ -357,15 +424,17 @@ def _send(record: Interaction, *, user: AbstractBaseUser | None, trigger: str) -
         if not exc.outcome_unknown:
             calls.call_finish(call, result=CortiCall.Result.FAILED, error=exc)
             outcomes.mark_failed(record, exc)
-            return
+            return True
         calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=exc)
         logger.warning(
             "Interaction record %s: Corti's answer was lost (%s); looking it up",
             record.pk,
             type(exc).__name__,
         )
-        if not outcomes.mark_answer_lost(record, exc, sent_at=call.started_at):
-            return
+        # The request left after the call began (a token fetch, waits):
+        # the window counts from now, when the answer was found lost.
+        if not outcomes.mark_answer_lost(record, exc, sent_at=timezone.now()):
+            return True
         # Search at once (Corti may have created it and failed to say so);
         # finding nothing now proves nothing, so the record stays unknown and
         # the worker searches again (reconciliation.settle).
@@ -374,7 +443,7 @@ def _send(record: Interaction, *, user: AbstractBaseUser | None, trigger: str) -
         assert lease is not None
         result = reconciliation.lookup(record, user=user, trigger=trigger)
         reconciliation.settle(record, result, lease=lease, now=searched_at)
-        return
+        return True
     calls.call_finish(
         call, result=CortiCall.Result.CREATED, corti_id=created.interaction_id
     )
@@ -383,3 +452,4 @@ def _send(record: Interaction, *, user: AbstractBaseUser | None, trigger: str) -
         interaction_id=created.interaction_id,
         websocket_url=created.websocket_url,
     )
+    return True

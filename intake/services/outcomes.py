@@ -53,6 +53,8 @@ ADMINISTRATOR_PROBLEMS = frozenset(
     {ErrorCode.AUTH, ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN}
 )
 
+#: A search of Corti reads at most this many pages (reconciliation.search).
+LOOKUP_MAX_PAGES = 10
 #: After the search made right after a lost answer, the next one comes soon:
 #: Corti may just have been slow.
 FIRST_RECHECK = dt.timedelta(seconds=5)
@@ -75,24 +77,31 @@ def settle_window() -> dt.timedelta:
 def pending_grace() -> dt.timedelta:
     """How long a pending record may be in flight before it counts as stranded.
 
-    Longer than one request can take: a create and a lookup, each with its
-    retry budget, connect timeout and read timeout, plus a margin.
+    Longer than one request can hold it: from its claim (or the renewal just
+    before its create), a create and then a search of up to LOOKUP_MAX_PAGES
+    pages, each call within its retry budget, connect and read timeouts, plus
+    a margin.
     """
-    per_call = (
-        settings.CORTI_RETRY_BUDGET
+    return (1 + LOOKUP_MAX_PAGES) * one_call() + dt.timedelta(seconds=10)
+
+
+def one_call() -> dt.timedelta:
+    """The longest one call to Corti can take: its budget and both timeouts."""
+    return dt.timedelta(
+        seconds=settings.CORTI_RETRY_BUDGET
         + settings.CORTI_CONNECT_TIMEOUT
         + settings.CORTI_TIMEOUT
     )
-    return dt.timedelta(seconds=2 * per_call + 10)
 
 
 def check_lease() -> dt.timedelta:
     """How long one search may hold a record before another may take it over.
 
-    A search pages through Corti (at most 10 pages, each within the client's
-    timeouts and budget); a worker that died holding a record frees it then.
+    A search pages through Corti (at most LOOKUP_MAX_PAGES pages, each within
+    the client's timeouts and budget: the pending grace covers that); a
+    worker that died holding a record frees it then.
     """
-    return pending_grace() * 3
+    return pending_grace()
 
 
 def proven_absent_at(record: Interaction) -> dt.datetime:
@@ -256,14 +265,15 @@ def mark_answer_lost(
 def mark_interrupted(record: Interaction, *, now: dt.datetime | None = None) -> bool:
     """stale pending -> unknown: the request that was calling Corti died.
 
-    Its create may have been sent at its last attempt, so the settle window
-    counts from then.
+    Its create, if it left at all, left within one call's time of the last
+    attempt (claim or renewal): the settle window counts from then.
     """
     now = now or timezone.now()
+    since = record.last_attempt_at or record.created_at
     return _lost(
         record,
         stale_pending(now),
-        sent_at=record.last_attempt_at or record.created_at,
+        sent_at=min(now, since + one_call()),
         now=now,
         searching=False,
         **{
@@ -378,9 +388,31 @@ def claim_resend(record: Interaction, *, now: dt.datetime | None = None) -> bool
     )
 
 
-def correct_pending(record: Interaction, values: dict[str, Any]) -> bool:
-    """Store a correction's values on a record this request holds (pending)."""
-    return _update(record, Q(outcome=Outcome.PENDING), **values)
+def correct_pending(
+    record: Interaction, values: dict[str, Any], held_since: dt.datetime | None
+) -> bool:
+    """Store a correction's values on a record this request holds (pending).
+
+    Held: still pending since this request claimed it (`held_since`).
+    """
+    return _update(
+        record,
+        Q(outcome=Outcome.PENDING, last_attempt_at=held_since),
+        **values,
+    )
+
+
+def renew_hold(record: Interaction, held_since: dt.datetime | None) -> bool:
+    """Just before a create is sent: still held? Then its clock starts again.
+
+    A resend's search may take a while; the stranded-record grace then counts
+    from the create, so the sweep never takes over a record being sent.
+    """
+    return _update(
+        record,
+        Q(outcome=Outcome.PENDING, last_attempt_at=held_since),
+        last_attempt_at=timezone.now(),
+    )
 
 
 def mark_resend_aborted(

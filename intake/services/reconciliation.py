@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 Outcome = Interaction.Outcome
 
 LOOKUP_PAGE_SIZE = 50
-LOOKUP_MAX_PAGES = 10
+LOOKUP_MAX_PAGES = outcomes.LOOKUP_MAX_PAGES
 #: Corti's clock and ours may differ; look this far before the submission.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 #: A record whose search is this overdue lost its task (a worker died, or
@@ -232,14 +232,19 @@ def interactions_reconcile_due(
     The settle window still holds: a record whose lost request may still be
     under way in Corti stays unknown, with its next search scheduled.
     """
+    given_now = now
     now = now or timezone.now()
     summary = ReconcileSummary()
     due = Interaction.objects.filter(
         outcomes.stale_pending(now) | Q(outcome=Outcome.UNKNOWN)
     ).order_by("created_at")
     for record in due[:limit] if limit else due:
+        # Each record's own moment: a run can take minutes.
         searched = interaction_settle(
-            record=record, trigger=CortiCall.Trigger.COMMAND, force=True, now=now
+            record=record,
+            trigger=CortiCall.Trigger.COMMAND,
+            force=True,
+            now=timezone.now() if given_now is None else now,
         )
         summary.add(record.outcome if searched else "")
     return summary

@@ -1557,9 +1557,45 @@ def test_delete_without_a_body_clears_faults_as_the_benchmarks_do(corti):
     assert (response.status_code, response.json()) == (200, [])
 
 
-@pytest.mark.parametrize("host", ["dashboard.internal:8765", "corti.example", ""])
-def test_the_api_answers_any_host(corti, host):
+@pytest.mark.parametrize(
+    "host", ["rebind.attacker.example:8412", "corti.example", "127.0.0.2", ""]
+)
+def test_no_route_answers_a_host_that_is_not_this_machine(corti, host):
+    """DNS rebinding: the sandbox's client credentials are public, so even the
+    API would hand a rebound page every sandbox patient."""
     headers = {"Host": host}
+    token = requests.post(
+        corti.auth_url(),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": corti.client_id,
+            "client_secret": corti.client_secret,
+        },
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+    assert token.status_code == 403
+    real_token = token_for(corti)
+    listed = requests.get(
+        f"{corti.api_url}/interactions/",
+        headers={
+            **headers,
+            "Authorization": f"Bearer {real_token}",
+            "Tenant-Name": corti.tenant,
+        },
+        timeout=TIMEOUT,
+    )
+    assert listed.status_code == 403
+    assert "interactions" not in listed.json()
+    created = create(corti, {"encounter": ENCOUNTER}, token=real_token, headers=headers)
+    assert created.status_code == 403
+    assert corti.state()["interactions"] == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_every_route_answers_this_machine_by_name_or_address(corti, host):
+    port = urlsplit(corti.base_url).port
+    headers = {"Host": f"{host}:{port}"}
     token = requests.post(
         corti.auth_url(),
         data={
@@ -1578,16 +1614,6 @@ def test_the_api_answers_any_host(corti, host):
         headers=headers,
     )
     assert created.status_code == 201
-    listed = requests.get(
-        f"{corti.api_url}/interactions/",
-        headers={
-            **headers,
-            "Authorization": f"Bearer {token.json()['access_token']}",
-            "Tenant-Name": corti.tenant,
-        },
-        timeout=TIMEOUT,
-    )
-    assert len(listed.json()["interactions"]) == 1
     assert requests.get(f"{corti.base_url}/healthz", headers=headers, timeout=5).ok
 
 

@@ -301,14 +301,19 @@ def settle_at(
     trigger: str = CortiCall.Trigger.WORKER,
 ) -> bool:
     """Run one forced settle as if `seconds_after_loss` had passed since the
-    lost request was sent (for a stranded record: since its last attempt).
+    lost request was sent (for a stranded record: since the latest moment its
+    create can have left, one call's time after its last attempt).
 
     True when this settle searched Corti.
     """
     from intake.services import reconciliation
+    from intake.services.outcomes import one_call
 
     record.refresh_from_db()
-    lost = record.answer_lost_at or record.last_attempt_at or record.created_at
+    lost = record.answer_lost_at or (
+        # A stranded record's create left at the latest one call after it.
+        (record.last_attempt_at or record.created_at) + one_call()
+    )
     return reconciliation.interaction_settle(
         record=record,
         trigger=trigger,

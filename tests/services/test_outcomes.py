@@ -176,8 +176,8 @@ def test_interrupted_only_for_a_pending_record_past_the_grace(
     if wins:
         assert record.outcome == Outcome.UNKNOWN
         assert record.error_code == ErrorCode.INTERRUPTED
-        # The window counts from when its create may have been sent.
-        assert record.answer_lost_at == attempt
+        # The window counts from the latest moment its create can have left.
+        assert record.answer_lost_at == attempt + outcomes.one_call()
 
 
 # --- the search lease -------------------------------------------------------

@@ -243,7 +243,7 @@ def test_stale_pending_record_not_in_corti_is_interrupted_then_failed(
     record.refresh_from_db()
     assert record.outcome == Outcome.UNKNOWN
     assert record.error_code == ErrorCode.INTERRUPTED
-    assert record.answer_lost_at == record.last_attempt_at
+    assert record.answer_lost_at == record.last_attempt_at + outcomes.one_call()
     assert timezone.now() < record.next_check_at <= outcomes.proven_absent_at(record)
     assert len(queued("settle_interaction", record)) == 1
     assert calls_of(record) == [

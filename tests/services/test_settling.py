@@ -352,3 +352,38 @@ def test_settle_task_of_a_record_gone_or_settled_does_nothing(corti, clinician):
 
 def test_outcome_policy_lives_in_one_module():
     assert outcomes.settle_window() == dt.timedelta(seconds=120)
+
+
+def test_a_sweep_that_fails_still_queues_the_next(db, monkeypatch):
+    from django.db import OperationalError
+
+    def locked(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(reconciliation, "interactions_sweep", locked)
+
+    with pytest.raises(OperationalError):
+        tasks.sweep.call()
+
+    assert len(queued("sweep")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_worker_queues_the_sweep_again_when_the_chain_broke():
+    """A worker killed mid-sweep leaves none queued; another worker restarts it."""
+    import threading
+
+    from intake.management.commands.db_worker import keep_the_sweep_queued
+
+    assert queued("sweep") == []
+    stop = threading.Event()
+    watchdog = threading.Thread(target=keep_the_sweep_queued, args=(stop, 0.05))
+    watchdog.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not queued("sweep") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        watchdog.join(timeout=5)
+    assert len(queued("sweep")) == 1

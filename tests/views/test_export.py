@@ -422,6 +422,15 @@ HIDDEN_FORMULAS = [
     "\u3000=1+1",  # ideographic space
     "\u00a0@SUM(A1)",  # no-break space
     "\x0b=1",  # a control character that is not a line break
+    # Shown as nothing, though neither format nor control characters:
+    "\u034f=1+1",  # combining grapheme joiner
+    "\u115f=1+1",  # Hangul choseong filler
+    "\u1160=1+1",  # Hangul jungseong filler
+    "\u3164=1+1",  # Hangul filler
+    "\uffa0=1+1",  # half-width Hangul filler
+    "\u2800=1+1",  # blank braille pattern
+    "\u17b4=1+1",  # Khmer vowel inherent aq
+    "\ufe0f=1+1",  # variation selector-16
 ]
 
 
