@@ -266,7 +266,9 @@ def submit(
         "encounter_type": "consultation",
         "encounter_title": f"Load test {result.number}",
         "encounter_started_at": "2026-11-24T09:00",
-        "patient_identifier": f"PAT-{result.number % 40}",
+        # One patient per form: a second encounter of one patient within the
+        # hour would (rightly) be asked about before it is created.
+        "patient_identifier": f"PAT-{result.key[:8]}-{result.number}",
         "patient_name": "Load Test",
         "patient_birth_date": "1980-04-23",
     }

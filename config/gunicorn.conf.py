@@ -17,3 +17,12 @@ errorlog = "-"
 # path, and a %0a in it would otherwise start a forged line.
 logger_class = "config.logs.GunicornLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_fork(server, worker):
+    """Leave django-axes' start-up line to the first worker (config.logs)."""
+    from config.logs import STARTUP_LOGGED
+
+    # Ages count from 1 for each worker the master starts, replacements too.
+    if worker.age > 1:
+        os.environ[STARTUP_LOGGED] = "1"

@@ -13,6 +13,7 @@ Imports nothing of Django: gunicorn's master process loads it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 from gunicorn.glogging import Logger as GunicornBaseLogger
@@ -53,6 +54,45 @@ class _Escaped(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return escape_controls(self.inner.format(record))
+
+
+#: Set (to "1") in the environment of processes whose starter already wrote
+#: the start-up lines: run_dashboard's children, and every gunicorn worker but
+#: the first (config/gunicorn.conf.py). Each process sets Django up, and
+#: django-axes writes its "AXES: BEGIN version ..." line once in each: six for
+#: one `make run` (the command, the simulator, the worker, three web workers).
+STARTUP_LOGGED = "INTAKE_STARTUP_LOGGED"
+
+
+class StartupLineOnce(logging.Filter):
+    """django-axes' start-up line, only where no process before wrote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("AXES: BEGIN"):
+            return os.environ.get(STARTUP_LOGGED) != "1"
+        return True
+
+
+class ExpectedForbidden(logging.Filter):
+    """A 403 as one line with method, path and status; never a traceback.
+
+    Django logs a refused permission ("Forbidden (Permission denied): /path")
+    with the PermissionDenied's traceback: expected, and many lines long. A
+    500 keeps its traceback: only records of 403 answers are touched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) != 403:
+            return True
+        record.exc_info = None
+        record.exc_text = None
+        request = getattr(record, "request", None)
+        args = record.args if isinstance(record.args, tuple) else ()
+        # Both of Django's 403 messages end with the (escaped) path.
+        if request is not None and args:
+            method = str(getattr(request, "method", "") or "-")
+            record.args = (*args[:-1], f"{method} {args[-1]} 403")
+        return True
 
 
 class GunicornLogger(GunicornBaseLogger):

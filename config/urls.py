@@ -18,6 +18,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("favicon.ico", intake_views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("", include("intake.urls")),
 ]

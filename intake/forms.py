@@ -5,18 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.core.exceptions import ValidationError
+from django.forms.boundfield import BoundField
 from django.forms.fields import BaseTemporalField
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from .clinic_time import (
+    clinic_time_is_ambiguous,
+    clinic_time_text,
+    clinic_time_zone,
+    clinic_wall_clock_folds,
+)
 from .models import ENCOUNTER_STATUS_CHOICES, ENCOUNTER_TYPE_CHOICES, GENDER_CHOICES
 from .throttling import password_verify
 
@@ -24,6 +32,11 @@ from .throttling import password_verify
 LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 LOCAL_DATETIME_WIDGET_FORMAT = "%Y-%m-%dT%H:%M"
 OLDEST_BIRTH_YEARS = 150
+
+# Fields a typical intake leaves alone, in a group shown closed unless one
+# of them holds a value or an error, or the encounter has ended.
+MORE_DETAIL_FIELDS = ("encounter_ended_at", "assigned_user_id")
+ENDED_STATUSES = ("completed",)
 
 PATIENT_DETAIL_FIELDS = (
     "patient_name",
@@ -52,10 +65,6 @@ CORTI_FIELD_PATHS = {
 }
 
 
-def clinic_time_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
 def oldest_birth_date(today: dt.date) -> dt.date:
     """The earliest accepted birth date: OLDEST_BIRTH_YEARS before today."""
     try:
@@ -63,6 +72,107 @@ def oldest_birth_date(today: dt.date) -> dt.date:
     except ValueError:
         # 29 February, and that year has none.
         return today.replace(year=today.year - OLDEST_BIRTH_YEARS, day=28)
+
+
+# A birth date the picker opens at when none is typed yet: a typical adult's.
+PICKER_START_YEARS = 40
+ISO_DATE_FORMAT = "%Y-%m-%d"
+EXAMPLE_DATE = dt.date(1980, 4, 23)
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """How the clinic writes a date (settings.INTAKE_DATE_ORDER)."""
+
+    parts: tuple[str, str, str]  # strftime codes, in the clinic's order
+    separator: str  # the one dates are shown with
+    words: str
+
+    @property
+    def shown(self) -> str:
+        return self.separator.join(self.parts)
+
+    @property
+    def input_formats(self) -> list[str]:
+        # Any of - . / between the parts, or none (8 digits); and always ISO.
+        formats = [sep.join(self.parts) for sep in ("-", ".", "/", "")]
+        return [*formats, ISO_DATE_FORMAT]
+
+
+DATE_ORDERS = {
+    "DMY": DateOrder(("%d", "%m", "%Y"), "-", _("day-month-year")),
+    "MDY": DateOrder(("%m", "%d", "%Y"), "/", _("month/day/year")),
+    "YMD": DateOrder(("%Y", "%m", "%d"), "-", _("year-month-day")),
+}
+
+
+def clinic_date_order() -> DateOrder:
+    return DATE_ORDERS[getattr(settings, "INTAKE_DATE_ORDER", "DMY")]
+
+
+def picker_start(today: dt.date) -> dt.date:
+    """Where the birth date's calendar opens: PICKER_START_YEARS ago."""
+    try:
+        return today.replace(year=today.year - PICKER_START_YEARS)
+    except ValueError:
+        return today.replace(year=today.year - PICKER_START_YEARS, day=28)
+
+
+class BirthDateInput(forms.TextInput):
+    """A text box for the date typed in the clinic's order, and (with
+    JavaScript) a button opening the browser's calendar.
+
+    The calendar is a date input of its own without a name: a native date
+    input takes the browser's order and one Tab per part, which is slower to
+    type into than one box. Its limits (`min`, `max`, `data-start`) are given
+    as this widget's attrs and moved to it.
+    """
+
+    template_name = "intake/widgets/birth_date.html"
+    PICKER_ATTRS = ("min", "max", "data-start")
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        defaults = {"autocomplete": "off", "spellcheck": "false", "maxlength": "10"}
+        super().__init__(attrs={**defaults, **(attrs or {})})
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, dt.date):
+            return value.strftime(clinic_date_order().shown)
+        return super().format_value(value)
+
+    def get_context(self, name: str, value: Any, attrs: Any) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        text_attrs = context["widget"]["attrs"]
+        context["widget"]["picker"] = {
+            key: text_attrs.pop(key) for key in self.PICKER_ATTRS if key in text_attrs
+        }
+        order = clinic_date_order()
+        # For the script: the calendar's pick, written the clinic's way.
+        context["widget"]["picker"]["data-format"] = (
+            order.shown.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+        )
+        return context
+
+
+class BirthDateField(forms.DateField):
+    """A date typed in the clinic's order (any of - . / or none between the
+    parts) or as ISO YYYY-MM-DD."""
+
+    widget = BirthDateInput
+
+    @property  # type: ignore[override]
+    def input_formats(self) -> list[str]:
+        # Read when used: settings are never read at import time.
+        return clinic_date_order().input_formats
+
+    def to_python(self, value: Any) -> dt.date | None:
+        if isinstance(value, str):
+            value = value.strip()
+            # Without separators only all 8 digits are unambiguous: 1121980
+            # could be 1 December or 11 February.
+            if value.isdigit() and len(value) != 8:
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
 
 
 class ClinicDateTimeInput(forms.DateTimeInput):
@@ -80,37 +190,142 @@ class ClinicDateTimeInput(forms.DateTimeInput):
         return super().format_value(value)
 
 
+FOLD_SUFFIX = "_fold"
+
+
+@dataclass(frozen=True)
+class FoldChoice:
+    value: str
+    label: str
+    checked: bool
+
+
+@dataclass(frozen=True)
+class FoldQuestion:
+    """Which of the two readings of a repeated wall-clock time is meant."""
+
+    name: str
+    legend: str
+    choices: tuple[FoldChoice, ...]
+    #: The time asked about, as the input sends it.
+    wall_clock: str
+
+
+def fold_choice_labels(naive: dt.datetime) -> tuple[str, str]:
+    """ "02:30 CEST (first)", "02:30 CET (second)"; the UTC offset too when
+    both readings share one abbreviation."""
+    first, second = clinic_wall_clock_folds(naive)
+    names = [first.strftime("%H:%M %Z"), second.strftime("%H:%M %Z")]
+    if names[0] == names[1]:
+        names = [
+            f"{when.strftime('%H:%M %Z')}, UTC{when.isoformat()[-6:]}"
+            for when in (first, second)
+        ]
+    return _("%(time)s (first)") % {"time": names[0]}, _("%(time)s (second)") % {
+        "time": names[1]
+    }
+
+
+class ClinicDateTimeBoundField(BoundField):
+    asks_fold = True
+
+    @property
+    def fold_question_is_shown(self) -> bool:
+        """Whether the page already shows this field's question as answered:
+        then live validation leaves the buttons alone."""
+        question = self.fold_question
+        data = self.form.data
+        return (
+            question is not None
+            and data.get(question.name + "_for") == question.wall_clock
+            and data.get(question.name) in ("0", "1")
+        )
+
+    @property
+    def fold_question(self) -> FoldQuestion | None:
+        """The question beside a repeated time, with the answer given so far."""
+        naive, chosen = self._wall_clock_and_fold()
+        if naive is None or not clinic_time_is_ambiguous(naive):
+            return None
+        labels = fold_choice_labels(naive)
+        return FoldQuestion(
+            name=self.html_name + FOLD_SUFFIX,
+            legend=_("%(label)s: which %(time)s?")
+            % {"label": self.label, "time": naive.strftime("%H:%M")},
+            choices=tuple(
+                FoldChoice(value=value, label=label, checked=chosen == value)
+                for value, label in zip(("0", "1"), labels, strict=True)
+            ),
+            wall_clock=naive.strftime(LOCAL_DATETIME_WIDGET_FORMAT),
+        )
+
+    def _wall_clock_and_fold(self) -> tuple[dt.datetime | None, str | None]:
+        if self.form.is_bound:
+            try:
+                naive = self.field.wall_clock(self.data)
+            except ValidationError:
+                return None, None
+            return naive, self.form.data.get(self.html_name + FOLD_SUFFIX)
+        # The initial value as given: value() makes it naive, losing its fold.
+        value = self.initial
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            local = value.astimezone(clinic_time_zone())
+            return local.replace(tzinfo=None), str(local.fold)
+        try:
+            naive = self.field.wall_clock(value)
+        except ValidationError:
+            return None, None
+        # A kept draft's initial data holds the answer as typed.
+        return naive, self.form.initial.get(self.name + FOLD_SUFFIX)
+
+
 class ClinicDateTimeField(forms.DateTimeField):
     """A wall-clock time in the clinic's time zone, cleaned to an aware datetime.
 
     A time that does not exist there (skipped when clocks go forward) is an
-    error. A time that happens twice (when clocks go back) is taken as the
-    first of the two, as the clinic's own clocks would read it first.
+    error. A time that happens twice (when clocks go back) needs `fold_choice`
+    ("0" the first, "1" the second; the form reads it from `<name>_fold`),
+    else the form asks which: picking one silently is wrong half the time.
     """
 
     widget = ClinicDateTimeInput
     input_formats = LOCAL_DATETIME_FORMATS
+    # The input shows the browser's own date format, so no example is given
+    # in ours; a different format in the message would only mislead.
     default_error_messages = {
-        "invalid": _("Enter a date and time, for example 2026-03-29 14:30."),
+        "invalid": _("Enter a date and time."),
         "nonexistent": _(
             "%(value)s does not exist in %(zone)s: the clocks skip that hour. "
             "Enter a time outside the change."
         ),
+        "ambiguous": _(
+            "%(time)s on %(date)s happens twice in %(zone)s (the clocks go back). "
+            "Choose which:"
+        ),
     }
+    fold_choice: str | None = None
 
-    def to_python(self, value: Any) -> dt.datetime | None:
+    def get_bound_field(self, form: Any, field_name: str) -> BoundField:
+        return ClinicDateTimeBoundField(form, self, field_name)
+
+    def wall_clock(self, value: Any) -> dt.datetime | None:
+        """The naive clinic wall-clock time typed, or None when empty."""
         if value in self.empty_values:
             return None
         if isinstance(value, dt.datetime):
-            naive = value.replace(tzinfo=None) if value.tzinfo is None else None
-            if naive is None:
-                return value
-        else:
-            naive = BaseTemporalField.to_python(self, str(value).strip())
+            return value.replace(tzinfo=None)
+        return BaseTemporalField.to_python(self, str(value).strip())
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value
+        naive = self.wall_clock(value)
+        if naive is None:
+            return None
         zone = clinic_time_zone()
-        aware = naive.replace(tzinfo=zone, fold=0)
+        first, second = clinic_wall_clock_folds(naive)
         try:
-            round_trip = aware.astimezone(dt.UTC).astimezone(zone)
+            round_trip = first.astimezone(dt.UTC).astimezone(zone)
         except OverflowError:
             # The very first or last hours of the calendar have no UTC time.
             raise ValidationError(
@@ -123,7 +338,23 @@ class ClinicDateTimeField(forms.DateTimeField):
                 code="nonexistent",
                 params={"value": naive.strftime("%Y-%m-%d %H:%M"), "zone": zone.key},
             )
-        return aware
+        chosen = first
+        if first.utcoffset() != second.utcoffset():
+            if self.fold_choice not in ("0", "1"):
+                raise ValidationError(
+                    self.error_messages["ambiguous"],
+                    code="ambiguous",
+                    params={
+                        "time": naive.strftime("%H:%M"),
+                        "date": naive.strftime("%Y-%m-%d"),
+                        "zone": zone.key,
+                    },
+                )
+            chosen = second if self.fold_choice == "1" else first
+        # In UTC: Python compares and subtracts two times of one zone by their
+        # wall clocks, fold ignored (PEP 495), which would misorder the
+        # repeated hour.
+        return chosen.astimezone(dt.UTC)
 
 
 class IntakeForm(forms.Form):
@@ -142,6 +373,25 @@ class IntakeForm(forms.Form):
             "page), so nothing was sent. Check the details and submit again."
         ),
     }
+
+    # The clinician's order: the encounter as it is known first, then the
+    # patient as the EHR shows them (identifier, name, birth date). Last, in
+    # a group closed unless in use, what a typical intake never touches: the
+    # end time (the encounter is usually still going on) and the assigned user.
+    field_order = [
+        "submission_key",
+        "encounter_identifier",
+        "encounter_type",
+        "encounter_status",
+        "encounter_started_at",
+        "encounter_title",
+        "patient_identifier",
+        "patient_name",
+        "patient_birth_date",
+        "patient_gender",
+        "patient_pronouns",
+        *MORE_DETAIL_FIELDS,
+    ]
 
     # One per rendered form: every POST of it reaches the same local record,
     # so a double click, a reload or a second tab cannot create twice.
@@ -213,13 +463,8 @@ class IntakeForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": _("Choose one of the listed genders.")},
     )
-    patient_birth_date = forms.DateField(
-        label=_("Birth date"),
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        error_messages={"invalid": _("Enter a date, for example 1980-04-23.")},
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
+    # Its help text and "invalid" message name the clinic's order (__init__).
+    patient_birth_date = BirthDateField(label=_("Birth date"), required=False)
     patient_pronouns = forms.CharField(
         label=_("Pronouns"),
         max_length=64,
@@ -237,6 +482,9 @@ class IntakeForm(forms.Form):
             self.key_renewed = True
         elif not self.is_bound:
             self.initial.setdefault("submission_key", uuid.uuid4())
+        for name, field in self.fields.items():
+            if self.is_bound and isinstance(field, ClinicDateTimeField):
+                field.fold_choice = self.data.get(self.add_prefix(name) + FOLD_SUFFIX)
         # The clinic's zone is named beside every time field.
         zone = {"zone": settings.TIME_ZONE}
         self.fields["encounter_started_at"].help_text = (
@@ -245,6 +493,16 @@ class IntakeForm(forms.Form):
         self.fields["encounter_ended_at"].help_text = (
             _("Optional. Clinic time, %(zone)s. Not before the start.") % zone
         )
+        order = clinic_date_order()
+        example = EXAMPLE_DATE.strftime(order.shown)
+        birth_field = self.fields["patient_birth_date"]
+        birth_field.help_text = _("%(words)s, for example %(example)s.") % {
+            "words": capfirst(order.words),
+            "example": example,
+        }
+        birth_field.error_messages["invalid"] = _(
+            "Enter the birth date as %(words)s, for example %(example)s."
+        ) % {"words": order.words, "example": example}
         for name, field in self.fields.items():
             if field.widget.is_hidden:
                 continue
@@ -258,6 +516,18 @@ class IntakeForm(forms.Form):
         birth = self.fields["patient_birth_date"].widget.attrs
         birth["max"] = today.isoformat()
         birth["min"] = oldest_birth_date(today).isoformat()
+        birth["data-start"] = picker_start(today).isoformat()
+
+    ended_statuses = ENDED_STATUSES
+
+    @property
+    def more_details_open(self) -> bool:
+        """Whether the group of rarely used fields is shown open."""
+        if any(self[name].errors for name in MORE_DETAIL_FIELDS):
+            return True
+        if any(self[name].value() not in (None, "") for name in MORE_DETAIL_FIELDS):
+            return True
+        return self["encounter_status"].value() in ENDED_STATUSES
 
     def clean_patient_birth_date(self) -> dt.date | None:
         value = self.cleaned_data["patient_birth_date"]
@@ -286,13 +556,12 @@ class IntakeForm(forms.Form):
         start = data.get("encounter_started_at")
         end = data.get("encounter_ended_at")
         if start and end and end < start:
-            local = start.astimezone(clinic_time_zone())
             self.add_error(
                 "encounter_ended_at",
                 ValidationError(
                     self.error_messages["end_before_start"],
                     code="end_before_start",
-                    params={"start": local.strftime("%Y-%m-%d %H:%M")},
+                    params={"start": clinic_time_text(start)},
                 ),
             )
         # A refused identifier already has its own message.
@@ -384,6 +653,9 @@ def form_for_record(record: Any) -> IntakeForm:
         if isinstance(shown, list):  # select widgets format to a list
             shown = shown[0] if shown else ""
         data[name] = str(shown if shown is not None else value)
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            # A repeated hour keeps the reading that was sent.
+            data[name + FOLD_SUFFIX] = str(value.astimezone(clinic_time_zone()).fold)
     form = IntakeForm(data=data)
     form.is_valid()
     return form

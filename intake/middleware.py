@@ -83,6 +83,9 @@ def is_status_poll(request: HttpRequest) -> bool:
     Not activity: a page left open on "Checking with Corti…" must not keep an
     unattended session signed in.
     """
+    if request.GET.get("poll") == "1":
+        # The same question asked by a page without JavaScript (meta refresh).
+        return True
     return request.headers.get("HX-Request") == "true" and "since" in request.GET
 
 
@@ -126,7 +129,7 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
     """
 
     def handle_no_permission(self, request, view_func) -> HttpResponse:
-        page = self._page_after_sign_in(request)
+        page = self._page_after_sign_in(request) or self._deep_link_kept(request)
         htmx = getattr(request, "htmx", None)
         if htmx:
             login = redirect_to_login(
@@ -142,6 +145,22 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
                 self.get_redirect_field_name(view_func),
             )
         return super().handle_no_permission(request, view_func)
+
+    def _deep_link_kept(self, request: HttpRequest) -> str | None:
+        """An EHR deep link opened before signing in: keep its details with a
+        form key, and come back to an address that holds only that key (the
+        sign-in page's address never shows a patient's details)."""
+        match = request.resolver_match
+        if (
+            request.method != "GET"
+            or match is None
+            or match.view_name != "intake:interaction_create"
+            or not set(request.GET) - {"key"}
+        ):
+            return None
+        key = uuid_or_none(request.GET.get("key")) or uuid.uuid4()
+        sessions.prefill_keep(request, key=key, params=request.GET)
+        return f"{request.path}?key={key}"
 
     def _page_after_sign_in(self, request: HttpRequest) -> str | None:
         """For a post of the intake form: keep the typing; the form's address."""

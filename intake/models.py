@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from intake.clinic_time import clinic_time_text
 from intake.corti.types import EncounterStatus, EncounterType, Gender
 from intake.enums import ErrorCode
 
@@ -339,7 +340,7 @@ class CortiCall(models.Model):
         ]
 
     def __str__(self) -> str:
-        when = f"{self.started_at:%Y-%m-%d %H:%M:%S}"
+        when = clinic_time_text(self.started_at, seconds=True)
         return f"{self.get_kind_display()} {when} ({self.result})"
 
 
@@ -379,4 +380,4 @@ class InteractionEvent(models.Model):
         indexes = [models.Index(fields=["interaction", "at"], name="event_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_kind_display()} {clinic_time_text(self.at, seconds=True)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import uuid
 
 from django.db.models import Q, QuerySet
@@ -59,6 +60,39 @@ def interaction_get(*, key: uuid.UUID) -> Interaction:
 def interaction_by_submission_key(*, key: uuid.UUID) -> Interaction | None:
     """The submission a rendered form created, if it was sent."""
     return Interaction.objects.filter(submission_key=key).first()
+
+
+def interaction_duplicate_of(
+    *,
+    encounter_identifier: str,
+    patient_identifier: str,
+    started_at: dt.datetime,
+    window: dt.timedelta,
+) -> Interaction | None:
+    """The newest created interaction this one may duplicate, if any.
+
+    The same encounter identifier; else the same patient with an encounter
+    started within `window` of this one. Both look-ups use an index.
+    """
+    created = Interaction.objects.filter(outcome=Outcome.CREATED).select_related(
+        "submitted_by"
+    )
+    same = (
+        created.filter(encounter_identifier=encounter_identifier)
+        .order_by("-created_at")
+        .first()
+    )
+    if same is not None or not patient_identifier:
+        return same
+    return (
+        created.filter(
+            patient_identifier=patient_identifier,
+            encounter_started_at__gt=started_at - window,
+            encounter_started_at__lt=started_at + window,
+        )
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:

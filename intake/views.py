@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.views import LoginView, PasswordChangeView
+from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import (
@@ -23,7 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -54,6 +57,7 @@ from .services.interactions import (
     Refusal,
     RetryResult,
     Submission,
+    interaction_likely_duplicate,
     interaction_may_resend,
     interaction_submit,
 )
@@ -63,8 +67,12 @@ from .services.reconciliation import interaction_nudge
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
+# A day: the icon seldom changes, and a new one shows within a day.
+FAVICON_MAX_AGE = 24 * 60 * 60
 # The query parameter that carries the form's submission key.
 FORM_KEY_PARAM = "key"
+# The button that creates one more interaction despite a likely duplicate.
+CONFIRM_DUPLICATE_PARAM = "confirm_duplicate"
 # Live validation of one field also refreshes the fields whose rules read it.
 DEPENDENT_FIELDS = {"encounter_started_at": ["encounter_ended_at"]}
 
@@ -92,6 +100,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.exception("Health check: the database is unreachable")
         return JsonResponse({"status": "unavailable", "database": "error"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@login_not_required
+@require_GET
+@cache_control(max_age=FAVICON_MAX_AGE, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Answer /favicon.ico with the site's icon.
+
+    Pages link static/favicon.svg; a browser showing a JSON answer (/healthz)
+    or a Django admin page asks for /favicon.ico instead, which was a 404 in
+    the log each time.
+    """
+    icon = finders.find("favicon.svg")
+    return HttpResponse(Path(icon).read_bytes(), content_type="image/svg+xml")
 
 
 @login_not_required
@@ -210,6 +232,11 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     form = IntakeForm(request.POST)
     if not form.is_valid():
         return _render_form(request, form)
+    if request.POST.get(CONFIRM_DUPLICATE_PARAM) != "1":
+        duplicate = interaction_likely_duplicate(**form.cleaned_data)
+        if duplicate is not None:
+            # Ask first; one press on "Create another one" goes on.
+            return _render_form(request, form, duplicate=duplicate)
     submission = interaction_submit(submitted_by=request.user, **form.cleaned_data)
     return _submission_answer(request, form, submission)
 
@@ -317,8 +344,13 @@ def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse
             "events": interaction_events(record=record),
             "can_resend": record.is_failed
             and interaction_may_resend(user=request.user, record=record),
-            "request_body_json": json.dumps(record.request_body, indent=2),
-            "problem_json": json.dumps(record.error_problem, indent=2)
+            # Names as written (Søren, not S\u00f8ren); the template escapes.
+            "request_body_json": json.dumps(
+                record.request_body, indent=2, ensure_ascii=False
+            ),
+            "problem_json": json.dumps(
+                record.error_problem, indent=2, ensure_ascii=False
+            )
             if record.error_problem
             else "",
         },
@@ -336,12 +368,16 @@ def _list_filters(request: HttpRequest) -> dict[str, str]:
 
 def _create_page(request: HtmxHttpRequest) -> HttpResponse:
     key = uuid_or_none(request.GET.get(FORM_KEY_PARAM))
+    given = key
     if key is None:
-        params = request.GET.copy()
         # Back from an idle sign-out by any route: to the form kept for them.
-        kept = sessions.draft_key_for_user(request)
-        params[FORM_KEY_PARAM] = kept or str(uuid.uuid4())
-        return redirect(f"{request.path}?{params.urlencode()}")
+        kept = uuid_or_none(sessions.draft_key_for_user(request))
+        key = kept or uuid.uuid4()
+    if given is None or set(request.GET) != {FORM_KEY_PARAM}:
+        # A deep link: keep its details with the form, and answer with an
+        # address that holds only the form's key (no patient data in history).
+        sessions.prefill_keep(request, key=key, params=request.GET)
+        return redirect(form_url(key))
     record = interaction_by_submission_key(key=key)
     editable = record is None or (
         record.is_failed and interaction_may_resend(user=request.user, record=record)
@@ -361,7 +397,9 @@ def _create_page(request: HtmxHttpRequest) -> HttpResponse:
             note=sessions.draft_restored_message(draft),
         )
     if record is None:
-        initial = prefill_from_query(request.GET)
+        initial: dict[str, Any] = prefill_from_query(
+            sessions.prefill_for(request, key=key)
+        )
         initial["submission_key"] = key
         initial.setdefault(
             "encounter_started_at",
@@ -373,16 +411,23 @@ def _create_page(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request,
         "intake/interaction_form.html",
-        {"sent": record, "new_intake_url": _new_intake_url(request)},
+        {"sent": record, "new_intake_url": _new_intake_url(request, key)},
     )
 
 
-def _new_intake_url(request: HttpRequest) -> str:
-    """A new form, prefilled from the deep link's parameters if any."""
-    params = request.GET.copy()
-    params.pop(FORM_KEY_PARAM, None)
-    url = reverse("intake:interaction_create")
-    return f"{url}?{params.urlencode()}" if params else url
+def form_url(key: uuid.UUID) -> str:
+    """The intake form's address: its key and nothing else."""
+    return f"{reverse('intake:interaction_create')}?{FORM_KEY_PARAM}={key}"
+
+
+def _new_intake_url(request: HttpRequest, used: uuid.UUID) -> str:
+    """A new form, prefilled from the used form's deep link, if it had one."""
+    prefill = sessions.prefill_for(request, key=used)
+    if not prefill:
+        return reverse("intake:interaction_create")
+    key = uuid.uuid4()
+    sessions.prefill_keep(request, key=key, params=prefill)
+    return form_url(key)
 
 
 def _submission_answer(
@@ -493,10 +538,7 @@ def _render_fresh(
     )
     if request.htmx:
         # The address bar follows the new form, so a reload shows it.
-        key = form["submission_key"].value()
-        response["HX-Replace-Url"] = (
-            f"{reverse('intake:interaction_create')}?{FORM_KEY_PARAM}={key}"
-        )
+        response["HX-Replace-Url"] = form_url(form["submission_key"].value())
     return response
 
 
@@ -514,6 +556,7 @@ def _render_form(
     reused: Interaction | None = None,
     reused_why: str = "",
     reused_note: str = "",
+    duplicate: Interaction | None = None,
 ) -> HttpResponse:
     template = "intake/interaction_form.html"
     if request.htmx and request.method == "POST":
@@ -527,6 +570,7 @@ def _render_form(
             "reused": reused,
             "reused_why": reused_why,
             "reused_note": reused_note,
+            "duplicate": duplicate,
         },
     )
 

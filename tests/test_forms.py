@@ -203,13 +203,13 @@ def test_nul_character_in_a_time_is_rejected():
     assert "encounter_started_at" in form.errors
 
 
-def test_unparseable_time_is_rejected_with_an_example():
+def test_unparseable_time_is_rejected_without_an_example_in_another_format():
+    # The browser shows the field in its own locale's format; an ISO example
+    # would disagree with what the user sees.
     form = bound(encounter_started_at="yesterday at ten")
 
     assert not form.is_valid()
-    assert form.errors["encounter_started_at"] == [
-        "Enter a date and time, for example 2026-03-29 14:30."
-    ]
+    assert form.errors["encounter_started_at"] == ["Enter a date and time."]
 
 
 def test_end_before_start_is_an_error_on_the_end():
@@ -219,7 +219,7 @@ def test_end_before_start_is_an_error_on_the_end():
 
     assert not form.is_valid()
     assert form.errors["encounter_ended_at"] == [
-        "The end must not be before the start (2026-01-15 10:00)."
+        "The end must not be before the start (2026-01-15 10:00 UTC)."
     ]
     assert form.has_error("encounter_ended_at", code="end_before_start")
     assert "encounter_started_at" not in form.errors
@@ -243,7 +243,7 @@ def test_end_before_start_message_shows_the_start_in_clinic_time(copenhagen):
 
     assert not form.is_valid()
     assert form.errors["encounter_ended_at"] == [
-        "The end must not be before the start (2026-07-15 10:00)."
+        "The end must not be before the start (2026-07-15 10:00 CEST)."
     ]
 
 
@@ -333,13 +333,93 @@ def test_form_works_on_29_february(clinic_now):
     assert not birth_form("1878-02-27").is_valid()
 
 
-def test_malformed_birth_date_is_rejected_with_an_example():
-    form = birth_form("23/04/1980")
+@pytest.mark.parametrize(
+    "typed",
+    ["23-04-1980", "23.04.1980", "23/04/1980", "23041980", " 23-4-1980 ", "1980-04-23"],
+)
+def test_birth_date_is_read_in_the_clinics_order_or_as_iso(typed):
+    form = birth_form(typed)
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["patient_birth_date"] == dt.date(1980, 4, 23)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    # Month first, a day that does not exist, a two-digit year, digits that
+    # could be read two ways (1 December or 11 February), words.
+    ["04/23/1980", "31-02-1980", "23-04-80", "1121980", "230419800", "23 April 1980"],
+)
+def test_malformed_birth_date_is_rejected_with_an_example_in_the_clinics_order(typed):
+    form = birth_form(typed)
 
     assert not form.is_valid()
     assert form.errors["patient_birth_date"] == [
-        "Enter a date, for example 1980-04-23."
+        "Enter the birth date as day-month-year, for example 23-04-1980."
     ]
+    assert form.has_error("patient_birth_date", code="invalid")
+
+
+@pytest.mark.parametrize(
+    ("order", "typed", "help_text", "message"),
+    [
+        (
+            "MDY",
+            ["04/23/1980", "04-23-1980", "04231980", "1980-04-23"],
+            "Month/day/year, for example 04/23/1980.",
+            "Enter the birth date as month/day/year, for example 04/23/1980.",
+        ),
+        (
+            "YMD",
+            ["1980-04-23", "1980.04.23", "1980/04/23", "19800423"],
+            "Year-month-day, for example 1980-04-23.",
+            "Enter the birth date as year-month-day, for example 1980-04-23.",
+        ),
+    ],
+)
+def test_birth_date_order_follows_the_clinic_setting(
+    settings, order, typed, help_text, message
+):
+    settings.INTAKE_DATE_ORDER = order
+
+    for value in typed:
+        form = birth_form(value)
+        assert form.is_valid(), (value, form.errors)
+        assert form.cleaned_data["patient_birth_date"] == dt.date(1980, 4, 23)
+    refused = birth_form("23-04-1980")
+    assert not refused.is_valid()
+    assert refused.errors["patient_birth_date"] == [message]
+    assert refused.fields["patient_birth_date"].help_text == help_text
+
+
+def test_birth_date_help_shows_the_order_and_the_field_shows_a_date_in_it():
+    form = IntakeForm(initial={"patient_birth_date": dt.date(1980, 4, 23)})
+
+    assert form.fields["patient_birth_date"].help_text == (
+        "Day-month-year, for example 23-04-1980."
+    )
+    assert 'value="23-04-1980"' in str(form["patient_birth_date"])
+
+
+def test_birth_date_calendar_opens_about_40_years_back_within_the_limits(clinic_now):
+    clinic_now(dt.datetime(2026, 6, 15, 12, 0, tzinfo=UTC))
+
+    html = str(IntakeForm()["patient_birth_date"])
+
+    text_box = html[: html.index("<button")]
+    picker = html[html.index('<input type="date"') :]
+    assert 'type="text"' in text_box
+    assert "min=" not in text_box and "max=" not in text_box
+    for attribute in (
+        'min="1876-06-15"',
+        'max="2026-06-15"',
+        'data-start="1986-06-15"',
+        'data-format="DD-MM-YYYY"',
+        'tabindex="-1"',
+    ):
+        assert attribute in picker
+    # The calendar posts nothing: only the text box has a name.
+    assert html.count("name=") == 1
 
 
 @pytest.mark.parametrize(
@@ -366,6 +446,46 @@ def test_patient_detail_without_patient_identifier_is_an_error_on_the_identifier
     assert set(form.errors) == {"patient_identifier"}
 
 
+def test_fields_come_in_the_clinicians_order():
+    assert list(IntakeForm().fields) == [
+        "submission_key",
+        "encounter_identifier",
+        "encounter_type",
+        "encounter_status",
+        "encounter_started_at",
+        "encounter_title",
+        "patient_identifier",
+        "patient_name",
+        "patient_birth_date",
+        "patient_gender",
+        "patient_pronouns",
+        "encounter_ended_at",
+        "assigned_user_id",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("form", "is_open"),
+    [
+        (lambda: IntakeForm(), False),
+        (lambda: bound(), False),
+        (lambda: bound(encounter_status="in-progress"), False),
+        # An ended encounter usually has an end time.
+        (lambda: bound(encounter_status="completed"), True),
+        (lambda: bound(encounter_ended_at="2026-01-15T10:30"), True),
+        (lambda: bound(assigned_user_id="f47ac10b-58cc-4372-a567-0e02b2c3d479"), True),
+        # Errors: one of its own, and the end before the start.
+        (lambda: bound(assigned_user_id="not-a-uuid"), True),
+        (lambda: bound(encounter_ended_at="2026-01-15T09:00"), True),
+        # A deep link (initial data) with the end time.
+        (lambda: IntakeForm(initial={"encounter_ended_at": "2026-01-15T10:30"}), True),
+        (lambda: IntakeForm(initial={"encounter_title": "Knee"}), False),
+    ],
+)
+def test_more_details_group_is_open_only_when_in_use(form, is_open):
+    assert form().more_details_open is is_open
+
+
 def test_patient_identifier_alone_is_accepted():
     form = bound(patient_identifier="PAT-1")
 
@@ -375,46 +495,31 @@ def test_patient_identifier_alone_is_accepted():
 # --- time zones ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("zone", "local", "utc"),
-    [
-        ("Europe/Copenhagen", "2026-01-15T10:00", dt.datetime(2026, 1, 15, 9, 0)),
-        ("Europe/Copenhagen", "2026-07-15T10:00", dt.datetime(2026, 7, 15, 8, 0)),
-        ("America/New_York", "2026-01-15T10:00", dt.datetime(2026, 1, 15, 15, 0)),
-        ("America/New_York", "2026-07-15T10:00", dt.datetime(2026, 7, 15, 14, 0)),
-        ("UTC", "2026-07-15T10:00", dt.datetime(2026, 7, 15, 10, 0)),
-    ],
-)
-def test_clinic_time_is_converted_to_the_right_utc_instant(settings, zone, local, utc):
-    settings.TIME_ZONE = zone
-
-    form = bound(encounter_started_at=local)
-
-    assert form.is_valid(), form.errors
-    started = form.cleaned_data["encounter_started_at"]
-    assert started.astimezone(UTC) == utc.replace(tzinfo=UTC)
-    assert started.utcoffset() is not None
-
-
-def test_time_with_seconds_is_accepted(copenhagen):
-    form = bound(encounter_started_at="2026-01-15T10:00:30")
-
-    assert form.is_valid(), form.errors
-    assert form.cleaned_data["encounter_started_at"] == dt.datetime(
-        2026, 1, 15, 9, 0, 30, tzinfo=UTC
-    )
+REPEATED_HOURS = [
+    # zone, wall clock typed, its first and second instant, the two answers
+    (
+        "Europe/Copenhagen",
+        "2026-10-25T02:30",
+        dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+        ("02:30 CEST (first)", "02:30 CET (second)"),
+    ),
+    (
+        "America/New_York",
+        "2026-11-01T01:30",
+        dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+        dt.datetime(2026, 11, 1, 6, 30, tzinfo=UTC),
+        ("01:30 EDT (first)", "01:30 EST (second)"),
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("zone", "local", "shown"),
-    [
-        ("Europe/Copenhagen", "2026-03-29T02:30", "2026-03-29 02:30"),
-        ("America/New_York", "2026-03-08T02:30", "2026-03-08 02:30"),
-    ],
+    ("zone", "local", "first", "second", "answers"), REPEATED_HOURS
 )
 @pytest.mark.parametrize("field", ["encounter_started_at", "encounter_ended_at"])
-def test_time_skipped_by_spring_forward_is_rejected(
-    settings, zone, local, shown, field
+def test_repeated_fall_back_hour_without_a_choice_asks_which(
+    settings, zone, local, first, second, answers, field
 ):
     settings.TIME_ZONE = zone
     changes = {field: local}
@@ -424,31 +529,100 @@ def test_time_skipped_by_spring_forward_is_rejected(
     form = bound(**changes)
 
     assert not form.is_valid()
+    date, time = local.split("T")
     assert form.errors[field] == [
-        f"{shown} does not exist in {zone}: the clocks skip that hour. "
-        "Enter a time outside the change."
+        f"{time} on {date} happens twice in {zone} (the clocks go back). Choose which:"
+    ]
+    assert form.has_error(field, code="ambiguous")
+    question = form[field].fold_question
+    assert question.name == f"{field}_fold"
+    assert [(c.value, c.label, c.checked) for c in question.choices] == [
+        ("0", answers[0], False),
+        ("1", answers[1], False),
     ]
 
 
 @pytest.mark.parametrize(
-    ("zone", "local", "utc"),
-    [
-        ("Europe/Copenhagen", "2026-10-25T02:30", dt.datetime(2026, 10, 25, 0, 30)),
-        ("America/New_York", "2026-11-01T01:30", dt.datetime(2026, 11, 1, 5, 30)),
-    ],
+    ("zone", "local", "first", "second", "answers"), REPEATED_HOURS
 )
-def test_repeated_fall_back_hour_is_taken_as_its_first_occurrence(
-    settings, zone, local, utc
+@pytest.mark.parametrize(("fold", "which"), [("0", "first"), ("1", "second")])
+def test_repeated_fall_back_hour_takes_the_chosen_occurrence(
+    settings, zone, local, first, second, answers, fold, which
 ):
     settings.TIME_ZONE = zone
 
-    form = bound(encounter_started_at=local)
+    form = bound(encounter_started_at=local, encounter_started_at_fold=fold)
 
     assert form.is_valid(), form.errors
     # Compared in UTC: Python never finds an ambiguous local time equal to
     # a time in another zone (PEP 495).
-    started = form.cleaned_data["encounter_started_at"].astimezone(UTC)
-    assert started == utc.replace(tzinfo=UTC)
+    started = form.cleaned_data["encounter_started_at"]
+    assert started == {"first": first, "second": second}[which]
+    assert started.utcoffset() == dt.timedelta(0)
+    # The answer stays chosen when the form is shown again.
+    checked = [
+        c.value for c in form["encounter_started_at"].fold_question.choices if c.checked
+    ]
+    assert checked == [fold]
+
+
+@pytest.mark.parametrize("fold", ["", "2", "first", "0 "])
+def test_a_fold_answer_other_than_0_or_1_asks_again(copenhagen, fold):
+    form = bound(
+        encounter_started_at="2026-10-25T02:30", encounter_started_at_fold=fold
+    )
+
+    assert not form.is_valid()
+    assert form.has_error("encounter_started_at", code="ambiguous")
+
+
+def test_a_fold_answer_for_a_time_that_happens_once_changes_nothing(copenhagen):
+    form = bound(encounter_started_at="2026-10-25T03:30", encounter_started_at_fold="1")
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["encounter_started_at"] == dt.datetime(
+        2026, 10, 25, 2, 30, tzinfo=UTC
+    )
+    assert form["encounter_started_at"].fold_question is None
+
+
+def test_end_in_the_first_repeated_hour_is_before_a_start_in_the_second(copenhagen):
+    # 02:40 CEST is 00:40 UTC, 02:30 CET is 01:30 UTC: on the wall clock the
+    # end looks later, in fact it is an hour earlier.
+    form = bound(
+        encounter_started_at="2026-10-25T02:30",
+        encounter_started_at_fold="1",
+        encounter_ended_at="2026-10-25T02:40",
+        encounter_ended_at_fold="0",
+    )
+
+    assert not form.is_valid()
+    assert form.errors["encounter_ended_at"] == [
+        "The end must not be before the start (2026-10-25 02:30 CET)."
+    ]
+
+
+def test_repeated_hour_with_one_abbreviation_names_the_offsets(settings):
+    # Moscow left summer time in 2014 keeping "MSK" for both offsets.
+    settings.TIME_ZONE = "Europe/Moscow"
+
+    form = bound(encounter_started_at="2014-10-26T01:30")
+
+    assert not form.is_valid()
+    labels = [c.label for c in form["encounter_started_at"].fold_question.choices]
+    assert labels == [
+        "01:30 MSK, UTC+04:00 (first)",
+        "01:30 MSK, UTC+03:00 (second)",
+    ]
+
+
+def test_an_unbound_form_from_a_sent_instant_checks_its_reading(copenhagen):
+    second = dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+    form = IntakeForm(initial={"encounter_started_at": second})
+
+    question = form["encounter_started_at"].fold_question
+    assert [c.checked for c in question.choices] == [False, True]
 
 
 @pytest.mark.parametrize(

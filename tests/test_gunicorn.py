@@ -185,6 +185,43 @@ def test_a_forged_log_line_in_the_path_stays_inside_its_own_line(served):
     assert not any(char in line for line in lines for char in "\x1b\x85\u2028")
 
 
+def test_axes_start_up_line_is_written_once_for_all_workers(served):
+    def axes_lines() -> list[str]:
+        return [line for line in served.log_lines() if "AXES: BEGIN version" in line]
+
+    # Each worker sets Django up as it boots, and used to write the line;
+    # now only the first does (config/gunicorn.conf.py).
+    wait_for(axes_lines)
+    assert len(axes_lines()) == 1, axes_lines()
+
+
+def test_a_refused_csrf_check_logs_one_line_without_traceback(served):
+    response = requests.post(
+        f"{served.url}/accounts/login/", data={"username": "x"}, timeout=10
+    )
+
+    assert response.status_code == 403
+    django = wait_for(
+        lambda: [line for line in served.log_lines() if "Forbidden (CSRF" in line]
+    )
+    assert len(django) == 1, django
+    assert django[0].endswith(
+        " WARNING django.security.csrf Forbidden (CSRF cookie not set.): "
+        "POST /accounts/login/ 403"
+    ), django
+    assert not [line for line in served.log_lines() if "Traceback" in line]
+
+
+def test_favicon_is_served_without_a_warning(served):
+    response = requests.get(f"{served.url}/favicon.ico", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/svg+xml"
+    wait_for(lambda: [line for line in served.log_lines() if "/favicon.ico" in line])
+    [access] = [line for line in served.log_lines() if "/favicon.ico" in line]
+    assert '"GET /favicon.ico" 200 ' in access
+
+
 # --- readiness: one sign-in check for every worker ---------------------------
 
 

@@ -192,7 +192,11 @@ def form_key(client: Client) -> str:
 
 def post_form(client: Client):
     key = form_key(client)
-    response = client.post(f"{NEW}?key={key}", {**TYPED, "submission_key": key})
+    # Each one deliberately another interaction for the same patient.
+    response = client.post(
+        f"{NEW}?key={key}",
+        {**TYPED, "submission_key": key, "confirm_duplicate": "1"},
+    )
     return response, Interaction.objects.get(submission_key=key)
 
 
@@ -311,9 +315,8 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     # Only the form the clinician had open when signed out is kept.
     assert clinician_client.get(NEW, {"key": key}).status_code == 200
     session = clinician_client.session
-    session[sessions.LAST_SEEN] = (
-        time.time() - 10 * settings.INTAKE_SESSION_IDLE_TIMEOUT
-    )
+    # Just ran out: the page hands its typing over as the session ends.
+    session[sessions.LAST_SEEN] = time.time() - settings.INTAKE_SESSION_IDLE_TIMEOUT - 5
     session.save()
     idle = clinician_client.post(f"{NEW}?key={key}", {**TYPED, "submission_key": key})
     assert idle.status_code == 302

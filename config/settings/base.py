@@ -231,6 +231,8 @@ CONTENT_SECURITY_POLICY = {
 
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
+# Dates and times in the admin as on the app's pages (config/formats/en).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 # The clinic's time zone: forms take and pages show local time in it; Corti
 # always gets UTC.
@@ -242,6 +244,14 @@ except (ZoneInfoNotFoundError, ValueError) as exc:
         f"INTAKE_TIME_ZONE={TIME_ZONE!r} is not an IANA time zone name "
         "(for example Europe/Copenhagen or America/New_York)."
     ) from exc
+
+# How the clinic writes a date (the birth date is typed in this order; ISO
+# YYYY-MM-DD is always understood too): DMY, MDY or YMD.
+INTAKE_DATE_ORDER = env("INTAKE_DATE_ORDER", default="DMY").strip().upper()
+if INTAKE_DATE_ORDER not in ("DMY", "MDY", "YMD"):
+    raise ImproperlyConfigured(
+        f"INTAKE_DATE_ORDER={INTAKE_DATE_ORDER!r} must be DMY, MDY or YMD."
+    )
 
 # --- Static files ----------------------------------------------------------
 
@@ -344,11 +354,20 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
     },
+    "filters": {
+        "startup_line_once": {"()": "config.logs.StartupLineOnce"},
+        "expected_forbidden": {"()": "config.logs.ExpectedForbidden"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Once for a start, not once for each process it starts.
+        "axes.apps": {"filters": ["startup_line_once"]},
+        # A refused permission or CSRF check is expected: one line, no traceback.
+        "django.request": {"filters": ["expected_forbidden"]},
+        "django.security.csrf": {"filters": ["expected_forbidden"]},
         # Request lines can carry patient identifiers in query strings.
         "django.server": {"level": "WARNING"},
         # urllib3 logs each request's URL at DEBUG, and a lookup's URL carries

@@ -150,26 +150,38 @@ def fill_valid(page: Page) -> None:
     page.get_by_label("Patient name").fill("Jane Example")
 
 
-# Three fields in error; the first of them (status) is not the first empty
-# field (the title is), so focus on it is no accident.
+# Three fields in error; the first of them (the patient identifier) is not the
+# first empty field (the title is), so focus on it is no accident. The end
+# time is in the "More details" group, which the errors open.
 INVALID_FIELDS = {
-    "id_encounter_status": ["Choose the encounter status."],
-    "id_encounter_ended_at": [
-        "The end must not be before the start (2026-03-02 10:15)."
-    ],
     "id_patient_identifier": [
         "Enter the patient identifier: Corti needs it when other patient "
         "details are given."
     ],
+    "id_patient_birth_date": [
+        "Enter the birth date as day-month-year, for example 23-04-1980."
+    ],
+    "id_encounter_ended_at": [
+        "The end must not be before the start (2026-03-02 10:15 CET)."
+    ],
 }
+
+
+def open_more_details(page: Page) -> None:
+    """Open the "More details" group (end time, assigned user)."""
+    page.get_by_text("More details").click()
+    expect(page.get_by_label("Ended at")).to_be_visible()
 
 
 def fill_invalid(page: Page) -> None:
     page.get_by_label("Encounter identifier").fill("ENC-3001")
     page.get_by_label("Encounter type").select_option("consultation")
+    page.get_by_label("Encounter status").select_option("in-progress")
     page.get_by_label("Started at").fill("2026-03-02T10:15")
-    page.get_by_label("Ended at").fill("2026-03-02T09:30")
     page.get_by_label("Patient name").fill("Jane Example")
+    page.get_by_label("Birth date").fill("31-02-1980")  # no such day
+    open_more_details(page)
+    page.get_by_label("Ended at").fill("2026-03-02T09:30")
     wait_for_htmx(page)  # live validation of each field has answered
 
 
@@ -222,6 +234,15 @@ def form_with_errors(page: Page, env: Env) -> None:
     fill_invalid(page)
     press_create(page)
     expect(page.locator("#intake-form .alert-error")).to_contain_text("Nothing has")
+
+
+def form_repeated_hour(page: Page, env: Env) -> None:
+    """A start the clocks show twice: the form asks which, beside the field."""
+    empty_form(page, env)
+    page.locator("#id_encounter_started_at").fill("2026-10-25T02:30")
+    page.locator("#id_encounter_started_at").blur()
+    expect(page.get_by_role("group", name="Started at: which 02:30?")).to_be_visible()
+    wait_for_htmx(page)
 
 
 def form_after_corti_failure(page: Page, env: Env) -> None:
@@ -325,9 +346,6 @@ def idle_warning(page: Page, env: Env) -> None:
 
 
 def as_admin(page: Page, env: Env, path: str) -> None:
-    # Django's admin pages have no icon link; the browser asks for
-    # /favicon.ico, which is not there.
-    env.watch.expect_console_error(r"status of 404 .*/favicon\.ico\)$")
     signed_in(page, env, env.chief)
     page.goto(f"{env.site}{path}")
 
@@ -358,6 +376,7 @@ STATES: dict[str, Callable[[Page, Env], None]] = {
     "sign-in-paused": sign_in_paused,
     "form-empty": empty_form,
     "form-errors": form_with_errors,
+    "form-repeated-hour": form_repeated_hour,
     "form-corti-failure": form_after_corti_failure,
     "list": interaction_list,
     "detail-after-create": detail_after_create,
@@ -539,6 +558,7 @@ def test_page_names_the_clinic_time_zone(state, viewport, audit):
 def test_form_names_the_time_zone_beside_each_time_field(viewport, open_page, env):
     page = open_page(viewport)
     empty_form(page, env)
+    open_more_details(page)
 
     for label in ("Started at", "Ended at"):
         field = page.get_by_label(label)
@@ -638,7 +658,7 @@ def test_errors_after_a_full_page_submit_are_linked_and_the_first_has_focus(
 
     expect(page.locator("#intake-form .alert-error")).to_be_visible()
     assert_errors_linked(page, "#intake-form", INVALID_FIELDS)
-    expect(page.locator("#id_encounter_status")).to_be_focused(timeout=FOCUS_TIMEOUT)
+    expect(page.locator("#id_patient_identifier")).to_be_focused(timeout=FOCUS_TIMEOUT)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -654,7 +674,7 @@ def test_errors_after_an_htmx_submit_are_linked_and_the_first_has_focus(
 
     assert page.evaluate("window.__samePage === true"), "the page was reloaded"
     assert_errors_linked(page, "#intake-form", INVALID_FIELDS)
-    expect(page.locator("#id_encounter_status")).to_be_focused(timeout=FOCUS_TIMEOUT)
+    expect(page.locator("#id_patient_identifier")).to_be_focused(timeout=FOCUS_TIMEOUT)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -688,7 +708,10 @@ def test_cortis_field_messages_are_linked_and_the_first_has_focus(
             "id_patient_birth_date": ["Corti: is implausible"],
         },
     )
-    expect(page.locator("#id_encounter_ended_at")).to_be_focused(timeout=FOCUS_TIMEOUT)
+    # The birth date comes before the end time (in "More details"), which
+    # the error opened.
+    expect(page.locator("#id_patient_birth_date")).to_be_focused(timeout=FOCUS_TIMEOUT)
+    expect(page.locator("#more-details")).to_have_attribute("open", "")
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)

@@ -180,6 +180,8 @@ def test_an_htmx_swap_never_sets_a_style_attribute(
     submit_with_errors(page)
     assert page.locator("#id_encounter_identifier-errors .error").count() == 1
     page.evaluate(STYLE_FROM_OUTSIDE)
+    # The assigned user sits in the closed "More details" group.
+    page.locator("#more-details-summary").click()
     page.locator("#id_assigned_user_id").fill("nope")
     page.locator("#id_assigned_user_id").press("Tab")
     page.locator("#id_assigned_user_id-errors .error").wait_for(timeout=WAIT_MS)
@@ -202,6 +204,8 @@ def test_htmx_and_the_copy_button_work_under_the_policy(
     assert page.evaluate("typeof window.htmx") == "object"
 
     # Live validation: an htmx request and swap.
+    # The assigned user sits in the closed "More details" group.
+    page.locator("#more-details-summary").click()
     page.locator("#id_assigned_user_id").fill("nope")
     page.locator("#id_assigned_user_id").press("Tab")
     page.locator("#id_assigned_user_id-errors .error").wait_for(timeout=WAIT_MS)

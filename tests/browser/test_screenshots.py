@@ -155,18 +155,25 @@ def open_form(page: Page, env: Env) -> None:
     expect(page.get_by_role("heading", name="New interaction")).to_be_visible()
 
 
+def open_more_details(page: Page) -> None:
+    """Open the "More details" group (end time, assigned user)."""
+    page.get_by_text("More details").click()
+    expect(page.get_by_label("Ended at")).to_be_visible()
+
+
 def fill_form(page: Page) -> None:
     page.get_by_label("Encounter identifier").fill("ENC-2026-0417")
-    page.get_by_label("Title").fill("Follow-up: knee pain")
-    page.get_by_label("Encounter status").select_option("in-progress")
     page.get_by_label("Encounter type").select_option("consultation")
+    page.get_by_label("Encounter status").select_option("in-progress")
     page.get_by_label("Started at").fill("2026-03-02T10:15")
-    page.get_by_label("Ended at").fill("2026-03-02T10:40")
+    page.get_by_label("Title").fill("Follow-up: knee pain")
     page.get_by_label("Patient identifier").fill("PAT-1042")
     page.get_by_label("Patient name").fill("Jane Example")
+    page.get_by_label("Birth date").fill("12-05-1984")
     page.get_by_label("Gender").select_option("female")
-    page.get_by_label("Birth date").fill("1984-05-12")
     page.get_by_label("Pronouns").fill("she/her")
+    open_more_details(page)
+    page.get_by_label("Ended at").fill("2026-03-02T10:40")
 
 
 def press_create(page: Page) -> None:
@@ -192,8 +199,9 @@ def form_errors(page: Page, env: Env) -> None:
     page.get_by_label("Encounter identifier").fill("ENC-2026-0417")
     page.get_by_label("Encounter type").select_option("consultation")
     page.get_by_label("Started at").fill("2026-03-02T10:15")
-    page.get_by_label("Ended at").fill("2026-03-02T09:30")
     page.get_by_label("Patient name").fill("Jane Example")
+    open_more_details(page)
+    page.get_by_label("Ended at").fill("2026-03-02T09:30")
     press_create(page)
     expect(page.locator("#intake-form .alert-error")).to_contain_text(
         "Please correct the 3 fields marked below."
@@ -319,8 +327,6 @@ def locked_out(page: Page, env: Env) -> None:
 
 
 def admin(page: Page, env: Env) -> None:
-    # Django's admin pages link no icon; the browser's /favicon.ico is a 404.
-    env.watch.expect_console_error(r"status of 404 .*/favicon\.ico\)$")
     seed_day(env)
     seed_failure(env)
     sign_in(page, env.site, "chief", next_path="/admin/intake/interaction/")

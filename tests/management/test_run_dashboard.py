@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from config.logs import STARTUP_LOGGED
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -67,7 +69,7 @@ def test_run_starts_dashboard_worker_and_simulator_and_ctrl_c_stops_all_three(
         "DEMO_PASSWORD": "run-test-password-1",
         "WEB_CONCURRENCY": "1",
     }
-    for name in ("CORTI_CLIENT_ID", "CORTI_API_URL", "CORTI_AUTH_URL"):
+    for name in ("CORTI_CLIENT_ID", "CORTI_API_URL", "CORTI_AUTH_URL", STARTUP_LOGGED):
         env.pop(name, None)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -114,6 +116,10 @@ def test_run_starts_dashboard_worker_and_simulator_and_ctrl_c_stops_all_three(
         process.wait(timeout=60)
 
         assert any("Stopped." in line for line in lines), "".join(lines)
+        # Four processes set Django up (the command, the simulator, the
+        # worker, gunicorn's worker): django-axes' start-up line once, not four.
+        axes = [line for line in lines if "AXES: BEGIN version" in line]
+        assert len(axes) == 1, "".join(lines)
         deadline = time.monotonic() + 10
         while any(alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.2)

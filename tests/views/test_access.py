@@ -236,6 +236,12 @@ POLICY: dict[str, Row] = {
         "password_change_done",
         GET("/accounts/password_change/done/", signed_in(OK)),
     ),
+    # The site's icon where browsers look for it unasked: public.
+    "favicon.ico": row(
+        "favicon",
+        GET("/favicon.ico", everyone(Answer(200, content_type="image/svg+xml"))),
+        POST("/favicon.ico", everyone(NOT_ALLOWED)),
+    ),
     # --- The intake (intake/urls.py) ----------------------------------------
     "": row(
         "intake:home",

@@ -101,6 +101,10 @@ datetime_text = st.one_of(
 )
 date_text = st.one_of(
     st.dates().map(dt.date.isoformat),
+    # The clinic's order (DMY by default), with each separator and none.
+    st.tuples(st.dates(), st.sampled_from(["-", ".", "/", ""])).map(
+        lambda d: d[0].strftime(f"%d{d[1]}%m{d[1]}%Y")
+    ),
     st.sampled_from(["2026-02-29", "1874-01-01", "0000-01-01", "99999-01-01"]),
     any_text,
 )
@@ -319,7 +323,14 @@ def some_records(corti, clinician_client):
     for identifier in ("ENC-1", "PAT-7", "<b>&"):
         key = str(uuid.uuid4())
         clinician_client.post(
-            NEW, {**VALID, "submission_key": key, "encounter_identifier": identifier}
+            NEW,
+            {
+                **VALID,
+                "submission_key": key,
+                "encounter_identifier": identifier,
+                # The same patient each time, deliberately.
+                "confirm_duplicate": "1",
+            },
         )
     assert Interaction.objects.count() == 3
 
@@ -378,7 +389,7 @@ def test_a_deep_link_time_out_of_range_is_shown_not_a_server_error(
     clinician_client, value
 ):
     response = clinician_client.get(
-        NEW, {"key": str(uuid.uuid4()), "encounter_started_at": value}
+        NEW, {"key": str(uuid.uuid4()), "encounter_started_at": value}, follow=True
     )
 
     assert response.status_code == 200

@@ -35,7 +35,8 @@ TYPED = {
     "patient_identifier": "PAT-7",
     "patient_name": "Ada Lovelace",
     "patient_gender": "female",
-    "patient_birth_date": "1980-04-23",
+    # As typed: in the clinic's order (INTAKE_DATE_ORDER, DMY by default).
+    "patient_birth_date": "23-04-1980",
     "patient_pronouns": "she/her",
 }
 
@@ -111,12 +112,16 @@ def test_form_address_carries_a_new_submission_key_each_time(clinician_client):
     assert urlsplit(first["Location"]).path == NEW
 
 
-def test_deep_link_keeps_its_values_when_the_key_is_added(clinician_client):
+def test_deep_link_keeps_its_values_but_the_address_holds_only_the_key(
+    clinician_client,
+):
     response = clinician_client.get(NEW, {"encounter_identifier": "X-1"})
 
     query = parse_qs(urlsplit(response["Location"]).query)
-    assert query["encounter_identifier"] == ["X-1"]
+    assert list(query) == ["key"]
     assert uuid.UUID(query["key"][0])
+    shown = form_values(page(clinician_client.get(response["Location"])))
+    assert shown["encounter_identifier"] == "X-1"
 
 
 def test_reloading_the_form_address_shows_the_same_key(clinician_client):
@@ -281,7 +286,7 @@ def test_invalid_submission_shows_errors_beside_fields_and_keeps_input(
         "Enter a valid UUID, like f47ac10b-58cc-4372-a567-0e02b2c3d479."
     ]
     assert field_errors(html, "encounter_ended_at") == [
-        "The end must not be before the start (2026-01-15 10:00)."
+        "The end must not be before the start (2026-01-15 10:00 CET)."
     ]
     assert field_errors(html, "encounter_identifier") == []
     assert "Please correct the 3 fields marked below" in html
@@ -452,7 +457,7 @@ def test_live_validation_of_the_start_refreshes_the_end_out_of_band(
     assert field_errors(html, "encounter_started_at") == []
     assert 'id="id_encounter_ended_at-errors" hx-swap-oob="true"' in html
     assert field_errors(html, "encounter_ended_at") == [
-        "The end must not be before the start (2026-01-15 10:00)."
+        "The end must not be before the start (2026-01-15 10:00 CET)."
     ]
 
 

@@ -108,15 +108,15 @@ def test_used_address_shows_what_was_sent_read_only(clinician_client, anna_sent)
 def test_start_new_intake_keeps_the_deep_link_but_not_the_key(
     clinician_client, anna_sent
 ):
-    html = page(
-        clinician_client.get(
-            NEW, {"key": anna_sent, "patient_identifier": "PAT-9", "patient_name": "Å"}
-        )
-    )
+    deep_link = {"key": anna_sent, "patient_identifier": "PAT-9", "patient_name": "Å"}
+    response = clinician_client.get(NEW, deep_link, follow=True)
+    html = page(response)
+    # The address holds only the used key; the details were kept with it.
+    assert response.redirect_chain[-1][0] == f"{NEW}?key={anna_sent}"
     link = html.split('id="start-new"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
-    assert "key=" not in link
-    followed = clinician_client.get(link.replace("&amp;", "&"), follow=True)
-    values = form_values(page(followed))
+    assert link.startswith(f"{NEW}?key=") and str(anna_sent) not in link
+    assert "PAT-9" not in link
+    values = form_values(page(clinician_client.get(link)))
     assert (values["patient_identifier"], values["patient_name"]) == ("PAT-9", "Å")
     assert values["submission_key"] != str(anna_sent)
 
@@ -456,7 +456,7 @@ def test_typing_kept_over_a_sign_out_for_a_form_sent_meanwhile_comes_back_fresh(
     key = form_values(page(response))["submission_key"]
     assert post(clinician_client, key, ANNA).status_code == 303  # the first tab
     session = clinician_client.session
-    session[sessions.LAST_SEEN] -= 3600
+    session[sessions.LAST_SEEN] -= sessions.idle_timeout() + 5
     session.save()
     # The second tab posts as the session ends: kept, not sent.
     assert post(clinician_client, key, BO).status_code == 302
@@ -473,3 +473,20 @@ def test_typing_kept_over_a_sign_out_for_a_form_sent_meanwhile_comes_back_fresh(
     assert_kept_in_a_fresh_form(html, BO, key)
     assert corti_encounters(corti) == ["ENC-6001"]
     assert record_of(key).patient_name == "Anna Berg"
+
+
+def test_the_no_javascript_refresh_is_not_activity_either(
+    corti, clinician_client, anna_lost
+):
+    from intake import sessions
+
+    html = page(clinician_client.get(anna_lost.get_absolute_url()))
+    refresh = html.split('http-equiv="refresh" content="5; url=', 1)[1].split('"')[0]
+    session = clinician_client.session
+    session[sessions.LAST_SEEN] -= 600
+    session.save()
+    idle_since = clinician_client.session[sessions.LAST_SEEN]
+
+    assert clinician_client.get(refresh).status_code == 200
+
+    assert clinician_client.session[sessions.LAST_SEEN] == idle_since

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from config.logs import STARTUP_LOGGED
 from intake.corti import redact_url
 
 STARTUP_SECONDS = 30
@@ -63,6 +64,9 @@ class Command(BaseCommand):
         # process was started with SIGINT ignored (as background jobs are).
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
+        # This process wrote the start-up lines; its children need not repeat
+        # them (config.logs.StartupLineOnce).
+        os.environ[STARTUP_LOGGED] = "1"
         # The readiness check's shared cache (a no-op with REDIS_URL or when
         # the table exists).
         call_command("createcachetable", stdout=self.stdout)

@@ -1,0 +1,174 @@
+"""Warn before a likely duplicate (issue 11, item 1).
+
+A second interaction for an encounter identifier that already has a created
+one, or for the same patient with an encounter started within the hour, is
+asked about first; one press on "Create another one" goes on. Nothing is
+sent to Corti before that press, and nothing ever blocks a deliberate second
+interaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from intake.models import Interaction
+from tests.pages import form_values
+from tests.services.support import create_attempts, fault, set_faults
+
+pytestmark = pytest.mark.django_db
+
+NEW = "/interactions/new/"
+HTMX = {"HX-Request": "true"}
+FIRST = {
+    "encounter_identifier": "ENC-4001",
+    "encounter_status": "in-progress",
+    "encounter_type": "consultation",
+    "encounter_started_at": "2026-11-30T10:00",
+    "patient_identifier": "PAT-4001",
+    "patient_name": "Ada Lovelace",
+}
+
+
+def page(response) -> str:
+    return response.content.decode()
+
+
+def post(client, values, *, key=None, confirm=False, **kwargs):
+    key = key or uuid.uuid4()
+    data = {"submission_key": str(key), **values}
+    if confirm:
+        data["confirm_duplicate"] = "1"
+    return client.post(f"{NEW}?key={key}", data, **kwargs), key
+
+
+@pytest.fixture
+def first(corti, clinician_client):
+    response, key = post(clinician_client, FIRST)
+    assert response.status_code == 303
+    return Interaction.objects.get(submission_key=key)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+def test_the_same_encounter_again_is_asked_about_and_nothing_is_sent(
+    corti, clinician_client, first, htmx
+):
+    response, key = post(clinician_client, FIRST, headers=HTMX if htmx else {})
+
+    assert response.status_code == 200
+    html = page(response)
+    assert "An interaction for ENC-4001 already exists, created " in html
+    assert "by clin (" in html
+    assert f'href="{first.get_absolute_url()}">open it</a>' in html
+    assert "Create another one?" in html
+    assert 'name="confirm_duplicate" value="1"' in html
+    # Everything typed is still in the form, with the same key.
+    values = form_values(html)
+    assert values["submission_key"] == str(key)
+    assert values["patient_name"] == "Ada Lovelace"
+    assert create_attempts(corti.state()) == 1
+    assert not Interaction.objects.filter(submission_key=key).exists()
+
+
+def test_one_press_on_create_another_one_creates_it(corti, clinician_client, first):
+    _, key = post(clinician_client, FIRST)
+
+    response, _ = post(clinician_client, FIRST, key=key, confirm=True)
+
+    assert response.status_code == 303
+    second = Interaction.objects.get(submission_key=key)
+    assert second.outcome == Interaction.Outcome.CREATED
+    assert second.interaction_id != first.interaction_id
+    assert create_attempts(corti.state()) == 2
+
+
+def test_the_same_patient_within_the_hour_is_asked_about(
+    corti, clinician_client, first
+):
+    later = {**FIRST, "encounter_identifier": "ENC-4002"}
+    later["encounter_started_at"] = "2026-11-30T10:45"
+
+    response, _ = post(clinician_client, later)
+
+    html = page(response)
+    assert "An interaction for patient PAT-4001 with an encounter started " in html
+    assert "(ENC-4001) already exists" in html
+    assert create_attempts(corti.state()) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {
+            "encounter_identifier": "ENC-4002",
+            "encounter_started_at": "2026-11-30T11:01",
+        },
+        {"encounter_identifier": "ENC-4002", "patient_identifier": "PAT-9"},
+        {
+            "encounter_identifier": "ENC-4002",
+            "patient_identifier": "",
+            "patient_name": "",
+        },
+    ],
+    ids=["same patient, an hour later", "another patient", "no patient"],
+)
+def test_no_question_when_nothing_looks_the_same(
+    corti, clinician_client, first, change
+):
+    response, _ = post(clinician_client, {**FIRST, **change})
+
+    assert response.status_code == 303
+    assert create_attempts(corti.state()) == 2
+
+
+@pytest.mark.parametrize("outcome", ["failed", "unknown", "pending"])
+def test_only_a_created_interaction_counts(corti, clinician_client, first, outcome):
+    Interaction.objects.filter(pk=first.pk).update(outcome=outcome)
+
+    response, _ = post(clinician_client, FIRST)
+
+    assert response.status_code == 303
+
+
+def test_the_same_form_sent_again_is_never_asked_about(corti, clinician_client, first):
+    response, _ = post(clinician_client, FIRST, key=first.submission_key)
+
+    assert response.status_code == 303
+    assert response["Location"] == first.get_absolute_url()
+    assert create_attempts(corti.state()) == 1
+
+
+def test_a_failed_first_try_then_corrected_is_never_asked_about_itself(
+    corti, clinician_client
+):
+    set_faults(corti, fault("403", count=1))
+    _, key = post(clinician_client, FIRST)
+
+    response, _ = post(clinician_client, FIRST, key=key)
+
+    assert response.status_code == 303
+    assert Interaction.objects.get(submission_key=key).outcome == "created"
+
+
+def test_the_check_is_three_small_indexed_queries(corti, clinician_client, first):
+    from intake.services.interactions import interaction_likely_duplicate
+
+    started = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+    with CaptureQueriesContext(connection) as queries:
+        interaction_likely_duplicate(
+            submission_key=uuid.uuid4(),
+            encounter_identifier="ENC-NONE",
+            patient_identifier="PAT-NONE",
+            encounter_started_at=started,
+        )
+    # The key, the encounter, the patient.
+    assert len(queries) == 3
+    indexed = {tuple(index.fields) for index in Interaction._meta.indexes} | {
+        ("submission_key",)
+    }
+    assert ("encounter_identifier",) in indexed
+    assert ("patient_identifier",) in indexed
