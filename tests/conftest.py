@@ -201,3 +201,23 @@ def clinician_client(client, clinician):
 def admin_client_(client, administrator):
     client.force_login(administrator)
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_droppable(django_db_setup, django_db_blocker):
+    """At the end, end any session still open on the PostgreSQL test database.
+
+    Processes and threads the tests start (the worker, gunicorn, a live
+    server's request threads) connect to it; one left connected would stop
+    pytest-django from dropping it, and the run would end in an error.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
