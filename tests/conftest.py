@@ -77,7 +77,7 @@ class Simulator:
         self._call("POST", "/_simulator/expire-tokens")
 
     def set_faults(self, *faults: dict, seed: int | None = None) -> None:
-        """Replace the fault rules (see intake.corti.simulator.Fault); none clears.
+        """Replace the fault rules (see sandbox.simulator.Fault); none clears.
 
         Raises urllib.error.HTTPError when the simulator refuses a rule.
         """

@@ -288,6 +288,9 @@ if CORTI_SANDBOX:
         default=f"{_simulator}/realms/{CORTI_TENANT_NAME}"
         "/protocol/openid-connect/token",
     )
+    # The simulator (`manage.py corti_simulator`) and its contract validator:
+    # part of the dashboard only in sandbox mode.
+    INSTALLED_APPS.append("sandbox")
 else:
     CORTI_TENANT_NAME = env("CORTI_TENANT_NAME", default="base")
     CORTI_CLIENT_SECRET = env("CORTI_CLIENT_SECRET", default="")

@@ -12,6 +12,8 @@ STORAGES = {
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Tests point the client at their own simulator process (see tests/conftest.py).
 CORTI_SANDBOX = True
+if "sandbox" not in INSTALLED_APPS:  # noqa: F405
+    INSTALLED_APPS.append("sandbox")  # noqa: F405
 CORTI_TENANT_NAME = "base"
 CORTI_CLIENT_ID = "sandbox-client"
 CORTI_CLIENT_SECRET = "sandbox-secret"

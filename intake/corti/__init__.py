@@ -1,4 +1,4 @@
-"""The Corti API: typed client, errors, contract, and a local simulator."""
+"""The Corti API client: auth, calls, errors and types (the simulator is in sandbox/)."""
 
 from __future__ import annotations
 

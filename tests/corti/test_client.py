@@ -35,7 +35,7 @@ from intake.corti.client import (
     CortiConfig,
     redact_url,
 )
-from intake.corti.contract import validate_create_request
+from sandbox.contract import validate_create_request
 from intake.corti.errors import (
     CortiAuthError,
     CortiConfigurationError,

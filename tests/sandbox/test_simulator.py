@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from intake.corti.contract import validation_errors
+from sandbox.contract import validation_errors
 from tests.conftest import BASE_DIR, start_simulator
 
 TIMEOUT = (2.0, 5.0)

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from intake.corti.contract import (
+from sandbox.contract import (
     openapi,
     validate_create_request,
     validation_errors,

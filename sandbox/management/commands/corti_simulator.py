@@ -7,7 +7,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from intake.corti.simulator import FAULT_KINDS, Fault, SimulatorState, make_server
+from sandbox.simulator import FAULT_KINDS, Fault, SimulatorState, make_server
 
 
 def fault_spec(text: str) -> Fault:
