@@ -1,6 +1,7 @@
 # Corti Intake. The two commands a new machine needs:
 #   make run    set everything up and start the dashboard on the simulator
 #   make test   set everything up and run the whole test suite
+# While working: `make check` (lint, types and the fast tests, in parallel).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,21 +9,54 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 # PostgreSQL for `make test-postgres` (CI runs it; it skips when none answers).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# Test processes (pytest-xdist) for check, test and test-postgres: one per
+# core. Each has its own test database, simulator, live server and browser.
+JOBS ?= auto
+# Bytecode caches (__pycache__/, ignored by git) are kept even where the
+# environment sets PYTHONDONTWRITEBYTECODE: without them every pytest process
+# rewrites the asserts of ~150 test modules again, ~5 s each time.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --ds=config.settings.test
+# The markers (pyproject.toml): browser (tests/browser/, chromium), postgres
+# (needs PostgreSQL), slow (real processes, long tables, mostly waiting),
+# screenshots (rewrites docs/screenshots/; deselected unless `-m screenshots`).
+FAST := not browser and not slow and not screenshots
 
-.PHONY: run test test-postgres load-test lint format check-python browser-deps clean
+.PHONY: run test test-postgres check screenshots load-test lint types format lock \
+	check-python browser-deps clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Corti Intake needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
 
+# Each set installs from its hash-locked file (`make lock` writes them from
+# the .in files): requirements.txt is production's, requirements-sandbox.txt
+# adds the Corti simulator's needs (`make run`), requirements-dev.txt the
+# test, lint and type tools. A stamp per set reinstalls only when its lock moves.
 $(VENV)/.runtime: requirements.txt | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.sandbox: requirements-sandbox.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet --require-hashes -r requirements-sandbox.txt
 	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.sandbox
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
+	touch $@
+
+# Rewrites the three locks from requirements*.in, keeping every pin that still
+# fits; `make lock LOCK_ARGS=--upgrade` (or `--upgrade-package django`) moves
+# them. Resolved against PyPI alone (a machine's own pip configuration, such as
+# a local wheel folder, never leaks into the locks or their hashes).
+PIP_COMPILE := env PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= CUSTOM_COMPILE_COMMAND="make lock" \
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+lock: $(VENV)/.dev
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-sandbox.txt requirements-sandbox.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 # The browser tests drive Debian's chromium (a test tool's own browser download
 # cannot work here) and inject axe-core from the npm registry. Installed when
@@ -47,19 +81,33 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 		echo "WARNING: npm is missing; the accessibility checks will be skipped."; \
 	fi
 
-run: $(VENV)/.runtime
+run: $(VENV)/.sandbox
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	PORT=$(PORT) $(PY) manage.py run_dashboard
 
+# Every test on SQLite, the browser ones included (not the screenshot writer).
 test: $(VENV)/.dev browser-deps
-	$(PY) -m pytest --ds=config.settings.test
+	$(PYTEST) -n $(JOBS)
 
-test-postgres: $(VENV)/.dev browser-deps
+# The fast loop: lint, types, and the tests that are neither browser nor slow,
+# in parallel on SQLite. `make test` runs everything else too.
+check: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PYTEST) -q -n $(JOBS) -m "$(FAST)"
+
+# Rewrites docs/screenshots/*.png (the README shows them); commit the result.
+screenshots: $(VENV)/.dev browser-deps
+	$(PYTEST) -m screenshots tests/browser/test_screenshots.py
+
+# Every test but the browser ones (they run once, on SQLite, in `make test`).
+test-postgres: $(VENV)/.dev
 	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()' '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
 		echo "Running the suite on PostgreSQL at $(TEST_POSTGRES_URL)"; \
-		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest --ds=config.settings.test; \
+		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PYTEST) -n $(JOBS) -m "not browser and not screenshots"; \
 	else \
 		echo "SKIPPED: no PostgreSQL answers at $(TEST_POSTGRES_URL); set TEST_POSTGRES_URL to run the suite on PostgreSQL."; \
 	fi
@@ -79,11 +127,16 @@ load-test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) .ci/pip_audit.py
+
+# mypy with django-stubs; what it checks, and how strictly: pyproject.toml.
+types: $(VENV)/.dev
+	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache tests/browser/node_modules

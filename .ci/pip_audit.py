@@ -1,8 +1,11 @@
 """Known vulnerabilities in the pinned requirements; `make lint` runs this.
 
-pip-audit asks PyPI's advisory data about every pin in requirements*.txt,
-exactly those versions (`--no-deps`: the files pin what gets installed). A
-known vulnerability fails the run and names the fix. Where the advisory data
+pip-audit asks PyPI's advisory data about every pin in requirements*.txt
+(production's, the sandbox's and the tools' locks), exactly those versions
+(`--no-deps`: the locks pin everything that gets installed). Each lock must
+carry its hashes (`--require-hashes`), and a package pinned at two versions in
+two locks fails; one pinned alike in several is audited once. A known
+vulnerability fails the run and names the fix. Where the advisory data
 cannot be reached (no network; or a registry mirror without PyPI's JSON API,
 which answers "not found" for every pin), it says so and passes: a check that
 could not run is reported as skipped, never as passed.
@@ -50,6 +53,7 @@ def main() -> int:
         "json",
         "--no-deps",
         "--disable-pip",
+        "--require-hashes",
         "--progress-spinner",
         "off",
         "--timeout",

@@ -54,6 +54,7 @@ def start_simulator() -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert process.stdout is not None  # stdout=PIPE
     line = process.stdout.readline()
     if "listening on " not in line:
         process.kill()

@@ -163,8 +163,11 @@ def run(args: argparse.Namespace, database_url: str) -> None:
     client.force_login(user)
 
     def streamed() -> None:
+        from django.http import StreamingHttpResponse
+
         response = client.get("/interactions/export.csv")
         assert response.status_code == 200
+        assert isinstance(response, StreamingHttpResponse)
         lines = sum(chunk.count(b"\n") for chunk in response.streaming_content)
         assert lines == args.rows + 1, lines
 

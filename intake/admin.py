@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from .fields import Section, section_names
 from .models import CortiCall, Interaction, InteractionEvent
 
 admin.site.site_header = "Corti Intake administration"
@@ -33,10 +34,12 @@ def admin_sign_in(request, extra_context=None):
     )
 
 
-admin.site.login = admin_sign_in
+# Replaced on this one site; django-stubs types `login` as a method, which a
+# plain assignment may not replace.
+admin.site.login = admin_sign_in  # type: ignore[method-assign]
 
 
-class CalendarSafeChangelist:
+class CalendarSafeChangelist(admin.ModelAdmin):
     """A changelist that answers dates beyond the calendar as bad lookups.
 
     Django's date hierarchy and date filters turn a year past 9999 (or one so
@@ -205,33 +208,9 @@ class InteractionAdmin(CalendarSafeChangelist, admin.ModelAdmin):
                 "classes": ("collapse",),
             },
         ),
-        (
-            "Encounter",
-            {
-                "fields": (
-                    "encounter_identifier",
-                    "encounter_status",
-                    "encounter_type",
-                    "encounter_title",
-                    "encounter_started_at",
-                    "encounter_ended_at",
-                    "assigned_user_id",
-                    "time_zone",
-                )
-            },
-        ),
-        (
-            "Patient",
-            {
-                "fields": (
-                    "patient_identifier",
-                    "patient_name",
-                    "patient_gender",
-                    "patient_birth_date",
-                    "patient_pronouns",
-                )
-            },
-        ),
+        # The details as intake.fields declares them, in the form's order.
+        ("Encounter", {"fields": (*section_names(Section.ENCOUNTER), "time_zone")}),
+        ("Patient", {"fields": section_names(Section.PATIENT)}),
         (
             "Corti",
             {

@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .sessions import idle_phrase
 
@@ -18,4 +20,19 @@ def idle_session(request):
         "idle_timeout": settings.INTAKE_SESSION_IDLE_TIMEOUT,
         "idle_warning": settings.INTAKE_SESSION_WARNING,
         "idle_duration": idle_phrase(),
+        "idle_countdown": _countdown_words(),
+    }
+
+
+def _countdown_words() -> dict[str, str]:
+    """The warning's countdown in words, its numbers left as placeholders
+    that the page's script fills in as it counts down.
+
+    The seconds are sessions.duration_phrase's own messages, so one
+    translation serves both.
+    """
+    return {
+        "second_one": ngettext("%(n)d second", "%(n)d seconds", 1),
+        "second_other": ngettext("%(n)d second", "%(n)d seconds", 2),
+        "minutes": _("%(m)d:%(ss)s minutes"),
     }

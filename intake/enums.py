@@ -1,4 +1,4 @@
-"""Names shared by the Corti client, the models and the pages.
+"""Names shared by the Corti client, the models, the forms and the pages.
 
 Imports nothing of ours, so every layer can use it without pulling in another.
 """
@@ -37,3 +37,31 @@ class ErrorCode(StrEnum):
     UNSEARCHABLE = "unsearchable"
     #: The base class of the client's errors; not raised on its own.
     ERROR = "error"
+
+
+# The API's enumerations (Corti's interactions contract); the models and
+# forms give them labels, the client sends their values.
+
+
+class EncounterStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+
+class EncounterType(StrEnum):
+    FIRST_CONSULTATION = "first_consultation"
+    CONSULTATION = "consultation"
+    EMERGENCY = "emergency"
+    INPATIENT = "inpatient"
+    OUTPATIENT = "outpatient"
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+    OTHER = "other"

@@ -9,27 +9,18 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from .fields import DETAIL_FIELDS, TIME_NAMES
 from .models import Interaction
 
-COLUMNS = [
+COLUMNS: list[tuple[str, object]] = [
     ("id", "Local ID"),
     ("created_at", "Submitted at"),
     ("submitted_by", "Submitted by"),
     ("outcome", "Outcome"),
     ("interaction_id", "Corti interaction ID"),
     ("websocket_url", "Websocket URL"),
-    ("encounter_identifier", "Encounter identifier"),
-    ("encounter_status", "Encounter status"),
-    ("encounter_type", "Encounter type"),
-    ("encounter_title", "Title"),
-    ("encounter_started_at", "Started at"),
-    ("encounter_ended_at", "Ended at"),
-    ("assigned_user_id", "Assigned user ID"),
-    ("patient_identifier", "Patient identifier"),
-    ("patient_name", "Patient name"),
-    ("patient_gender", "Gender"),
-    ("patient_birth_date", "Birth date"),
-    ("patient_pronouns", "Pronouns"),
+    # The twelve details, as the form labels them (intake.fields).
+    *((field.name, field.label) for field in DETAIL_FIELDS),
     ("time_zone", "Time zone"),
     ("error_code", "Error kind"),
     ("error_status", "Error HTTP status"),
@@ -43,7 +34,7 @@ COLUMNS = [
 # zero-width space or a byte order mark before "=" hides nothing).
 _FORMULA_START = ("=", "+", "-", "@")
 _CONTROL_START = ("\t", "\r", "\n")
-_TIMES = {"created_at", "encounter_started_at", "encounter_ended_at"}
+_TIMES = {"created_at", *TIME_NAMES}
 
 
 class _Echo:
@@ -101,6 +92,6 @@ def interactions_csv(records: Iterable[Interaction]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     zone = ZoneInfo(settings.TIME_ZONE)
     # A byte order mark so spreadsheet programs read the file as UTF-8.
-    yield "\ufeff" + writer.writerow([title for _, title in COLUMNS])
+    yield "\ufeff" + writer.writerow([str(title) for _, title in COLUMNS])
     for record in records:
         yield writer.writerow([cell(_value(record, name, zone)) for name, _ in COLUMNS])

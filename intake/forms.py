@@ -18,6 +18,7 @@ from django.forms.fields import BaseTemporalField
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from .clinic_time import (
     clinic_time_is_ambiguous,
@@ -25,6 +26,18 @@ from .clinic_time import (
     clinic_time_zone,
     clinic_wall_clock_folds,
 )
+from .fields import (
+    CORTI_FIELD_PATHS,
+    DETAIL_FIELDS,
+    DETAIL_NAMES,
+    FORM_FIELDS,
+    PATIENT_DETAIL_NAMES,
+    RARELY_USED_NAMES,
+    TIME_NAMES,
+    InteractionDetails,
+    Section,
+)
+from .keys import uuid_or_none
 from .models import ENCOUNTER_STATUS_CHOICES, ENCOUNTER_TYPE_CHOICES, GENDER_CHOICES
 from .throttling import password_verify
 
@@ -33,36 +46,7 @@ LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M
 LOCAL_DATETIME_WIDGET_FORMAT = "%Y-%m-%dT%H:%M"
 OLDEST_BIRTH_YEARS = 150
 
-# Fields a typical intake leaves alone, in a group shown closed unless one
-# of them holds a value or an error, or the encounter has ended.
-MORE_DETAIL_FIELDS = ("encounter_ended_at", "assigned_user_id")
 ENDED_STATUSES = ("completed",)
-
-PATIENT_DETAIL_FIELDS = (
-    "patient_name",
-    "patient_gender",
-    "patient_birth_date",
-    "patient_pronouns",
-)
-
-# Corti names fields by JSON path; the form by flat name.
-CORTI_FIELD_PATHS = {
-    "assigneduserid": "assigned_user_id",
-    "encounter": "encounter_identifier",
-    "encounteridentifier": "encounter_identifier",
-    "encounterstatus": "encounter_status",
-    "encountertype": "encounter_type",
-    "encountertitle": "encounter_title",
-    "encounterperiod": "encounter_started_at",
-    "encounterperiodstartedat": "encounter_started_at",
-    "encounterperiodendedat": "encounter_ended_at",
-    "patient": "patient_identifier",
-    "patientidentifier": "patient_identifier",
-    "patientname": "patient_name",
-    "patientgender": "patient_gender",
-    "patientbirthdate": "patient_birth_date",
-    "patientpronouns": "patient_pronouns",
-}
 
 
 def oldest_birth_date(today: dt.date) -> dt.date:
@@ -86,7 +70,7 @@ class DateOrder:
 
     parts: tuple[str, str, str]  # strftime codes, in the clinic's order
     separator: str  # the one dates are shown with
-    words: str
+    words: StrPromise  # lazy: in the user's language when shown
 
     @property
     def shown(self) -> str:
@@ -160,9 +144,10 @@ class BirthDateField(forms.DateField):
 
     widget = BirthDateInput
 
-    @property  # type: ignore[override]
-    def input_formats(self) -> list[str]:
-        # Read when used: settings are never read at import time.
+    # A property where Django's fields keep a plain attribute: the formats are
+    # read when used, as settings never are at import time.
+    @property
+    def input_formats(self) -> list[str]:  # type: ignore[override]
         return clinic_date_order().input_formats
 
     def to_python(self, value: Any) -> dt.date | None:
@@ -227,6 +212,7 @@ def fold_choice_labels(naive: dt.datetime) -> tuple[str, str]:
 
 
 class ClinicDateTimeBoundField(BoundField):
+    field: ClinicDateTimeField  # only that field makes these (get_bound_field)
     asks_fold = True
 
     @property
@@ -357,6 +343,20 @@ class ClinicDateTimeField(forms.DateTimeField):
         return chosen.astimezone(dt.UTC)
 
 
+def describe_fields(form: forms.BaseForm, *also: str) -> None:
+    """Link each visible input to its help and to its error area (the ids the
+    shared field template, templates/partials/field.html, gives them), and to
+    any form-wide area named in `also`."""
+    for name, field in form.fields.items():
+        if field.widget.is_hidden:
+            continue
+        auto_id = form[name].auto_id
+        described = [f"{auto_id}_helptext"] if field.help_text else []
+        field.widget.attrs["aria-describedby"] = " ".join(
+            [*described, f"{auto_id}-errors", *also]
+        )
+
+
 class IntakeForm(forms.Form):
     """One Corti interaction: the encounter and, optionally, the patient."""
 
@@ -374,23 +374,12 @@ class IntakeForm(forms.Form):
         ),
     }
 
-    # The clinician's order: the encounter as it is known first, then the
-    # patient as the EHR shows them (identifier, name, birth date). Last, in
-    # a group closed unless in use, what a typical intake never touches: the
-    # end time (the encounter is usually still going on) and the assigned user.
+    # intake.fields gives the order (the clinician's) and the labels; last,
+    # in a group closed unless in use, what a typical intake never touches.
     field_order = [
         "submission_key",
-        "encounter_identifier",
-        "encounter_type",
-        "encounter_status",
-        "encounter_started_at",
-        "encounter_title",
-        "patient_identifier",
-        "patient_name",
-        "patient_birth_date",
-        "patient_gender",
-        "patient_pronouns",
-        *MORE_DETAIL_FIELDS,
+        *(field.name for field in FORM_FIELDS if not field.rarely_used),
+        *RARELY_USED_NAMES,
     ]
 
     # One per rendered form: every POST of it reaches the same local record,
@@ -398,7 +387,6 @@ class IntakeForm(forms.Form):
     submission_key = forms.UUIDField(widget=forms.HiddenInput)
 
     assigned_user_id = forms.UUIDField(
-        label=_("Assigned user ID"),
         required=False,
         help_text=_("Optional. The Corti user ID of the responsible clinician."),
         error_messages={
@@ -411,14 +399,12 @@ class IntakeForm(forms.Form):
         ),
     )
     encounter_identifier = forms.CharField(
-        label=_("Encounter identifier"),
         max_length=255,
         help_text=_("The encounter's identifier in your EHR."),
         error_messages={"required": _("Enter the encounter identifier.")},
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     encounter_status = forms.ChoiceField(
-        label=_("Encounter status"),
         choices=[("", _("Choose a status…")), *ENCOUNTER_STATUS_CHOICES],
         error_messages={
             "required": _("Choose the encounter status."),
@@ -426,7 +412,6 @@ class IntakeForm(forms.Form):
         },
     )
     encounter_type = forms.ChoiceField(
-        label=_("Encounter type"),
         choices=[("", _("Choose a type…")), *ENCOUNTER_TYPE_CHOICES],
         error_messages={
             "required": _("Choose the encounter type."),
@@ -434,39 +419,33 @@ class IntakeForm(forms.Form):
         },
     )
     encounter_title = forms.CharField(
-        label=_("Title"),
         max_length=255,
         required=False,
         help_text=_("Optional. A readable name for the interaction."),
     )
     encounter_started_at = ClinicDateTimeField(
-        label=_("Started at"),
         error_messages={"required": _("Enter when the encounter started.")},
     )
-    encounter_ended_at = ClinicDateTimeField(label=_("Ended at"), required=False)
+    encounter_ended_at = ClinicDateTimeField(required=False)
     patient_identifier = forms.CharField(
-        label=_("Patient identifier"),
         max_length=255,
         required=False,
         help_text=_("Needed when any patient detail is given."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     patient_name = forms.CharField(
-        label=_("Patient name"),
         max_length=255,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     patient_gender = forms.ChoiceField(
-        label=_("Gender"),
         choices=[("", _("Not given")), *GENDER_CHOICES],
         required=False,
         error_messages={"invalid_choice": _("Choose one of the listed genders.")},
     )
     # Its help text and "invalid" message name the clinic's order (__init__).
-    patient_birth_date = BirthDateField(label=_("Birth date"), required=False)
+    patient_birth_date = BirthDateField(required=False)
     patient_pronouns = forms.CharField(
-        label=_("Pronouns"),
         max_length=64,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
@@ -477,8 +456,11 @@ class IntakeForm(forms.Form):
         self.key_renewed = False
         if self.is_bound and uuid_or_none(self.data.get("submission_key")) is None:
             # Keep what was typed; give the form a key of its own to post.
-            self.data = self.data.copy()
-            self.data["submission_key"] = str(uuid.uuid4())
+            # The data is a QueryDict or a dict (both copy); django-stubs types
+            # it as a read-only Mapping.
+            data = self.data.copy()  # type: ignore[attr-defined]
+            data["submission_key"] = str(uuid.uuid4())
+            self.data = data
             self.key_renewed = True
         elif not self.is_bound:
             self.initial.setdefault("submission_key", uuid.uuid4())
@@ -503,15 +485,7 @@ class IntakeForm(forms.Form):
         birth_field.error_messages["invalid"] = _(
             "Enter the birth date as %(words)s, for example %(example)s."
         ) % {"words": order.words, "example": example}
-        for name, field in self.fields.items():
-            if field.widget.is_hidden:
-                continue
-            # Link each input to its help and to the live error area.
-            auto_id = self[name].auto_id
-            described = [f"{auto_id}_helptext"] if field.help_text else []
-            field.widget.attrs["aria-describedby"] = " ".join(
-                [*described, f"{auto_id}-errors"]
-            )
+        describe_fields(self)
         today = timezone.localdate()
         birth = self.fields["patient_birth_date"].widget.attrs
         birth["max"] = today.isoformat()
@@ -523,11 +497,37 @@ class IntakeForm(forms.Form):
     @property
     def more_details_open(self) -> bool:
         """Whether the group of rarely used fields is shown open."""
-        if any(self[name].errors for name in MORE_DETAIL_FIELDS):
+        if any(self[name].errors for name in RARELY_USED_NAMES):
             return True
-        if any(self[name].value() not in (None, "") for name in MORE_DETAIL_FIELDS):
+        if any(self[name].value() not in (None, "") for name in RARELY_USED_NAMES):
             return True
         return self["encounter_status"].value() in ENDED_STATUSES
+
+    @property
+    def encounter_fields(self) -> list[BoundField]:
+        """The encounter's fields a typical intake fills, in order."""
+        return self._shown(Section.ENCOUNTER)
+
+    @property
+    def patient_fields(self) -> list[BoundField]:
+        return self._shown(Section.PATIENT)
+
+    @property
+    def more_fields(self) -> list[BoundField]:
+        """The rarely used fields, in the "More details" group."""
+        return [self[name] for name in RARELY_USED_NAMES]
+
+    def _shown(self, section: Section) -> list[BoundField]:
+        return [
+            self[f.name]
+            for f in FORM_FIELDS
+            if f.section == section and not f.rarely_used
+        ]
+
+    @property
+    def details(self) -> InteractionDetails:
+        """The cleaned details, for the services (after is_valid())."""
+        return InteractionDetails.from_values(self.cleaned_data)
 
     def clean_patient_birth_date(self) -> dt.date | None:
         value = self.cleaned_data["patient_birth_date"]
@@ -547,7 +547,8 @@ class IntakeForm(forms.Form):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.key_renewed:
             self.add_error(
                 None,
@@ -568,7 +569,7 @@ class IntakeForm(forms.Form):
         if (
             not data.get("patient_identifier")
             and "patient_identifier" not in self.errors
-            and any(data.get(name) for name in PATIENT_DETAIL_FIELDS)
+            and any(data.get(name) for name in PATIENT_DETAIL_NAMES)
         ):
             self.add_error(
                 "patient_identifier",
@@ -605,21 +606,25 @@ class IntakeForm(forms.Form):
                     )
 
 
+# Labels are declared with the fields (intake.fields), once.
+for _detail in DETAIL_FIELDS:
+    IntakeForm.base_fields[_detail.name].label = _detail.label
+del _detail
+
+
 def prefill_from_query(params: Any) -> dict[str, str]:
     """Initial form values from a deep link's query string (unknown keys ignored).
 
     Date-times with an offset or a Z are shown in the clinic's time zone.
     """
     initial: dict[str, str] = {}
-    for name in IntakeForm.base_fields:
-        if name == "submission_key":
-            # A link must never reuse someone's submission.
-            continue
+    # Never the submission key: a link must never reuse someone's submission.
+    for name in DETAIL_NAMES:
         value = params.get(name)
         if value is None or value == "":
             continue
         value = str(value)[:1000]
-        if name in ("encounter_started_at", "encounter_ended_at"):
+        if name in TIME_NAMES:
             value = _local_datetime_text(value)
         initial[name] = value
     return initial
@@ -631,14 +636,7 @@ def initial_from_record(record: Any) -> dict[str, Any]:
     The form carries the record's submission key, so sending it updates that
     record instead of starting another.
     """
-    return {
-        "submission_key": record.submission_key,
-        **{
-            name: getattr(record, name)
-            for name in IntakeForm.base_fields
-            if name != "submission_key"
-        },
-    }
+    return {"submission_key": record.submission_key, **record.details.as_dict()}
 
 
 def form_for_record(record: Any) -> IntakeForm:
@@ -659,14 +657,6 @@ def form_for_record(record: Any) -> IntakeForm:
     form = IntakeForm(data=data)
     form.is_valid()
     return form
-
-
-def uuid_or_none(value: Any) -> uuid.UUID | None:
-    """`value` as a UUID, or None when it is not one (a key from the address)."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _local_datetime_text(value: str) -> str:
@@ -692,12 +682,10 @@ class SignInForm(AuthenticationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
-            field.widget.attrs["aria-describedby"] = (
-                f"{self[name].auto_id}-errors login-errors"
-            )
-            if self.is_bound:
-                # After a failed try, focus goes to the first problem instead.
+        describe_fields(self, "login-errors")
+        if self.is_bound:
+            # After a failed try, focus goes to the first problem instead.
+            for field in self.fields.values():
                 field.widget.attrs.pop("autofocus", None)
 
 
@@ -708,6 +696,7 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
     def __init__(self, user: Any, *args: Any, request: Any, **kwargs: Any) -> None:
         self.request = request
         super().__init__(user, *args, **kwargs)
+        describe_fields(self)
 
     def clean_old_password(self) -> str:
         old_password = self.cleaned_data["old_password"]

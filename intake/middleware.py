@@ -12,7 +12,7 @@ from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import sessions
-from .forms import uuid_or_none
+from .keys import uuid_or_none
 
 # These views open or post the intake form; a post is kept when the session
 # has just ended.
@@ -40,7 +40,9 @@ class QueryNulMiddleware:
                     name, [value.replace("\x00", "") for value in cleaned.getlist(name)]
                 )
             cleaned._mutable = False
-            request.GET = cleaned
+            # Immutable again (the line above); django-stubs types GET as its
+            # own _ImmutableQueryDict, which no QueryDict can be.
+            request.GET = cleaned  # type: ignore[assignment]
         return self.get_response(request)
 
 
@@ -128,7 +130,11 @@ class HtmxLoginRequiredMiddleware(LoginRequiredMiddleware):
     after an idle sign-out keeps what was typed and comes back to that form.
     """
 
-    def handle_no_permission(self, request, view_func) -> HttpResponse:
+    # An htmx request gets an HX-Redirect answer, not an HTTP redirect; Django
+    # sends whatever response this returns, as the override's type says.
+    def handle_no_permission(  # type: ignore[override]
+        self, request, view_func
+    ) -> HttpResponse:
         page = self._page_after_sign_in(request) or self._deep_link_kept(request)
         htmx = getattr(request, "htmx", None)
         if htmx:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from intake.clinic_time import clinic_time_text
-from intake.corti.types import EncounterStatus, EncounterType, Gender
-from intake.enums import ErrorCode
+from intake.enums import EncounterStatus, EncounterType, ErrorCode, Gender
+from intake.fields import DETAIL_FIELDS, DetailField, InteractionDetails
 
 ENCOUNTER_STATUS_CHOICES = [
     (EncounterStatus.PLANNED.value, _("Planned")),
@@ -35,8 +38,9 @@ GENDER_CHOICES = [
 ]
 
 # What became of Corti's answer, when it did not say whether it created the
-# interaction: one accurate sentence per kind.
-LOST_ANSWER = {
+# interaction: one accurate sentence per kind. Keyed by str: a record keeps
+# its error_code as the plain string.
+LOST_ANSWER: dict[str, StrPromise] = {
     ErrorCode.TIMEOUT: _("Corti did not answer in time."),
     ErrorCode.DISCONNECTED: _(
         "The connection to Corti dropped before its answer arrived."
@@ -237,7 +241,17 @@ class Interaction(models.Model):
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 
-        return reverse("intake:interaction_detail", kwargs={"key": self.pk})
+        return reverse("intake:interaction_detail", kwargs={"record_id": self.pk})
+
+    @property
+    def details(self) -> InteractionDetails:
+        """The twelve details as the clinician gave them."""
+        return InteractionDetails.of(self)
+
+    @property
+    def detail_rows(self) -> list[DetailRow]:
+        """The details as the pages show them, in the order of Corti's body."""
+        return [_detail_row(self, field) for field in DETAIL_FIELDS]
 
     @property
     def failure_explanation(self) -> str:
@@ -279,6 +293,33 @@ class Interaction(models.Model):
     def retryable(self) -> bool:
         """Failed with nothing created in Corti, and not rejected for its content."""
         return self.is_failed and self.error_code != ErrorCode.INVALID
+
+
+@dataclass(frozen=True)
+class DetailRow:
+    """One detail of a record, as a page shows it: a label, the value as
+    text ("" when not given) and, for a choice, the code that was sent."""
+
+    name: str
+    label: str
+    text: str
+    code: str = ""
+
+
+def _detail_row(record: Interaction, field: DetailField) -> DetailRow:
+    value = getattr(record, field.name)
+    label = str(field.label)
+    if value in (None, ""):
+        return DetailRow(field.name, label, "")
+    display = getattr(record, f"get_{field.name}_display", None)
+    if display is not None:
+        code = str(value) if field.show_code else ""
+        return DetailRow(field.name, label, str(display()), code)
+    if isinstance(value, dt.datetime):
+        return DetailRow(field.name, label, clinic_time_text(value))
+    if isinstance(value, dt.date):
+        return DetailRow(field.name, label, value.isoformat())
+    return DetailRow(field.name, label, str(value))
 
 
 class CortiCall(models.Model):

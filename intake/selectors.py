@@ -49,11 +49,11 @@ def interaction_list(
     return queryset
 
 
-def interaction_get(*, key: uuid.UUID) -> Interaction:
+def interaction_get(*, record_id: uuid.UUID) -> Interaction:
     """One submission, by its local id or its Corti interaction ID; 404 if none."""
     return get_object_or_404(
         Interaction.objects.select_related("submitted_by"),
-        Q(pk=key) | Q(interaction_id=key),
+        Q(pk=record_id) | Q(interaction_id=record_id),
     )
 
 

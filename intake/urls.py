@@ -21,10 +21,12 @@ urlpatterns = [
         name="interaction_validate",
     ),
     path(
-        "interactions/<uuid:key>/", views.interaction_detail, name="interaction_detail"
+        "interactions/<uuid:record_id>/",
+        views.interaction_detail,
+        name="interaction_detail",
     ),
     path(
-        "interactions/<uuid:key>/retry/",
+        "interactions/<uuid:record_id>/retry/",
         views.interaction_retry,
         name="interaction_retry",
     ),

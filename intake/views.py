@@ -11,10 +11,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
-from django.db import DatabaseError, connection
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import readiness, sessions
+from . import sessions
 from .exports import interactions_csv
 from .forms import (
     IntakeForm,
@@ -39,13 +39,14 @@ from .forms import (
     SignInForm,
     form_for_record,
     prefill_from_query,
-    uuid_or_none,
 )
+from .keys import FORM_KEY_PARAM, uuid_or_none
 from .models import (
     ENCOUNTER_STATUS_CHOICES,
     ENCOUNTER_TYPE_CHOICES,
     Interaction,
 )
+from .notices import answer_notice, retry_notice
 from .selectors import (
     interaction_by_submission_key,
     interaction_calls,
@@ -53,9 +54,9 @@ from .selectors import (
     interaction_get,
 )
 from .selectors import interaction_list as interaction_list_select
+from .services import readiness
 from .services.interactions import (
     Refusal,
-    RetryResult,
     Submission,
     interaction_likely_duplicate,
     interaction_may_resend,
@@ -69,8 +70,6 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 25
 # A day: the icon seldom changes, and a new one shows within a day.
 FAVICON_MAX_AGE = 24 * 60 * 60
-# The query parameter that carries the form's submission key.
-FORM_KEY_PARAM = "key"
 # The button that creates one more interaction despite a likely duplicate.
 CONFIRM_DUPLICATE_PARAM = "confirm_duplicate"
 # Live validation of one field also refreshes the fields whose rules read it.
@@ -79,6 +78,12 @@ DEPENDENT_FIELDS = {"encounter_started_at": ["encounter_ended_at"]}
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+class SignedInHttpRequest(HtmxHttpRequest):
+    """A request LoginRequiredMiddleware let through: its user signed in."""
+
+    user: User
 
 
 @require_GET
@@ -93,13 +98,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Answer 200 when the dashboard can serve requests, 503 when it cannot."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        logger.exception("Health check: the database is unreachable")
-        return JsonResponse({"status": "unavailable", "database": "error"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    return _report(readiness.health_report())
 
 
 @login_not_required
@@ -113,6 +112,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
     the log each time.
     """
     icon = finders.find("favicon.svg")
+    assert isinstance(icon, str)  # one of the site's own static files
     return HttpResponse(Path(icon).read_bytes(), content_type="image/svg+xml")
 
 
@@ -123,29 +123,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Answer 200 when submissions can reach Corti, 503 (and why) when not.
 
     Checks the database, and reports the last sign-in check (at most one per
-    half minute for all workers, in the background: intake.readiness). If
-    signing in fails while this worker still holds a valid token, submissions
-    keep working for now: 200, "degraded".
+    half minute for all workers, in the background: services.readiness).
     """
-    checks: dict[str, str] = {"database": "ok"}
-    ready, degraded = True, False
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        logger.exception("Readiness check: the database is unreachable")
-        checks["database"] = "error"
-        ready = False
-    corti = readiness.corti_sign_in_status()
-    checks["corti"] = corti.code
-    if not corti.ok:
-        checks["corti_detail"] = corti.detail
-        if readiness.token_held():
-            degraded = True
-        else:
-            ready = False
-    status = "unavailable" if not ready else "degraded" if degraded else "ok"
-    return JsonResponse({"status": status, **checks}, status=200 if ready else 503)
+    return _report(readiness.readiness_report())
+
+
+def _report(report: readiness.Report) -> JsonResponse:
+    return JsonResponse(report.as_json(), status=report.http_status)
 
 
 class SignInView(LoginView):
@@ -218,7 +202,7 @@ def session(request: HtmxHttpRequest) -> JsonResponse:
 
 @permission_required("intake.add_interaction", raise_exception=True)
 @require_http_methods(["GET", "POST"])
-def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
+def interaction_create(request: SignedInHttpRequest) -> HttpResponse:
     """Show the intake form; on a valid POST create the interaction in Corti.
 
     The form's page address carries its submission key (`?key=`): a reload or
@@ -232,26 +216,31 @@ def interaction_create(request: HtmxHttpRequest) -> HttpResponse:
     form = IntakeForm(request.POST)
     if not form.is_valid():
         return _render_form(request, form)
-    if request.POST.get(CONFIRM_DUPLICATE_PARAM) != "1":
-        duplicate = interaction_likely_duplicate(**form.cleaned_data)
-        if duplicate is not None:
-            # Ask first; one press on "Create another one" goes on.
-            return _render_form(request, form, duplicate=duplicate)
-    submission = interaction_submit(submitted_by=request.user, **form.cleaned_data)
+    duplicate = _unconfirmed_duplicate(request, form)
+    if duplicate is not None:
+        # Ask first; one press on "Create another one" goes on.
+        return _render_form(request, form, duplicate=duplicate)
+    submission = interaction_submit(
+        submission_key=form.cleaned_data["submission_key"],
+        submitted_by=request.user,
+        details=form.details,
+    )
     return _submission_answer(request, form, submission)
 
 
 @permission_required("intake.add_interaction", raise_exception=True)
 @require_POST
-def interaction_retry(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
+def interaction_retry(
+    request: SignedInHttpRequest, record_id: uuid.UUID
+) -> HttpResponse:
     """Send a failed submission to Corti again, as it was; no retyping.
 
     For a submission whose answer was lost: ask the worker to check Corti now.
     """
     record, result = interaction_retry_service(
-        record=interaction_get(key=key), user=request.user
+        record=interaction_get(record_id=record_id), user=request.user
     )
-    level, text = _retry_message(record, result)
+    level, text = retry_notice(record, result)
     messages.add_message(request, level, text)
     return _redirect(request, record.get_absolute_url())
 
@@ -321,13 +310,15 @@ def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
 
 @permission_required("intake.view_interaction", raise_exception=True)
 @require_GET
-def interaction_detail(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
+def interaction_detail(
+    request: SignedInHttpRequest, record_id: uuid.UUID
+) -> HttpResponse:
     """Show one submission: Corti's answer and everything that was sent.
 
     Never calls Corti: a submission whose check is due gets a background task,
     and the page asks again every few seconds until it has settled.
     """
-    record = interaction_get(key=key)
+    record = interaction_get(record_id=record_id)
     interaction_nudge(record=record)
     template = "intake/interaction_detail.html"
     if request.htmx and not request.htmx.boosted:
@@ -366,16 +357,14 @@ def _list_filters(request: HttpRequest) -> dict[str, str]:
     }
 
 
-def _create_page(request: HtmxHttpRequest) -> HttpResponse:
-    key = uuid_or_none(request.GET.get(FORM_KEY_PARAM))
-    given = key
-    if key is None:
-        # Back from an idle sign-out by any route: to the form kept for them.
-        kept = uuid_or_none(sessions.draft_key_for_user(request))
-        key = kept or uuid.uuid4()
+def _create_page(request: SignedInHttpRequest) -> HttpResponse:
+    """The form at `?key=K`: new, restored, correctable, or what K sent."""
+    given = uuid_or_none(request.GET.get(FORM_KEY_PARAM))
+    key = given or _kept_or_new_key(request)
     if given is None or set(request.GET) != {FORM_KEY_PARAM}:
-        # A deep link: keep its details with the form, and answer with an
-        # address that holds only the form's key (no patient data in history).
+        # A deep link, or no key yet: keep its details with the form, and
+        # answer with an address that holds only the form's key (no patient
+        # data in the browser's history).
         sessions.prefill_keep(request, key=key, params=request.GET)
         return redirect(form_url(key))
     record = interaction_by_submission_key(key=key)
@@ -383,35 +372,61 @@ def _create_page(request: HtmxHttpRequest) -> HttpResponse:
         record.is_failed and interaction_may_resend(user=request.user, record=record)
     )
     draft = sessions.draft_take(request, key=key)
-    if draft is not None and editable:
-        messages.info(request, sessions.draft_restored_message(draft))
-        return _render_form(request, IntakeForm(initial=draft))
-    if draft is not None and record is not None:
-        # That form was sent meanwhile (another tab): never over its record.
-        form = IntakeForm(initial={**draft, "submission_key": uuid.uuid4()})
-        return _render_fresh(
-            request,
-            form,
-            record,
-            why="draft",
-            note=sessions.draft_restored_message(draft),
-        )
+    if draft is not None:
+        return _draft_page(request, draft, record, editable=editable)
     if record is None:
-        initial: dict[str, Any] = prefill_from_query(
-            sessions.prefill_for(request, key=key)
-        )
-        initial["submission_key"] = key
-        initial.setdefault(
-            "encounter_started_at",
-            timezone.now().replace(second=0, microsecond=0),
-        )
-        return _render_form(request, IntakeForm(initial=initial))
+        return _new_form_page(request, key)
     if editable:
         return _render_failed(request, form_for_record(record), record)
     return render(
         request,
         "intake/interaction_form.html",
         {"sent": record, "new_intake_url": _new_intake_url(request, key)},
+    )
+
+
+def _kept_or_new_key(request: HtmxHttpRequest) -> uuid.UUID:
+    """Back from an idle sign-out by any route: the form kept for them."""
+    return uuid_or_none(sessions.draft_key_for_user(request)) or uuid.uuid4()
+
+
+def _draft_page(
+    request: HtmxHttpRequest,
+    draft: sessions.Draft,
+    record: Interaction | None,
+    *,
+    editable: bool,
+) -> HttpResponse:
+    """What was typed before an idle sign-out, back in its form."""
+    if editable:
+        messages.info(request, sessions.draft_restored_message(draft))
+        return _render_form(request, IntakeForm(initial=draft))
+    # That form was sent meanwhile (another tab): never over its record.
+    assert record is not None
+    form = IntakeForm(initial={**draft, "submission_key": uuid.uuid4()})
+    return _render_fresh(
+        request, form, record, why="draft", note=sessions.draft_restored_message(draft)
+    )
+
+
+def _new_form_page(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
+    """An empty form (or one a deep link prefilled), starting now."""
+    initial: dict[str, Any] = prefill_from_query(sessions.prefill_for(request, key=key))
+    initial["submission_key"] = key
+    initial.setdefault(
+        "encounter_started_at", timezone.now().replace(second=0, microsecond=0)
+    )
+    return _render_form(request, IntakeForm(initial=initial))
+
+
+def _unconfirmed_duplicate(
+    request: HtmxHttpRequest, form: IntakeForm
+) -> Interaction | None:
+    """A likely duplicate to ask about first, unless the user already said go."""
+    if request.POST.get(CONFIRM_DUPLICATE_PARAM) == "1":
+        return None
+    return interaction_likely_duplicate(
+        submission_key=form.cleaned_data["submission_key"], details=form.details
     )
 
 
@@ -445,75 +460,17 @@ def _submission_answer(
         )
         return _render_failed(request, form, record)
     if submission.refused is not None:
-        data = form.data.copy()
+        # A QueryDict (django-stubs types form data as a read-only Mapping).
+        data = form.data.copy()  # type: ignore[attr-defined]
         data["submission_key"] = str(uuid.uuid4())
         fresh = IntakeForm(data=data)
         fresh.is_valid()
         return _render_fresh(request, fresh, record, why=submission.refused)
     if record.is_failed:
         return _render_failed(request, form, record)
-    level, text = _answer_message(record, replayed=submission.replayed)
+    level, text = answer_notice(record, replayed=submission.replayed)
     messages.add_message(request, level, text)
     return _redirect(request, record.get_absolute_url())
-
-
-def _answer_message(record: Interaction, *, replayed: bool) -> tuple[int, str]:
-    """What the result page says after a POST that reached the record."""
-    if record.is_pending:
-        return messages.INFO, _(
-            "This form was already sent and Corti has not answered yet. "
-            "Nothing was sent twice; this page shows the answer when it comes."
-        )
-    if record.is_unknown:
-        return messages.WARNING, _(
-            "Corti's answer was lost. The dashboard is checking with Corti "
-            "whether the interaction was created; this page updates by itself. "
-            "Nothing will be sent again meanwhile."
-        )
-    if replayed:
-        return messages.INFO, _(
-            "This form was already sent: this is the interaction it created. "
-            "Nothing was sent to Corti again."
-        )
-    return messages.SUCCESS, _("Interaction created in Corti.")
-
-
-def _retry_message(record: Interaction, result: RetryResult) -> tuple[int, str]:
-    """What the submission's page says after Retry or "Check Corti again"."""
-    if result == RetryResult.CHECKING:
-        return messages.INFO, _(
-            "Checking with Corti whether it created the interaction; this page "
-            "updates by itself. Nothing is sent again meanwhile."
-        )
-    if result == RetryResult.NOT_ALLOWED:
-        return messages.ERROR, _(
-            "Only %(user)s, who submitted it, or an administrator can send this "
-            "submission again. Nothing was sent."
-        ) % {"user": record.submitted_by.get_username()}
-    if result == RetryResult.INVALID:
-        return messages.ERROR, _(
-            "Corti refused these details, so sending them unchanged cannot "
-            "work. Nothing was sent; use “Correct and send again”."
-        )
-    if record.is_created:
-        if result == RetryResult.NOTHING_TO_DO:
-            return messages.INFO, _("This submission was already created.")
-        if result == RetryResult.FOUND:
-            return messages.INFO, _(
-                "Corti had created this interaction from the earlier attempt "
-                "after all. Nothing was sent again."
-            )
-        return messages.SUCCESS, _("Interaction created in Corti.")
-    if record.is_pending:
-        return messages.INFO, _("This submission is already being sent.")
-    if record.is_unknown:
-        return messages.WARNING, _(
-            "Corti's answer was lost again. The dashboard is checking with Corti "
-            "whether it created the interaction; this page updates by itself."
-        )
-    return messages.ERROR, _("Not created in Corti: %(why)s") % {
-        "why": record.failure_explanation
-    }
 
 
 def _render_failed(

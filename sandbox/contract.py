@@ -20,7 +20,8 @@ CONTRACT_PATH = Path(__file__).parent / "schema" / "interactions-create.openapi.
 @functools.cache
 def openapi() -> dict[str, Any]:
     with CONTRACT_PATH.open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        document: dict[str, Any] = yaml.safe_load(f)
+    return document
 
 
 def _to_json_schema(node: Any) -> Any:

@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -280,7 +281,9 @@ class SimulatorServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
+        # The socket's own name: str host and int port for AF_INET and AF_INET6
+        # (server_address is typed for every address family).
+        host, port = self.socket.getsockname()[:2]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
@@ -389,7 +392,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     # --- faults ---------------------------------------------------------
 
-    def _faulted(self, endpoint: str, handle: Any) -> None:
+    def _faulted(self, endpoint: str, handle: Callable[[], None]) -> None:
         """Run `handle`, unless a fault rule says to misbehave instead."""
         state = self.server.state
         state.count(f"{endpoint}_requests")

@@ -2,140 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import threading
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from intake.corti import CortiClient, CortiConfig, clear_clients
+from intake.corti import clear_clients
+from tests.support.clock import CLINIC_ZONE
+from tests.support.corti import start_simulator
+from tests.support.factories import make_user
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 30.0
-
-
-@dataclass
-class Simulator:
-    """A running `manage.py corti_simulator` process, reached over real HTTP."""
-
-    process: subprocess.Popen
-    base_url: str
-    tenant: str = "base"
-    client_id: str = "sandbox-client"
-    client_secret: str = "sandbox-secret"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/v2"
-
-    def auth_url(self, tenant: str | None = None) -> str:
-        realm = tenant or self.tenant
-        return f"{self.base_url}/realms/{realm}/protocol/openid-connect/token"
-
-    def config(self, **overrides) -> CortiConfig:
-        values = {
-            "api_url": self.api_url,
-            "auth_url": self.auth_url(),
-            "tenant_name": self.tenant,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "connect_timeout": 2.0,
-            "read_timeout": 5.0,
-            "retry_budget": 1.0,
-            "retry_after_max": 1.0,
-        }
-        values.update(overrides)
-        return CortiConfig(**values)
-
-    def client(self, **overrides) -> CortiClient:
-        return CortiClient(self.config(**overrides))
-
-    def _call(self, method: str, path: str) -> dict:
-        # The control endpoints take posts as JSON only (a cross-site form
-        # cannot send that).
-        request = urllib.request.Request(
-            f"{self.base_url}{path}",
-            data=b"{}" if method == "POST" else None,
-            headers={"Content-Type": "application/json"} if method == "POST" else {},
-            method=method,
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-
-    def state(self) -> dict:
-        return self._call("GET", "/_simulator/state")
-
-    def reset(self) -> None:
-        self._call("POST", "/_simulator/reset")
-
-    def expire_tokens(self) -> None:
-        self._call("POST", "/_simulator/expire-tokens")
-
-    def set_faults(self, *faults: dict, seed: int | None = None) -> None:
-        """Replace the fault rules (see sandbox.simulator.Fault); none clears.
-
-        Raises urllib.error.HTTPError when the simulator refuses a rule.
-        """
-        body: dict = {"faults": list(faults)}
-        if seed is not None:
-            body["seed"] = seed
-        request = urllib.request.Request(
-            f"{self.base_url}/_simulator/faults",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            response.read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
 
 
-def start_simulator(*args: str) -> Simulator:
-    """Start a simulator on a free loopback port; wait until it listens."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "corti_simulator", "--port", "0", *args],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(
-        target=lambda: lines.append(process.stdout.readline()), daemon=True
-    )
-    reader.start()
-    reader.join(STARTUP_TIMEOUT)
-    if not lines or "listening on " not in lines[0]:
-        process.kill()
-        process.wait()
-        process.stdout.close()
-        raise RuntimeError(f"the Corti simulator did not start: {lines!r}")
-    base_url = lines[0].split("listening on ", 1)[1].strip()
-    simulator = Simulator(process=process, base_url=base_url)
-    for flag, attr in (
-        ("--tenant", "tenant"),
-        ("--client-id", "client_id"),
-        ("--client-secret", "client_secret"),
-    ):
-        if flag in args:
-            setattr(simulator, attr, args[args.index(flag) + 1])
-    return simulator
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything under tests/browser/ `browser`, before `-m` selects."""
+    for item in items:
+        if BROWSER_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -167,28 +51,23 @@ def corti(simulator, settings):
 
 
 @pytest.fixture
-def clinician(db, django_user_model):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user("clin", password="pw-clinician-1")
-    user.groups.add(Group.objects.get(name="Clinicians"))
-    return user
+def clinician(db):
+    return make_user("clin", role="clinician", password="pw-clinician-1")
 
 
 @pytest.fixture
-def administrator(db, django_user_model):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user(
-        "boss", password="pw-administrator-1", is_staff=True
-    )
-    user.groups.add(Group.objects.get(name="Administrators"))
-    return user
+def other_clinician(db):
+    return make_user("clin2", role="clinician", password="pw-clinician-2")
 
 
 @pytest.fixture
-def no_role_user(db, django_user_model):
-    return django_user_model.objects.create_user("norole", password="pw-norole-1")
+def administrator(db):
+    return make_user("boss", role="administrator", password="pw-administrator-1")
+
+
+@pytest.fixture
+def no_role_user(db):
+    return make_user("norole", password="pw-norole-1")
 
 
 @pytest.fixture
@@ -201,6 +80,23 @@ def clinician_client(client, clinician):
 def admin_client_(client, administrator):
     client.force_login(administrator)
     return client
+
+
+@pytest.fixture
+def admin_browser(administrator):
+    """A browser of its own, signed in as the administrator."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(administrator)
+    return browser
+
+
+@pytest.fixture
+def clinic_zone(settings) -> str:
+    """The clinic in CLINIC_ZONE, a zone with summer time."""
+    settings.TIME_ZONE = CLINIC_ZONE
+    return CLINIC_ZONE
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,21 +7,21 @@ attributes, on...= handlers or htmx's hx-on.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import uuid
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
 from intake.models import Interaction
+from tests.support.factories import make_interaction
+from tests.support.pages import parse
+from tests.support.processes import BASE_DIR
 
 pytestmark = pytest.mark.django_db
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = BASE_DIR / "templates"
 REQUIRED = {
     "default-src": {"'none'"},
@@ -114,31 +114,24 @@ SOURCE_PATTERNS = {
 }
 
 
-def make_interaction(user, **fields) -> Interaction:
-    values = {
-        "encounter_identifier": "ENC-CSP",
-        "encounter_status": "planned",
-        "encounter_type": "consultation",
-        "encounter_started_at": dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC),
-        "time_zone": "UTC",
-        "outcome": Interaction.Outcome.CREATED,
-        "interaction_id": uuid.uuid4(),
-        "request_body": {"encounter": {"identifier": "ENC-CSP"}},
-        **fields,
-    }
-    return Interaction.objects.create(submitted_by=user, **values)
+#: What the records of these tests have in common.
+CSP_RECORD = {
+    "encounter_identifier": "ENC-CSP",
+    "time_zone": "UTC",
+    "request_body": {"encounter": {"identifier": "ENC-CSP"}},
+}
 
 
 @pytest.fixture
 def record(clinician):
-    return make_interaction(clinician)
+    return make_interaction(clinician, **CSP_RECORD)
 
 
 @pytest.fixture
 def failed_record(clinician):
     return make_interaction(
         clinician,
-        encounter_identifier="ENC-CSP-F",
+        **{**CSP_RECORD, "encounter_identifier": "ENC-CSP-F"},
         outcome=Interaction.Outcome.FAILED,
         interaction_id=None,
         error_request_id="req-csp-1",
@@ -296,8 +289,11 @@ def test_no_template_holds_inline_script_or_style():
 def test_pages_load_scripts_and_styles_from_our_own_static_files(pages):
     html = pages["form"][0].content.decode()
 
-    scripts = re.findall(r'<script src="([^"]+)"', html)
-    styles = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    document = parse(html)
+    scripts = [script.attrs["src"] for script in document.find_all("script", src=True)]
+    styles = [
+        link.attrs["href"] for link in document.find_all("link", rel="stylesheet")
+    ]
     assert scripts
     assert styles
     for url in scripts + styles:
@@ -308,9 +304,9 @@ def test_pages_load_scripts_and_styles_from_our_own_static_files(pages):
 
 
 def _htmx_config(html: str) -> dict:
-    match = re.search(r'<meta name="htmx-config" content=\'([^\']*)\'>', html)
-    assert match, "no htmx-config meta"
-    return json.loads(match.group(1))
+    meta = parse(html).find("meta", name="htmx-config")
+    assert meta, "no htmx-config meta"
+    return json.loads(meta.attrs["content"])
 
 
 def test_htmx_does_not_inject_its_indicator_styles(pages):
@@ -339,8 +335,12 @@ def test_stylesheet_styles_the_htmx_indicator_itself():
     assert re.search(r"\.htmx-request\.htmx-indicator", css)
 
 
-def test_our_script_uses_no_eval():
-    script = (BASE_DIR / "static" / "js" / "app.js").read_text()
+SCRIPTS = sorted((BASE_DIR / "static" / "js").glob("*.js"))
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.name)
+def test_our_script_uses_no_eval(path):
+    script = path.read_text()
 
     assert not re.search(r"\beval\s*\(", script)
     assert not re.search(r"\bnew\s+Function\s*\(", script)

@@ -6,12 +6,14 @@ import pytest
 from django.http import QueryDict
 from django.utils import timezone
 
-from intake.forms import PATIENT_DETAIL_FIELDS, IntakeForm, prefill_from_query
+from intake.fields import PATIENT_DETAIL_NAMES
+from intake.forms import IntakeForm, prefill_from_query
 from intake.models import (
     ENCOUNTER_STATUS_CHOICES,
     ENCOUNTER_TYPE_CHOICES,
     GENDER_CHOICES,
 )
+from tests.support.pages import parse
 
 UTC = dt.UTC
 
@@ -37,11 +39,6 @@ def clinic_now(monkeypatch):
         monkeypatch.setattr(timezone, "now", lambda: value)
 
     return set_now
-
-
-@pytest.fixture
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
 
 
 @pytest.fixture
@@ -236,7 +233,7 @@ def test_end_equal_to_start_is_accepted():
     )
 
 
-def test_end_before_start_message_shows_the_start_in_clinic_time(copenhagen):
+def test_end_before_start_message_shows_the_start_in_clinic_time(clinic_zone):
     form = bound(
         encounter_started_at="2026-07-15T10:00", encounter_ended_at="2026-07-15T09:00"
     )
@@ -272,7 +269,7 @@ def test_birth_date_in_the_future_is_rejected(clinic_now):
 
 
 def test_birth_date_uses_the_clinics_today_when_it_is_already_tomorrow(
-    clinic_now, copenhagen
+    clinic_now, clinic_zone
 ):
     # 23:30 UTC on 1 June is 01:30 on 2 June in Copenhagen.
     clinic_now(dt.datetime(2026, 6, 1, 23, 30, tzinfo=UTC))
@@ -406,18 +403,20 @@ def test_birth_date_calendar_opens_about_40_years_back_within_the_limits(clinic_
 
     html = str(IntakeForm()["patient_birth_date"])
 
-    text_box = html[: html.index("<button")]
-    picker = html[html.index('<input type="date"') :]
-    assert 'type="text"' in text_box
-    assert "min=" not in text_box and "max=" not in text_box
-    for attribute in (
-        'min="1876-06-15"',
-        'max="2026-06-15"',
-        'data-start="1986-06-15"',
-        'data-format="DD-MM-YYYY"',
-        'tabindex="-1"',
-    ):
-        assert attribute in picker
+    widget = parse(html)
+    button = widget.one("button")
+    before_button = [e for e in widget.iter() if e.start < button.start]
+    assert [e for e in before_button if e.matches("input", type="text")]
+    assert not [e for e in before_button if {"min", "max"} & set(e.attrs)]
+    picker = widget.one("input", type="date")
+    for name, value in {
+        "min": "1876-06-15",
+        "max": "2026-06-15",
+        "data-start": "1986-06-15",
+        "data-format": "DD-MM-YYYY",
+        "tabindex": "-1",
+    }.items():
+        assert picker.attrs[name] == value, name
     # The calendar posts nothing: only the text box has a name.
     assert html.count("name=") == 1
 
@@ -434,7 +433,7 @@ def test_birth_date_calendar_opens_about_40_years_back_within_the_limits(clinic_
 def test_patient_detail_without_patient_identifier_is_an_error_on_the_identifier(
     field, value
 ):
-    assert field in PATIENT_DETAIL_FIELDS
+    assert field in PATIENT_DETAIL_NAMES
 
     form = bound(**{field: value})
 
@@ -567,7 +566,7 @@ def test_repeated_fall_back_hour_takes_the_chosen_occurrence(
 
 
 @pytest.mark.parametrize("fold", ["", "2", "first", "0 "])
-def test_a_fold_answer_other_than_0_or_1_asks_again(copenhagen, fold):
+def test_a_fold_answer_other_than_0_or_1_asks_again(clinic_zone, fold):
     form = bound(
         encounter_started_at="2026-10-25T02:30", encounter_started_at_fold=fold
     )
@@ -576,7 +575,7 @@ def test_a_fold_answer_other_than_0_or_1_asks_again(copenhagen, fold):
     assert form.has_error("encounter_started_at", code="ambiguous")
 
 
-def test_a_fold_answer_for_a_time_that_happens_once_changes_nothing(copenhagen):
+def test_a_fold_answer_for_a_time_that_happens_once_changes_nothing(clinic_zone):
     form = bound(encounter_started_at="2026-10-25T03:30", encounter_started_at_fold="1")
 
     assert form.is_valid(), form.errors
@@ -586,7 +585,7 @@ def test_a_fold_answer_for_a_time_that_happens_once_changes_nothing(copenhagen):
     assert form["encounter_started_at"].fold_question is None
 
 
-def test_end_in_the_first_repeated_hour_is_before_a_start_in_the_second(copenhagen):
+def test_end_in_the_first_repeated_hour_is_before_a_start_in_the_second(clinic_zone):
     # 02:40 CEST is 00:40 UTC, 02:30 CET is 01:30 UTC: on the wall clock the
     # end looks later, in fact it is an hour earlier.
     form = bound(
@@ -616,7 +615,7 @@ def test_repeated_hour_with_one_abbreviation_names_the_offsets(settings):
     ]
 
 
-def test_an_unbound_form_from_a_sent_instant_checks_its_reading(copenhagen):
+def test_an_unbound_form_from_a_sent_instant_checks_its_reading(clinic_zone):
     second = dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
 
     form = IntakeForm(initial={"encounter_started_at": second})
@@ -635,7 +634,7 @@ def test_an_unbound_form_from_a_sent_instant_checks_its_reading(copenhagen):
     ],
 )
 def test_interval_across_a_dst_change_keeps_its_real_duration(
-    copenhagen, start, end, hours
+    clinic_zone, start, end, hours
 ):
     form = bound(encounter_started_at=start, encounter_ended_at=end)
 
@@ -647,7 +646,7 @@ def test_interval_across_a_dst_change_keeps_its_real_duration(
     assert duration == dt.timedelta(hours=hours)
 
 
-def test_time_help_names_the_clinic_time_zone(copenhagen):
+def test_time_help_names_the_clinic_time_zone(clinic_zone):
     form = IntakeForm()
 
     assert "Europe/Copenhagen" in form.fields["encounter_started_at"].help_text
@@ -690,7 +689,9 @@ def test_prefill_skips_empty_values():
     ],
 )
 @pytest.mark.parametrize("field", ["encounter_started_at", "encounter_ended_at"])
-def test_prefill_shows_a_datetime_in_clinic_local_time(copenhagen, given, shown, field):
+def test_prefill_shows_a_datetime_in_clinic_local_time(
+    clinic_zone, given, shown, field
+):
     initial = prefill_from_query(QueryDict(urlencode({field: given})))
 
     assert initial == {field: shown}
@@ -762,3 +763,25 @@ def test_several_corti_errors_each_go_to_their_place():
     assert form.errors["patient_birth_date"] == ["Corti: must be a valid date-time"]
     assert form.errors["assigned_user_id"] == ["Corti: must be a valid uuid"]
     assert form.non_field_errors() == ["Corti: weird huh"]
+
+
+@pytest.mark.django_db
+def test_every_form_links_its_inputs_to_their_help_and_errors(rf, clinician):
+    """The shared field template gives each field an error area and a help
+    text with these ids; every form's inputs name them."""
+    from intake.forms import PasswordChangeForm, SignInForm
+
+    change = PasswordChangeForm(clinician, request=rf.post("/"))
+    described = change.fields["new_password1"].widget.attrs["aria-describedby"]
+    assert described.split() == ["id_new_password1_helptext", "id_new_password1-errors"]
+    old = change.fields["old_password"].widget.attrs["aria-describedby"]
+    assert old.split() == ["id_old_password-errors"]
+    sign_in = SignInForm(request=rf.post("/"))
+    assert sign_in.fields["username"].widget.attrs["aria-describedby"].split() == [
+        "id_username-errors",
+        "login-errors",
+    ]
+    intake = IntakeForm()
+    assert intake.fields["encounter_identifier"].widget.attrs[
+        "aria-describedby"
+    ].split() == ["id_encounter_identifier_helptext", "id_encounter_identifier-errors"]

@@ -11,20 +11,22 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import BASE_DIR
+from tests.support.concurrency import probe_in_parallel, timed_get, wait_for
+from tests.support.processes import BASE_DIR, SERVED_SETTINGS, free_port
+
+# Real gunicorn workers, hundreds of probes: ~15 s.
+pytestmark = pytest.mark.slow
 
 HOST = "127.0.0.1"
 WORKERS = 2
@@ -33,8 +35,10 @@ THREADS = 4
 PROBES = 300
 #: Seconds within which /readyz and /healthz must answer whatever Corti does.
 ANSWER_WITHIN = 1.0
-#: intake.readiness.CHECK_TIMEOUT, and a margin.
+#: intake.services.readiness.CHECK_TIMEOUT, and a margin.
 CHECK_TIMEOUT = 3.0
+#: Probes in flight at once.
+AT_ONCE = 50
 FORGED = "2026-11-30 08:00:00,000 CRITICAL forged.logger PATIENT Jane Roe"
 
 
@@ -58,17 +62,11 @@ class Served:
             db.execute("DELETE FROM intake_cache")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(simulator, tmp_path_factory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("gunicorn")
     database = workdir / "served.sqlite3"
-    port = _free_port()
+    port = free_port()
     env = {
         name: value
         for name, value in os.environ.items()
@@ -76,7 +74,7 @@ def served(simulator, tmp_path_factory) -> Iterator[Served]:
         and name not in ("DATABASE_URL", "REDIS_URL")
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.served_settings",
+        DJANGO_SETTINGS_MODULE=SERVED_SETTINGS,
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         DJANGO_ALLOWED_HOSTS=HOST,
         DJANGO_SECURE_SSL_REDIRECT="false",
@@ -137,25 +135,6 @@ def served(simulator, tmp_path_factory) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def timed_get(url: str) -> tuple[float, requests.Response]:
-    started = time.monotonic()
-    response = requests.get(url, timeout=30)
-    return time.monotonic() - started, response
-
-
-def probe_in_parallel(url: str, count: int) -> list[tuple[float, requests.Response]]:
-    with ThreadPoolExecutor(50) as pool:
-        return list(pool.map(timed_get, [url] * count))
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return value
 
 
 # --- logs: one line per record ------------------------------------------------
@@ -228,7 +207,7 @@ def test_favicon_is_served_without_a_warning(served):
 def test_parallel_probes_on_every_worker_cost_corti_one_sign_in(served, corti):
     served.forget_readiness()
 
-    answers = probe_in_parallel(f"{served.url}/readyz", PROBES)
+    answers = probe_in_parallel(f"{served.url}/readyz", PROBES, at_once=AT_ONCE)
 
     # The first to ask starts the check; those that asked before it finished
     # hear "checking" (503, or 200 "degraded" on the worker that already holds
@@ -253,7 +232,7 @@ def test_a_hanging_sign_in_service_holds_no_worker(served, corti):
     corti.set_faults({"kind": "hang", "endpoint": "token", "delay": 5})
     served.forget_readiness()
 
-    probes = probe_in_parallel(f"{served.url}/readyz", 100)
+    probes = probe_in_parallel(f"{served.url}/readyz", 100, at_once=AT_ONCE)
     # One at a time while the check still hangs: what a load balancer sees.
     health = [timed_get(f"{served.url}/healthz") for _ in range(3)]
     ready = [timed_get(f"{served.url}/readyz") for _ in range(3)]

@@ -17,7 +17,7 @@ import pytest
 from gunicorn.config import Config
 
 from config.logs import EscapingFormatter, GunicornLogger, escape_controls
-from tests.conftest import BASE_DIR
+from tests.support.processes import BASE_DIR
 
 FORGED = "2026-11-30 08:00:00,000 CRITICAL forged.logger PATIENT Jane Roe"
 

@@ -3,6 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from tests.support.factories import make_interaction
+
 
 @pytest.mark.django_db
 def test_anonymous_htmx_request_sends_the_whole_page_to_sign_in(client):
@@ -59,16 +61,12 @@ def test_a_nul_in_a_search_is_dropped_not_a_server_error(admin_client_, url):
 
 @pytest.mark.django_db
 def test_a_search_with_a_nul_finds_what_it_would_without(admin_client_, clinician):
-    import datetime as dt
-
     from intake.models import Interaction
 
-    Interaction.objects.create(
-        submitted_by=clinician,
+    make_interaction(
+        clinician,
+        outcome=Interaction.Outcome.PENDING,
         encounter_identifier="ENC-NUL",
-        encounter_status="planned",
-        encounter_type="consultation",
-        encounter_started_at=dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC),
         patient_identifier="PAT-1",
         time_zone="UTC",
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 import sys
 import time
 import traceback
@@ -51,10 +50,12 @@ from intake.corti.types import (
     Patient,
 )
 from intake.models import CortiCall, Interaction
-from tests.conftest import start_simulator
-from tests.services.support import run_tasks
+from tests.support.corti import start_simulator
+from tests.support.pages import page, post_form
+from tests.support.processes import closed_port
+from tests.support.tasks import run_tasks
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clinic_zone")]
 
 NEW = "/interactions/new/"
 LIST = "/interactions/"
@@ -100,11 +101,6 @@ def patient_needles() -> set[str]:
     needles.add(uuid.UUID(TYPED["assigned_user_id"]).hex)
     needles.add(TYPED["patient_birth_date"].replace("-", ""))
     return needles
-
-
-@pytest.fixture(autouse=True)
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
 
 
 @pytest.fixture(scope="module")
@@ -179,43 +175,23 @@ def leaks_in(records, needles) -> list[tuple[str, str, str]]:
     return found
 
 
-def page(response) -> str:
-    if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content).decode()
-    return response.content.decode()
-
-
 def form_key(client: Client) -> str:
     location = client.get(NEW)["Location"]
     return parse_qs(urlsplit(location).query)["key"][0]
 
 
-def post_form(client: Client):
+def send_form(client: Client):
+    """Open the form and send TYPED; the answer and the record."""
     key = form_key(client)
     # Each one deliberately another interaction for the same patient.
-    response = client.post(
-        f"{NEW}?key={key}",
-        {**TYPED, "submission_key": key, "confirm_duplicate": "1"},
-    )
+    response = post_form(client, key, {**TYPED, "confirm_duplicate": "1"})
     return response, Interaction.objects.get(submission_key=key)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def admin_browser(administrator) -> Client:
-    browser = Client()
-    browser.force_login(administrator)
-    return browser
 
 
 # --- logs --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # every kind of call and page, logged: ~3 s
 def test_no_patient_value_token_or_secret_in_any_log_line(
     corti,
     logs,
@@ -237,7 +213,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
         tokens.add(get_client().access_token())
 
     # 1. A full create.
-    created, record = post_form(clinician_client)
+    created, record = send_form(clinician_client)
     assert created.status_code == 303
     assert record.outcome == Interaction.Outcome.CREATED
     keep_token()
@@ -247,7 +223,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     # found, so unknown), a 400 whose messages echo the patient, an answer
     # lost after Corti created it (looked up and found), a refused token.
     corti.set_faults({"kind": "503", "endpoint": "create", "count": 1})
-    failed_response, failed = post_form(clinician_client)
+    failed_response, failed = send_form(clinician_client)
     assert failed_response.status_code == 303
     assert failed.outcome == Interaction.Outcome.UNKNOWN
     assert failed.calls.filter(kind=CortiCall.Kind.LOOKUP).exists()
@@ -265,12 +241,12 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
             ],
         }
     )
-    rejected_response, rejected = post_form(clinician_client)
+    rejected_response, rejected = send_form(clinician_client)
     assert rejected.error_code == "invalid"
     assert TYPED["patient_name"] in page(rejected_response)
 
     corti.set_faults({"kind": "created-504", "endpoint": "create", "count": 1})
-    found_response, found = post_form(clinician_client)
+    found_response, found = send_form(clinician_client)
     assert found_response.status_code == 303
     assert found.outcome == Interaction.Outcome.CREATED
     assert found.calls.filter(
@@ -279,7 +255,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     keep_token()
 
     corti.set_faults({"kind": "401", "endpoint": "create", "count": 1})
-    refreshed_response, _ = post_form(clinician_client)
+    refreshed_response, _ = send_form(clinician_client)
     assert refreshed_response.status_code == 303
     keep_token()
 
@@ -328,7 +304,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     # 7. Wrong credentials, at the form and at the readiness check.
     settings.CORTI_CLIENT_SECRET = WRONG_SECRET
     clear_clients()
-    auth_response, auth_failed = post_form(clinician_client)
+    auth_response, auth_failed = send_form(clinician_client)
     assert auth_failed.error_code == "auth"
     assert "could not sign in to Corti" in page(auth_response)
     assert clinician_client.get("/readyz").status_code == 503
@@ -338,7 +314,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     # 8. A sign-in address that cannot be used: refused before sending.
     settings.CORTI_AUTH_URL = "corti-auth.invalid/no-scheme/token"
     clear_clients()
-    _, misconfigured = post_form(clinician_client)
+    _, misconfigured = send_form(clinician_client)
     assert misconfigured.error_code == "misconfigured"
     settings.CORTI_AUTH_URL = corti.auth_url()
     clear_clients()
@@ -348,7 +324,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     with monkeypatch.context() as patch:
         patch.setattr(requests.Session, "request", crash_on_token_request)
         clinician_client.raise_request_exception = False
-        broken, _ = post_form(clinician_client)
+        broken, _ = send_form(clinician_client)
     assert broken.status_code == 500
     clear_clients()
 
@@ -396,7 +372,7 @@ def test_sql_debug_logging_carries_no_patient_value(
     settings.DEBUG = True
     assert logging.getLogger("django.db.backends").getEffectiveLevel() > logging.DEBUG
 
-    response, record = post_form(clinician_client)
+    response, record = send_form(clinician_client)
 
     assert response.status_code == 303
     assert record.outcome == Interaction.Outcome.CREATED
@@ -406,6 +382,7 @@ def test_sql_debug_logging_carries_no_patient_value(
 # --- the client secret: never in a page, an error or the admin ---------------
 
 
+@pytest.mark.slow  # every page as both roles: ~3 s
 def test_client_secret_is_in_no_page_a_clinician_or_administrator_can_open(
     corti, clinician_client, admin_browser, settings
 ):
@@ -413,17 +390,17 @@ def test_client_secret_is_in_no_page_a_clinician_or_administrator_can_open(
     # right one: every page that shows them, as both roles.
     settings.CORTI_CLIENT_SECRET = WRONG_SECRET
     clear_clients()
-    auth_page, auth_failed = post_form(clinician_client)
+    auth_page, auth_failed = send_form(clinician_client)
     assert auth_failed.error_code == "auth"
     assert "CORTI_CLIENT_SECRET" in page(auth_page)  # the name, not the value
     auth_readyz = clinician_client.get("/readyz")
     settings.CORTI_CLIENT_SECRET = SECRET
     clear_clients()
-    _, created = post_form(clinician_client)
+    _, created = send_form(clinician_client)
     corti.set_faults({"kind": "503", "endpoint": "create", "count": 1})
-    _, unknown = post_form(clinician_client)
+    _, unknown = send_form(clinician_client)
     corti.set_faults({"kind": "403", "endpoint": "create", "count": 1})
-    failed_page, failed = post_form(clinician_client)
+    failed_page, failed = send_form(clinician_client)
     assert created.outcome == Interaction.Outcome.CREATED
     assert unknown.outcome == Interaction.Outcome.UNKNOWN
     assert failed.outcome == Interaction.Outcome.FAILED
@@ -474,11 +451,11 @@ def test_client_secret_is_in_no_stored_error_or_call_log(
 ):
     settings.CORTI_CLIENT_SECRET = WRONG_SECRET
     clear_clients()
-    post_form(clinician_client)
+    send_form(clinician_client)
     settings.CORTI_CLIENT_SECRET = SECRET
     clear_clients()
     corti.set_faults({"kind": "created-503", "endpoint": "create", "count": 1})
-    post_form(clinician_client)
+    send_form(clinician_client)
 
     stored = serializers.serialize(
         "json", [*Interaction.objects.all(), *CortiCall.objects.all()]
@@ -535,7 +512,7 @@ def test_unusable_sign_in_address_fails_clearly_without_the_secret(
     settings.CORTI_AUTH_URL = "corti-auth.invalid/no-scheme/token"
     clear_clients()
 
-    response, _ = post_form(clinician_client)
+    response, _ = send_form(clinician_client)
 
     assert response.status_code == 200
     html = page(response)
@@ -555,7 +532,7 @@ def test_debug_error_page_of_a_crash_during_sign_in_hides_the_secret(
     clinician_client.raise_request_exception = False
     monkeypatch.setattr(requests.Session, "request", crash_on_token_request)
 
-    response, _ = post_form(clinician_client)
+    response, _ = send_form(clinician_client)
 
     assert response.status_code == 500
     html = page(response)
@@ -585,6 +562,7 @@ def raised_by(call) -> CortiError:
     return info.value
 
 
+@pytest.mark.slow  # a hang past a read timeout: ~0.6 s
 def test_config_client_token_and_errors_never_show_the_secret_or_token(corti):
     client = corti.client(client_secret=SECRET, read_timeout=0.3, retry_budget=0.0)
     token = client.access_token()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_DIR
+from tests.support.processes import BASE_DIR
 
 SKIPPED = "SKIPPED: pip-audit could not reach the advisory database"
 NOT_FOUND = "Dependency not found on PyPI and could not be audited: {} ({})"
@@ -91,8 +91,12 @@ def test_every_requirements_file_is_audited_pin_by_pin(tmp_path):
     argv = json.loads((tmp_path / "argv.json").read_text())
     files = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--requirement"]
     assert files == sorted(p.name for p in BASE_DIR.glob("requirements*.txt"))
-    assert {"requirements.txt", "requirements-dev.txt"} <= set(files)
-    assert {"--no-deps", "--disable-pip"} <= set(argv)
+    assert {
+        "requirements.txt",
+        "requirements-sandbox.txt",
+        "requirements-dev.txt",
+    } <= set(files)
+    assert {"--no-deps", "--disable-pip", "--require-hashes"} <= set(argv)
     assert argv[argv.index("--format") + 1] == "json"
 
 

@@ -21,7 +21,7 @@ from django.test import Client, RequestFactory
 from django.utils.log import log_response
 
 from config.logs import STARTUP_LOGGED, EscapingFormatter
-from tests.conftest import BASE_DIR
+from tests.support.processes import BASE_DIR
 
 AXES_LINE = "AXES: BEGIN version"
 
@@ -133,12 +133,14 @@ def _check_output(extra_env: dict[str, str]) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow  # starts Python processes: ~1 s
 def test_a_process_writes_the_axes_start_up_line_once():
     output = _check_output({})
 
     assert output.count(AXES_LINE) == 1, output
 
 
+@pytest.mark.slow  # starts Python processes: ~1 s
 def test_a_process_whose_starter_wrote_the_line_does_not_repeat_it():
     output = _check_output({STARTUP_LOGGED: "1"})
 

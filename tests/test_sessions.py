@@ -17,18 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from unittest import mock
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
@@ -41,17 +38,17 @@ from intake.sessions import (
     SIGNED_OUT,
     draft_take,
 )
-from tests.pages import form_values
+from tests.support.corti import create_requests
+from tests.support.pages import HTMX, form_values, page, parse
+from tests.support.processes import BASE_DIR
 
 pytestmark = pytest.mark.django_db
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 NEW = "/interactions/new/"
 VALIDATE = "/interactions/new/validate/"
 LIST = "/interactions/"
 LOGIN = "/accounts/login/"
 SESSION = "/accounts/session/"
-HTMX = {"HX-Request": "true"}
 TIMEOUT = 15 * 60
 IDLE_NOTICE = "You were signed out after 15 minutes without activity."
 DRAFT_KEPT_NOTICE = "What you had typed on the intake form is kept"
@@ -77,10 +74,6 @@ TYPED = {
 # --- helpers ---------------------------------------------------------------
 
 
-def page(response) -> str:
-    return response.content.decode()
-
-
 def idle_for(client: Client, seconds: float) -> None:
     """Pretend the signed-in user of `client` did nothing for `seconds`."""
     session = client.session
@@ -90,8 +83,8 @@ def idle_for(client: Client, seconds: float) -> None:
 
 def sign_in_notice(html: str) -> str:
     """The sign-in page's note on why the user is there ("" when none)."""
-    match = re.search(r'<p class="notice" role="status">(.*?)</p>', html, re.DOTALL)
-    return match.group(1) if match else ""
+    notice = parse(html).find("p", class_="notice", role="status")
+    return notice.inner_html if notice else ""
 
 
 def signed_in_user_id(client: Client) -> str | None:
@@ -127,10 +120,6 @@ def login_redirect(next_url: str) -> str:
     return f"{LOGIN}?next={quote(next_url)}"
 
 
-def create_requests(corti) -> int:
-    return corti.state()["counts"].get("create_requests", 0)
-
-
 def kept_draft(user, key: uuid.UUID) -> dict:
     """A draft as the sign-out keeps it, in the session."""
     return {
@@ -153,13 +142,6 @@ def assert_typing_not_shown(html: str) -> None:
         assert values.get(name) == "", name
     assert TYPED["patient_name"] not in html
     assert RESTORED_NOTICE not in html
-
-
-@pytest.fixture
-def other_clinician(db, django_user_model):
-    user = django_user_model.objects.create_user("clin2", password="pw-clinician-2")
-    user.groups.add(Group.objects.get(name="Clinicians"))
-    return user
 
 
 # --- settings ----------------------------------------------------------------
@@ -236,6 +218,7 @@ def test_idle_minutes_and_warning_seconds_come_from_the_environment():
         ),
     ],
 )
+@pytest.mark.slow  # a Python process per case: ~2 s
 def test_bad_idle_settings_refuse_to_start(env_vars, named):
     result = _settings_in_subprocess(**env_vars)
 
@@ -270,10 +253,9 @@ def test_idle_timing_follows_the_settings(clinician_client, settings):
 def test_signed_in_pages_have_a_hidden_warning_with_stay_signed_in(clinician_client):
     html = page(clinician_client.get(LIST))
 
-    start = html.index('<div id="idle-warning"')
-    dialog = html[start : html.index("</div>", start)]
-    opening_tag = dialog[: dialog.index(">")]
-    assert " hidden" in opening_tag
+    warning = parse(html).one("div", id="idle-warning")
+    dialog = warning.outer_html
+    assert "hidden" in warning.attrs
     assert "signed out" in dialog
     assert f'<form id="idle-stay-form" method="post" action="{SESSION}">' in dialog
     assert 'name="csrfmiddlewaretoken"' in dialog
@@ -1068,12 +1050,10 @@ def test_the_restored_form_says_when_its_typist_was_signed_out(
     html = page(clinician_client.get(address))
 
     assert_typing_restored(html, key)
-    assert re.search(
-        re.escape("You were signed out at ")
-        + re.escape(clock(ran_out, "Pacific/Chatham"))
-        + re.escape(f" after 15 minutes without activity. {RESTORED_NOTICE}"),
-        html,
-    )
+    assert (
+        f"You were signed out at {clock(ran_out, 'Pacific/Chatham')} after 15 "
+        f"minutes without activity. {RESTORED_NOTICE}"
+    ) in html
 
 
 def test_a_draft_cannot_be_planted_by_whoever_next_uses_the_browser(

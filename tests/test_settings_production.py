@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -16,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.support.processes import BASE_DIR
+
+# Each test starts a Python process with the production settings: ~25 s.
+pytestmark = pytest.mark.slow
+
 HOST = "intake.example.org"
 
 
@@ -84,7 +89,7 @@ SETTINGS_SCRIPT = textwrap.dedent(
         "X_FRAME_OPTIONS", "STORAGES", "MIDDLEWARE",
         "AXES_CLIENT_IP_CALLABLE", "INTAKE_TRUSTED_PROXIES",
         "PASSWORD_HASHERS", "WHITENOISE_USE_FINDERS", "WHITENOISE_AUTOREFRESH",
-        "CORTI_SANDBOX", "CORTI_API_URL", "CACHES",
+        "CORTI_SANDBOX", "CORTI_API_URL", "CACHES", "INSTALLED_APPS",
     ]
     print(json.dumps({n: getattr(s, n, None) for n in names}))
     """
@@ -113,6 +118,33 @@ def _no_dotenv_surprises():
     }
     if names:
         pytest.skip(f".env sets {sorted(names)}; these tests need a clean environment")
+
+
+# --- the simulator is not the product ---------------------------------------
+
+
+def test_with_corti_credentials_the_sandbox_app_is_not_installed(tmp_path):
+    settings = production_settings(tmp_path)
+
+    assert settings["CORTI_SANDBOX"] is False
+    assert "sandbox" not in settings["INSTALLED_APPS"]
+    assert "intake" in settings["INSTALLED_APPS"]
+
+
+def test_in_sandbox_mode_the_simulator_app_is_installed(tmp_path):
+    settings = production_settings(
+        tmp_path, CORTI_SANDBOX="true", CORTI_CLIENT_ID=None, CORTI_CLIENT_SECRET=None
+    )
+
+    assert settings["CORTI_SANDBOX"] is True
+    assert "sandbox" in settings["INSTALLED_APPS"]
+
+
+def test_without_the_sandbox_app_there_is_no_simulator_command(tmp_path):
+    result = run(["manage.py", "help", "corti_simulator"], production_env(tmp_path))
+
+    assert result.returncode != 0
+    assert "Unknown command: 'corti_simulator'" in result.stderr
 
 
 # --- check --deploy ----------------------------------------------------------
@@ -595,8 +627,15 @@ def test_collectstatic_writes_hashed_and_compressed_copies(served):
     assert hashed != "css/app.css"
     assert (static_root / hashed).is_file()
     assert (static_root / f"{hashed}.gz").is_file()
-    assert (static_root / f"{manifest['paths']['js/app.js']}.gz").is_file()
-    assert manifest["paths"]["js/app.js"] != "js/app.js"
+    # The page's own scripts, as base.html names them: hashed, compressed and
+    # linked by their hashed names (plain scripts, no imports to rewrite).
+    base_html = (BASE_DIR / "templates" / "base.html").read_text()
+    scripts = re.findall(r"\{% static '(js/[^']+\.js)' %\}", base_html)
+    assert scripts
+    for script in scripts:
+        assert manifest["paths"][script] != script
+        assert (static_root / f"{manifest['paths'][script]}.gz").is_file()
+        assert f'src="/static/{manifest["paths"][script]}"' in served["page"]
 
 
 def test_whitenoise_serves_hashed_files_compressed_and_cached_forever(served):

@@ -1,4 +1,4 @@
-"""The Corti API client: auth, calls, errors and types (the simulator is in sandbox/)."""
+"""The Corti API client: auth, calls, errors and types (simulator: sandbox/)."""
 
 from __future__ import annotations
 

@@ -100,7 +100,8 @@ def _www_authenticate_reason(headers: dict[str, str]) -> str:
     if not value:
         return ""
     # Parameters are key=token or key="quoted string"; quoted ones may hold commas.
-    for key, quoted, token in _AUTH_PARAM.findall(value):
+    params: list[tuple[str, str, str]] = _AUTH_PARAM.findall(value)
+    for key, quoted, token in params:
         if key.lower() == "error_description":
             return quoted or token
     return value

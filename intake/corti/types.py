@@ -5,32 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from intake.enums import EncounterStatus, EncounterType, Gender
 
-class EncounterStatus(StrEnum):
-    PLANNED = "planned"
-    IN_PROGRESS = "in-progress"
-    ON_HOLD = "on-hold"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    DELETED = "deleted"
-
-
-class EncounterType(StrEnum):
-    FIRST_CONSULTATION = "first_consultation"
-    CONSULTATION = "consultation"
-    EMERGENCY = "emergency"
-    INPATIENT = "inpatient"
-    OUTPATIENT = "outpatient"
-
-
-class Gender(StrEnum):
-    MALE = "male"
-    FEMALE = "female"
-    UNKNOWN = "unknown"
-    OTHER = "other"
+__all__ = [
+    "Encounter",
+    "EncounterStatus",
+    "EncounterType",
+    "Gender",
+    "InteractionCreate",
+    "InteractionCreated",
+    "InteractionListed",
+    "Patient",
+    "parse_rfc3339",
+    "to_rfc3339_utc",
+]
 
 
 def to_rfc3339_utc(value: dt.datetime) -> str:

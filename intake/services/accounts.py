@@ -50,7 +50,7 @@ def demo_accounts_ensure(*, password: str) -> dict[str, AbstractUser]:
     """Create or update `clinician` and `admin` with the given password."""
     groups = roles_ensure()
     user_model = get_user_model()
-    accounts = {}
+    accounts: dict[str, AbstractUser] = {}
     for username, role, staff in (
         ("clinician", CLINICIANS, False),
         ("admin", ADMINISTRATORS, True),

@@ -6,8 +6,9 @@ It records calls only; a record's outcome changes in `outcomes`.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from intake.corti.errors import CortiError
@@ -21,8 +22,8 @@ def call_start(
     *,
     kind: str,
     trigger: str,
-    user: AbstractBaseUser | None,
-    request_body: dict | None = None,
+    user: User | None,
+    request_body: dict[str, Any] | None = None,
 ) -> CortiCall:
     """Log a call to Corti before it is made."""
     return CortiCall.objects.create(
@@ -41,7 +42,7 @@ def call_finish(
     result: str,
     error: CortiError | None = None,
     corti_id: uuid.UUID | None = None,
-    found: dict | None = None,
+    found: dict[str, Any] | None = None,
 ) -> None:
     """Store what the call's answer was."""
     call.result = result

@@ -30,21 +30,15 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from intake.corti import get_client
 from intake.corti.errors import CortiError
-from intake.corti.types import (
-    Encounter,
-    EncounterStatus,
-    EncounterType,
-    Gender,
-    InteractionCreate,
-    Patient,
-)
-from intake.enums import ErrorCode
+from intake.corti.types import Encounter, InteractionCreate, Patient
+from intake.enums import EncounterStatus, EncounterType, ErrorCode, Gender
+from intake.fields import InteractionDetails
 from intake.models import CortiCall, Interaction, InteractionEvent
 from intake.selectors import interaction_duplicate_of
 
@@ -102,12 +96,7 @@ class Submission:
 
 
 def interaction_likely_duplicate(
-    *,
-    submission_key: uuid.UUID,
-    encounter_identifier: str,
-    patient_identifier: str,
-    encounter_started_at: dt.datetime,
-    **_other_fields: Any,
+    *, submission_key: uuid.UUID, details: InteractionDetails
 ) -> Interaction | None:
     """A created interaction this new submission probably repeats, if any.
 
@@ -116,14 +105,14 @@ def interaction_likely_duplicate(
     if Interaction.objects.filter(submission_key=submission_key).exists():
         return None
     return interaction_duplicate_of(
-        encounter_identifier=encounter_identifier,
-        patient_identifier=patient_identifier,
-        started_at=encounter_started_at,
+        encounter_identifier=details.encounter_identifier,
+        patient_identifier=details.patient_identifier,
+        started_at=details.encounter_started_at,
         window=LIKELY_DUPLICATE_WINDOW,
     )
 
 
-def interaction_may_resend(*, user: AbstractBaseUser, record: Interaction) -> bool:
+def interaction_may_resend(*, user: User, record: Interaction) -> bool:
     """Whether `user` may correct or send again this (failed) submission."""
     return record.submitted_by_id == user.pk or user.has_perm(
         "intake.resend_any_interaction"
@@ -133,19 +122,8 @@ def interaction_may_resend(*, user: AbstractBaseUser, record: Interaction) -> bo
 def interaction_submit(
     *,
     submission_key: uuid.UUID,
-    submitted_by: AbstractBaseUser,
-    encounter_identifier: str,
-    encounter_status: str,
-    encounter_type: str,
-    encounter_started_at: dt.datetime,
-    encounter_ended_at: dt.datetime | None = None,
-    encounter_title: str = "",
-    assigned_user_id: uuid.UUID | None = None,
-    patient_identifier: str = "",
-    patient_name: str = "",
-    patient_gender: str = "",
-    patient_birth_date: dt.date | None = None,
-    patient_pronouns: str = "",
+    submitted_by: User,
+    details: InteractionDetails,
 ) -> Submission:
     """Log one POST of the intake form and create its interaction in Corti.
 
@@ -155,20 +133,7 @@ def interaction_submit(
     result. Only when the earlier attempt definitely failed does it try again,
     with what this POST carries.
     """
-    values = _record_values(
-        encounter_identifier=encounter_identifier,
-        encounter_status=encounter_status,
-        encounter_type=encounter_type,
-        encounter_started_at=encounter_started_at,
-        encounter_ended_at=encounter_ended_at,
-        encounter_title=encounter_title,
-        assigned_user_id=assigned_user_id,
-        patient_identifier=patient_identifier,
-        patient_name=patient_name,
-        patient_gender=patient_gender,
-        patient_birth_date=patient_birth_date,
-        patient_pronouns=patient_pronouns,
-    )
+    values = _record_values(details)
     try:
         with transaction.atomic():
             record = Interaction.objects.create(
@@ -178,16 +143,16 @@ def interaction_submit(
                 **values,
             )
     except IntegrityError:
-        record = Interaction.objects.filter(submission_key=submission_key).first()
-        if record is None:
+        existing = Interaction.objects.filter(submission_key=submission_key).first()
+        if existing is None:
             raise
-        return _resubmit(record, user=submitted_by, values=values)
+        return _resubmit(existing, user=submitted_by, values=values)
     _send(record, user=submitted_by, trigger=CortiCall.Trigger.SUBMIT)
     return Submission(record=record, replayed=False)
 
 
 def interaction_retry(
-    *, record: Interaction, user: AbstractBaseUser
+    *, record: Interaction, user: User
 ) -> tuple[Interaction, RetryResult]:
     """Send a failed submission again with what it holds; check an unknown one.
 
@@ -215,26 +180,26 @@ def interaction_retry(
     return record, RetryResult.SENT if sent else RetryResult.FOUND
 
 
-def interaction_request(record: Interaction) -> InteractionCreate:
-    """The create call a record stands for."""
+def interaction_request(details: InteractionDetails) -> InteractionCreate:
+    """The create call that details (a record's, a form's) stand for."""
     return InteractionCreate(
-        assigned_user_id=record.assigned_user_id,
+        assigned_user_id=details.assigned_user_id,
         encounter=Encounter(
-            identifier=record.encounter_identifier,
-            status=EncounterStatus(record.encounter_status),
-            type=EncounterType(record.encounter_type),
-            started_at=record.encounter_started_at,
-            ended_at=record.encounter_ended_at,
-            title=record.encounter_title,
+            identifier=details.encounter_identifier,
+            status=EncounterStatus(details.encounter_status),
+            type=EncounterType(details.encounter_type),
+            started_at=details.encounter_started_at,
+            ended_at=details.encounter_ended_at,
+            title=details.encounter_title,
         ),
         patient=Patient(
-            identifier=record.patient_identifier,
-            name=record.patient_name,
-            gender=Gender(record.patient_gender) if record.patient_gender else None,
-            birth_date=record.patient_birth_date,
-            pronouns=record.patient_pronouns,
+            identifier=details.patient_identifier,
+            name=details.patient_name,
+            gender=Gender(details.patient_gender) if details.patient_gender else None,
+            birth_date=details.patient_birth_date,
+            pronouns=details.patient_pronouns,
         )
-        if record.patient_identifier
+        if details.has_patient
         else None,
     )
 
@@ -242,19 +207,16 @@ def interaction_request(record: Interaction) -> InteractionCreate:
 # --- steps ------------------------------------------------------------------
 
 
-def _record_values(**fields: Any) -> dict[str, Any]:
-    """The typed fields plus what the record derives from them."""
-    record = Interaction(**fields)
+def _record_values(details: InteractionDetails) -> dict[str, Any]:
+    """The record's fields for these details, with what it derives from them."""
     return {
-        **fields,
+        **details.as_dict(),
         "time_zone": settings.TIME_ZONE,
-        "request_body": interaction_request(record).to_json(),
+        "request_body": interaction_request(details).to_json(),
     }
 
 
-def _resubmit(
-    record: Interaction, *, user: AbstractBaseUser, values: dict[str, Any]
-) -> Submission:
+def _resubmit(record: Interaction, *, user: User, values: dict[str, Any]) -> Submission:
     """A POST of a form whose key already has a record."""
     if record.outcome == Outcome.PENDING and not outcomes.is_stale_pending(record):
         if values["request_body"] != record.request_body:
@@ -295,9 +257,7 @@ def _resubmit(
     return Submission(record=record, replayed=False)
 
 
-def _replay(
-    record: Interaction, *, user: AbstractBaseUser, values: dict[str, Any]
-) -> Submission:
+def _replay(record: Interaction, *, user: User, values: dict[str, Any]) -> Submission:
     """This POST made no call: show the record, if it holds these details.
 
     Compared with what the record holds now (another tab may have corrected
@@ -322,7 +282,7 @@ def _refused_as_invalid(record: Interaction) -> bool:
 def _refuse(
     record: Interaction,
     *,
-    user: AbstractBaseUser,
+    user: User,
     values: dict[str, Any],
     why: Refusal,
 ) -> Submission:
@@ -347,9 +307,7 @@ def _refuse(
     return Submission(record=record, replayed=True, refused=why)
 
 
-def _resend_claimed(
-    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
-) -> bool:
+def _resend_claimed(record: Interaction, *, user: User | None, trigger: str) -> bool:
     """Send a record this request claimed (failed -> pending) again.
 
     False when nothing was sent: a search first found the earlier attempt in
@@ -364,7 +322,7 @@ def _resend_claimed(
 
 
 def _absent_before_resend(
-    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
+    record: Interaction, *, user: User | None, trigger: str
 ) -> bool:
     """Search Corti before resending a record an earlier answer of which was lost.
 
@@ -395,7 +353,7 @@ def _wait_while_pending(record: Interaction) -> None:
 def _send(
     record: Interaction,
     *,
-    user: AbstractBaseUser | None,
+    user: User | None,
     trigger: str,
     held_since: dt.datetime | None = None,
 ) -> bool:
@@ -419,7 +377,7 @@ def _send(
         request_body=record.request_body,
     )
     try:
-        created = get_client().create_interaction(interaction_request(record))
+        created = get_client().create_interaction(interaction_request(record.details))
     except CortiError as exc:
         if not exc.outcome_unknown:
             calls.call_finish(call, result=CortiCall.Result.FAILED, error=exc)

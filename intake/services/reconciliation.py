@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
@@ -35,6 +35,7 @@ from django.utils import timezone
 from intake.corti import get_client
 from intake.corti.errors import CortiError
 from intake.corti.types import InteractionListed, parse_rfc3339
+from intake.fields import DETAIL_FIELDS, Kind, value_at
 from intake.models import CortiCall, Interaction, InteractionEvent
 
 from . import calls, outcomes
@@ -96,7 +97,7 @@ def interaction_settle(
     *,
     record: Interaction,
     trigger: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     force: bool = False,
     now: dt.datetime | None = None,
 ) -> bool:
@@ -250,9 +251,7 @@ def interactions_reconcile_due(
     return summary
 
 
-def lookup(
-    record: Interaction, *, user: AbstractBaseUser | None, trigger: str
-) -> Lookup:
+def lookup(record: Interaction, *, user: User | None, trigger: str) -> Lookup:
     """Search Corti for the record's interaction; log the search as a call."""
     call = calls.call_start(
         record, kind=CortiCall.Kind.LOOKUP, trigger=trigger, user=user
@@ -319,24 +318,28 @@ def _sent_since(record: Interaction) -> dt.datetime:
 
 
 def matches(sent: dict[str, Any], listed: InteractionListed) -> bool:
-    """True when Corti's interaction holds exactly what was sent."""
-    encounter = sent.get("encounter") or {}
-    got = listed.encounter
-    for key in ("identifier", "status", "type", "title"):
-        if (got.get(key) or "") != (encounter.get(key) or ""):
-            return False
-    period, got_period = encounter.get("period") or {}, got.get("period") or {}
-    for key in ("startedAt", "endedAt"):
-        if not _same_instant(period.get(key), got_period.get(key)):
-            return False
-    patient, got_patient = sent.get("patient") or {}, listed.patient or {}
-    for key in ("identifier", "name", "gender", "pronouns"):
-        if (got_patient.get(key) or "") != (patient.get(key) or ""):
-            return False
-    if not _same_instant(patient.get("birthDate"), got_patient.get("birthDate")):
-        return False
-    assigned = sent.get("assignedUserId")
-    return not assigned or _same_uuid(assigned, listed.assigned_user_id)
+    """True when Corti's interaction holds exactly what was sent.
+
+    Every detail (intake.fields) is compared at its JSON path: times as
+    instants, the assigned user only when one was sent.
+    """
+    held = {
+        "encounter": listed.encounter,
+        "patient": listed.patient,
+        "assignedUserId": listed.assigned_user_id,
+    }
+    return all(
+        _same(field.kind, value_at(sent, field.path), value_at(held, field.path))
+        for field in DETAIL_FIELDS
+    )
+
+
+def _same(kind: Kind, sent: Any, held: Any) -> bool:
+    if kind == Kind.INSTANT:
+        return _same_instant(sent, held)
+    if kind == Kind.UUID:
+        return not sent or _same_uuid(sent, held)
+    return (held or "") == (sent or "")
 
 
 def _same_instant(a: Any, b: Any) -> bool:

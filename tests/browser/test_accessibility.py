@@ -27,13 +27,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
-    CLINIC_ZONE,
+from tests.support.browser import (
     Env,
     PageWatch,
     axe_violations,
+    open_more_details,
+    settled_at_once,
+    signed_in,
     wait_for_htmx,
 )
+from tests.support.clock import CLINIC_ZONE
+from tests.support.factories import build_interaction
 
 ZONE = CLINIC_ZONE
 VIEWPORTS = ("desktop", "phone")
@@ -54,21 +58,9 @@ pytestmark = pytest.mark.usefixtures("clinic_zone")
 # --- what the tests drive -------------------------------------------------
 
 
-def signed_in(page: Page, env: Env, user) -> None:
-    """Give the browser a session of `user` (the sign-in form has its own tests)."""
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies(
-        [{"name": cookie.key, "value": cookie.value, "url": env.site}]
-    )
-
-
 def submit(env: Env, *, fault: dict | None = None, **fields: Any):
     """One submission through the service, as the form would make it."""
+    from intake.fields import InteractionDetails
     from intake.services.interactions import interaction_submit
 
     if fault:
@@ -84,7 +76,9 @@ def submit(env: Env, *, fault: dict | None = None, **fields: Any):
         **fields,
     }
     record = interaction_submit(
-        submission_key=uuid.uuid4(), submitted_by=env.nurse, **values
+        submission_key=uuid.uuid4(),
+        submitted_by=env.nurse,
+        details=InteractionDetails(**values),
     ).record
     if fault:
         env.corti.set_faults()
@@ -117,10 +111,8 @@ def seed_older(env: Env, count: int) -> None:
 
     yesterday = timezone.now() - dt.timedelta(days=1)
     records = Interaction.objects.bulk_create(
-        Interaction(
-            submitted_by=env.nurse,
-            outcome=Interaction.Outcome.CREATED,
-            interaction_id=uuid.uuid4(),
+        build_interaction(
+            env.nurse,
             encounter_identifier=f"ENC-{2900 + i}",
             encounter_status="completed",
             encounter_type="outpatient",
@@ -132,13 +124,6 @@ def seed_older(env: Env, count: int) -> None:
     Interaction.objects.filter(pk__in=[r.pk for r in records]).update(
         created_at=yesterday
     )
-
-
-def settled_at_once(env: Env) -> None:
-    """No settle window: a 503 loses the answer, and the search made at once
-    proves Corti did not create it, so the submission fails (Retry offered)
-    instead of staying unknown."""
-    env.settings.INTAKE_SETTLE_SECONDS = 0
 
 
 def fill_valid(page: Page) -> None:
@@ -165,12 +150,6 @@ INVALID_FIELDS = {
         "The end must not be before the start (2026-03-02 10:15 CET)."
     ],
 }
-
-
-def open_more_details(page: Page) -> None:
-    """Open the "More details" group (end time, assigned user)."""
-    page.get_by_text("More details").click()
-    expect(page.get_by_label("Ended at")).to_be_visible()
 
 
 def fill_invalid(page: Page) -> None:
@@ -282,6 +261,7 @@ def form_already_sent(page: Page, env: Env) -> None:
 
 def form_reused(page: Page, env: Env) -> None:
     """The form, sent meanwhile from another tab, posted with other details."""
+    from intake.fields import InteractionDetails
     from intake.services.interactions import interaction_submit
 
     empty_form(page, env)
@@ -289,11 +269,13 @@ def form_reused(page: Page, env: Env) -> None:
     interaction_submit(
         submission_key=uuid.UUID(key),
         submitted_by=env.nurse,
-        encounter_identifier="ENC-3002",
-        encounter_status="planned",
-        encounter_type="outpatient",
-        encounter_started_at=dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC),
-        patient_identifier="PAT-2087",
+        details=InteractionDetails(
+            encounter_identifier="ENC-3002",
+            encounter_status="planned",
+            encounter_type="outpatient",
+            encounter_started_at=dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC),
+            patient_identifier="PAT-2087",
+        ),
     )
     fill_valid(page)
     press_create(page)

@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from intake.models import Interaction
-from tests.browser.conftest import (
+from tests.support.browser import (
     PASSWORD,
     STATIC_PATH,
     caused_by_the_site,
     sign_in,
     wait_for_htmx,
 )
+from tests.support.factories import make_interaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,20 +67,19 @@ class Walk:
         self.settle(path)
 
 
-def make_interaction(user, number: int, **fields) -> Interaction:
-    values = {
-        "encounter_identifier": f"ENC-{number:03d}",
-        "encounter_status": "planned",
-        "encounter_type": "consultation",
-        "encounter_started_at": dt.datetime(2026, 1, 14, 9, 0, tzinfo=dt.UTC),
-        "time_zone": "UTC",
-        "outcome": Interaction.Outcome.CREATED,
-        "interaction_id": uuid.uuid4(),
-        "websocket_url": f"wss://example.invalid/{number}",
-        "patient_identifier": f"PAT-{number:03d}",
-        **fields,
-    }
-    return Interaction.objects.create(submitted_by=user, **values)
+def numbered_record(user, number: int, **fields) -> Interaction:
+    """Interaction `number` of a list, its identifiers numbered too."""
+    return make_interaction(
+        user,
+        **{
+            "encounter_identifier": f"ENC-{number:03d}",
+            "encounter_started_at": dt.datetime(2026, 1, 14, 9, 0, tzinfo=dt.UTC),
+            "time_zone": "UTC",
+            "websocket_url": f"wss://example.invalid/{number}",
+            "patient_identifier": f"PAT-{number:03d}",
+            **fields,
+        },
+    )
 
 
 def fill_required(page, identifier: str) -> None:
@@ -236,7 +236,7 @@ def test_every_page_a_clinician_opens_reports_no_violation(
 ):
     walk = Walk(page, site, watch)
     for number in range(30):
-        make_interaction(browser_clinician, number)
+        numbered_record(browser_clinician, number)
 
     # Signed out: the sign-in page, then a refused sign-in.
     walk.visit("/accounts/login/")
@@ -339,8 +339,8 @@ def test_every_page_an_administrator_opens_reports_no_violation(
     from django.contrib.auth.models import Group
 
     walk = Walk(page, site, watch)
-    record = make_interaction(browser_clinician, 1, encounter_title="Review me")
-    make_interaction(
+    record = numbered_record(browser_clinician, 1, encounter_title="Review me")
+    numbered_record(
         browser_clinician,
         2,
         outcome=Interaction.Outcome.FAILED,

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from intake.models import Interaction
-from tests.browser.conftest import PASSWORD, sign_in, wait_for_htmx
-from tests.services.support import fault, set_faults
+from tests.support.browser import PASSWORD, sign_in, wait_for_htmx
+from tests.support.corti import fault, set_faults
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""Idle sign-out, in a real browser, with the timings shortened to seconds.
+"""Idle sign-out, in a real browser, with time moved instead of waited for.
 
 A visible warning comes before the sign-out, with a countdown and a "Stay
 signed in" action. When the time runs out the page goes to the sign-in page,
@@ -6,33 +6,44 @@ which says why. A session that ends while the intake form is being filled
 loses nothing: after signing in again the clinician is back on that form with
 what was typed, and nothing reached Corti without a signed-in user.
 
-The live server runs in this process, so the `settings` fixture's overrides
-apply to it. Every wait is bounded.
+The timings are the real ones. Time passes on both sides of the wire: the
+page's clock is Playwright's (installed before the page loads, then paused, so
+a test moves it), and the server's is the session's own record of this
+browser's last request, moved back by as much. The live server runs in this
+process, on this database, so the `settings` fixture's overrides apply to it.
+Every wait is bounded.
 """
 
 from __future__ import annotations
 
 import re
-import time
+from importlib import import_module
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 from playwright.sync_api import expect
 
+from intake import sessions
 from intake.models import Interaction
-from tests.browser.conftest import PASSWORD, sign_in
+from tests.support.browser import PASSWORD, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-IDLE = 6  # seconds without a request before the sign-out
-WARNING = 4  # seconds before it that the warning shows
+IDLE = 15 * 60  # seconds without a request before the sign-out
+WARNING = 2 * 60  # seconds before it that the warning shows
 DETAIL_URL = re.compile(r"/interactions/([0-9a-f-]{36})/$")
 LOGIN_URL = re.compile(r"/accounts/login/\?next=")
+SIGNED_OUT_IDLE = "You were signed out after 15 minutes without activity."
 KEPT_ON_SIGN_IN = (
     "What you had typed on the intake form is kept: it comes back when you "
     "sign in again."
 )
 RESTORED = "What you had typed is back below; nothing was sent to Corti."
+ANNOUNCED = (
+    "You will be signed out in {} because of inactivity. "
+    "Press any key to stay signed in."
+)
 
 TYPED = {
     "id_encounter_identifier": "ENC-IDLE-1",
@@ -51,10 +62,58 @@ TYPED = {
 
 
 @pytest.fixture
-def short_idle(settings):
+def idle(settings):
     settings.INTAKE_SESSION_IDLE_TIMEOUT = IDLE
     settings.INTAKE_SESSION_WARNING = WARNING
     return settings
+
+
+# --- time ------------------------------------------------------------------
+
+
+def sign_in_on_the_clock(page, site: str, **kwargs) -> None:
+    """Sign in with Playwright's clock in the page (running, as time does)."""
+    page.clock.install()
+    sign_in(page, site, "nurse", **kwargs)
+
+
+def pause(page) -> None:
+    """From now on the page's clock moves only when the test moves it."""
+    # A moment ahead: pausing in the page's past is refused.
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)
+
+
+def server_idle_for(page, seconds: int) -> None:
+    """The server sees this browser's last request (and sign-in) `seconds`
+    earlier than it was: as if that long had passed since, without activity."""
+    name = django_settings.SESSION_COOKIE_NAME
+    key = next(c["value"] for c in page.context.cookies() if c["name"] == name)
+    store = import_module(django_settings.SESSION_ENGINE).SessionStore(key)
+    for moment in (sessions.LAST_SEEN, sessions.SIGNED_IN_AT):
+        store[moment] -= seconds
+    store.save()
+
+
+def idle_for(page, seconds: int) -> None:
+    """`seconds` pass without activity: for the server, then for the page,
+    whose clock jumps and fires what fell due (once, as after a sleep)."""
+    server_idle_for(page, seconds)
+    page.clock.fast_forward(seconds * 1000)
+
+
+def countdown_phrase(seconds: int) -> str:
+    """The countdown as the warning writes it: "1:05 minutes", "1 second"."""
+    minutes, rest = divmod(seconds, 60)
+    if minutes:
+        return f"{minutes}:{rest:02d} minutes"
+    return f"{rest} second" if rest == 1 else f"{rest} seconds"
+
+
+def countdown_seconds(text: str) -> int:
+    match = re.fullmatch(r"(?:(\d+):(\d\d) minutes|(\d+) seconds?)", text)
+    assert match, text
+    minutes, rest, seconds = match.groups()
+    return int(seconds) if seconds else int(minutes) * 60 + int(rest)
 
 
 # --- helpers ---------------------------------------------------------------
@@ -131,85 +190,96 @@ def submit_and_expect_one(page, corti) -> None:
 # --- the warning -----------------------------------------------------------
 
 
-def wait_for_warning(page, started: float) -> None:
-    """The warning shows, before the sign-out, counting down."""
+def warned(page, site: str) -> int:
+    """Idle until the warning is due: it shows, announced, before the
+    sign-out, counting down; the seconds it shows."""
+    pause(page)
+    idle_for(page, IDLE - WARNING)
     warning = page.locator("#idle-warning")
-    warning.wait_for(state="visible", timeout=IDLE * 1000)
-    assert time.monotonic() - started < IDLE, "the warning came after the sign-out"
+    warning.wait_for(state="visible", timeout=5_000)
+    assert session_state(page, site)["signed_in"] is True
     assert "signed out" in warning.inner_text()
-    # Announced, not only shown: an alert (dialog) carries it to screen readers.
+    countdown = page.locator("#idle-countdown")
+    left = countdown_seconds(countdown.inner_text())
+    # The server counted the second or so since the last request too.
+    assert WARNING - 10 < left <= WARNING
+    # Announced, not only shown: an alert carries it to screen readers.
     announced = page.locator(
         "#idle-warning[role=alertdialog], #idle-warning [role=alert]"
     ).filter(has_text="signed out")
-    assert announced.count() == 1
-    countdown = page.locator("#idle-countdown")
-    first = countdown.inner_text()
-    assert re.fullmatch(r"\d seconds?", first), first
-    assert 0 < int(first.split()[0]) <= WARNING
-    expect(countdown).not_to_have_text(first, timeout=3_000)
-    assert int(countdown.inner_text().split()[0]) < int(first.split()[0])
+    expect(announced).to_have_text(ANNOUNCED.format(countdown_phrase(left)))
+    return left
 
 
-def still_signed_in_past(page, site: str, deadline: float) -> None:
-    """Past `deadline` (monotonic): the page stayed, the session too."""
-    page.wait_for_timeout(max(0.0, deadline + 1.0 - time.monotonic()) * 1000)
+def still_signed_in_past_the_warning(page, site: str) -> None:
+    """Longer than the warning gave passes: the page stays, the session too."""
+    idle_for(page, WARNING + 1)
+    assert page.locator("#idle-warning").is_hidden()
     assert "/accounts/login/" not in page.url
     assert session_state(page, site)["signed_in"] is True
 
 
 def test_a_warning_counts_down_first_and_stay_signed_in_keeps_the_session(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
-    sign_in(page, site, "nurse")
-    last_request = time.monotonic()
+    sign_in_on_the_clock(page, site)
     assert page.locator("#idle-warning").is_hidden()
 
-    wait_for_warning(page, last_request)
+    left = warned(page, site)
+    countdown = page.locator("#idle-countdown")
+    page.clock.run_for(1_000)
+    expect(countdown).to_have_text(countdown_phrase(left - 1))
+    page.clock.run_for((left - 1 - 5) * 1_000)
+    expect(countdown).to_have_text("5 seconds")
+    page.clock.run_for(4_000)
+    expect(countdown).to_have_text("1 second")
     stay = page.get_by_role("button", name="Stay signed in")
     assert stay.is_visible()
     stay.focus()
     page.keyboard.press("Enter")
 
     page.locator("#idle-warning").wait_for(state="hidden", timeout=3_000)
-    still_signed_in_past(page, site, last_request + IDLE)
+    still_signed_in_past_the_warning(page, site)
+    page.clock.resume()
     page.reload()
     assert page.locator("#intake-form").is_visible()
     watch.assert_clean()
 
 
 def test_typing_on_while_warned_keeps_the_session_and_every_keystroke(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
-    sign_in(page, site, "nurse")
-    last_request = time.monotonic()
+    sign_in_on_the_clock(page, site)
     title = page.locator("#id_encounter_title")
     title.focus()
     page.keyboard.type("Knee")
 
-    wait_for_warning(page, last_request)
+    warned(page, site)
     page.keyboard.type(" pain")
 
     # The warning took no keystroke away: they are all in the field.
     page.locator("#idle-warning").wait_for(state="hidden", timeout=3_000)
     assert title.input_value() == "Knee pain"
     assert page.evaluate("document.activeElement.id") == "id_encounter_title"
-    still_signed_in_past(page, site, last_request + IDLE)
+    page.wait_for_load_state("networkidle")  # the "stay" has been answered
+    still_signed_in_past_the_warning(page, site)
     watch.assert_clean()
 
 
 def test_left_alone_the_page_goes_to_sign_in_and_says_why(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
-    sign_in(page, site, "nurse", next_path="/interactions/")
+    sign_in_on_the_clock(page, site, next_path="/interactions/")
     assert page.locator("#results").is_visible()
 
+    warned(page, site)
+    idle_for(page, WARNING + 1)
     page.wait_for_url(
-        re.compile(r"/accounts/login/\?next=%2Finteractions%2F$"),
-        timeout=(IDLE + 3) * 1000,
+        re.compile(r"/accounts/login/\?next=%2Finteractions%2F$"), timeout=10_000
     )
 
     notice = page.locator("main .notice").inner_text()
-    assert f"You were signed out after {IDLE} seconds without activity." in notice
+    assert SIGNED_OUT_IDLE in notice
     assert KEPT_ON_SIGN_IN not in notice
     assert session_state(page, site)["signed_in"] is False
     # Nothing of the list stays on an unattended screen.
@@ -221,19 +291,22 @@ def test_left_alone_the_page_goes_to_sign_in_and_says_why(
 
 
 def test_signed_out_while_filling_the_form_brings_the_typing_back_after_sign_in(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
-    sign_in(page, site, "nurse")
+    sign_in_on_the_clock(page, site)
     key = type_form(page)
 
-    page.wait_for_url(LOGIN_URL, timeout=(IDLE + 3) * 1000)
+    warned(page, site)
+    idle_for(page, WARNING + 1)
+    page.wait_for_url(LOGIN_URL, timeout=10_000)
 
     notice = page.locator("main .notice").inner_text()
-    assert f"You were signed out after {IDLE} seconds without activity." in notice
+    assert SIGNED_OUT_IDLE in notice
     assert KEPT_ON_SIGN_IN in notice
     assert creates(corti) == 0
     assert page.locator("#intake-form").count() == 0
 
+    page.clock.resume()
     sign_in_here(page)
 
     assert_restored_and_unsent(page, corti, key)
@@ -241,24 +314,25 @@ def test_signed_out_while_filling_the_form_brings_the_typing_back_after_sign_in(
     watch.assert_clean()
 
 
-def end_session_while_warned(page, site: str, short_idle) -> str:
-    """Type the form, wait for the warning, then end the server's session
-    before the page notices (its clock is shorter than the page believes);
-    the form's key."""
-    sign_in(page, site, "nurse")
+def end_session_while_warned(page, site: str) -> str:
+    """Type the form, idle until the warning shows, then let the server's
+    session run out before the page notices (as when the page's timers were
+    held back); the form's key."""
+    sign_in_on_the_clock(page, site)
     key = type_form(page)
-    page.locator("#idle-warning").wait_for(state="visible", timeout=IDLE * 1000)
-    # Already more than a second since the last request: the server's
-    # session is over from now on, while the page still shows the warning.
-    short_idle.INTAKE_SESSION_IDLE_TIMEOUT = 1
+    warned(page, site)
+    # The rest of the warning passes for the server only: its session is
+    # over from now on, while the page still shows the warning.
+    server_idle_for(page, WARNING + 1)
     assert page.locator("#idle-warning").is_visible()
+    page.clock.resume()
     return key
 
 
 def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
-    key = end_session_while_warned(page, site, short_idle)
+    key = end_session_while_warned(page, site)
     stay_posts: list[str] = []
     page.on(
         "request",
@@ -280,7 +354,6 @@ def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
     assert creates(corti) == 0
     assert Interaction.objects.count() == 0
 
-    short_idle.INTAKE_SESSION_IDLE_TIMEOUT = IDLE
     sign_in_here(page)
 
     assert_restored_and_unsent(page, corti, key)
@@ -289,12 +362,12 @@ def test_create_pressed_while_warned_after_the_session_ended_keeps_the_typing(
 
 
 def test_a_request_that_ended_the_session_first_does_not_lose_the_form(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
     # Another request from this browser (another tab, a "stay" from a key
     # press) reaches the server first and ends the idle session; the form,
     # posted with the same cookie a moment later, must still be kept.
-    key = end_session_while_warned(page, site, short_idle)
+    key = end_session_while_warned(page, site)
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     token = page.locator("#idle-stay-form [name=csrfmiddlewaretoken]").input_value()
     first = requests.post(
@@ -312,7 +385,6 @@ def test_a_request_that_ended_the_session_first_does_not_lose_the_form(
     on_sign_in_page(page)
     assert KEPT_ON_SIGN_IN in page.locator("main .notice").inner_text()
     assert creates(corti) == 0
-    short_idle.INTAKE_SESSION_IDLE_TIMEOUT = IDLE
     sign_in_here(page)
 
     assert_restored_and_unsent(page, corti, key)
@@ -321,9 +393,9 @@ def test_a_request_that_ended_the_session_first_does_not_lose_the_form(
 
 
 def test_a_key_pressed_while_warned_after_the_session_ended_logs_no_error(
-    page, site, corti, watch, browser_clinician, short_idle
+    page, site, corti, watch, browser_clinician, idle
 ):
-    end_session_while_warned(page, site, short_idle)
+    end_session_while_warned(page, site)
 
     page.keyboard.press("Shift")
 
@@ -334,17 +406,16 @@ def test_a_key_pressed_while_warned_after_the_session_ended_logs_no_error(
 
 
 def test_create_pressed_after_an_unnoticed_expiry_keeps_the_typing(
-    page, site, corti, watch, browser_clinician, settings
+    page, site, corti, watch, browser_clinician, idle
 ):
-    # The page believes it has a minute; the server's clock is shorter, as
+    # The server's session runs out while the page's clock stands still, as
     # when a laptop slept through the warning and its timers.
-    settings.INTAKE_SESSION_IDLE_TIMEOUT = 60
-    settings.INTAKE_SESSION_WARNING = 5
-    sign_in(page, site, "nurse")
+    sign_in_on_the_clock(page, site)
     key = type_form(page)
-    settings.INTAKE_SESSION_IDLE_TIMEOUT = 1
-    page.wait_for_timeout(1_500)
+    pause(page)
+    server_idle_for(page, IDLE + 1)
     assert page.locator("#idle-warning").is_hidden()
+    page.clock.resume()
 
     page.get_by_role("button", name="Create interaction").click()
 
@@ -353,7 +424,6 @@ def test_create_pressed_after_an_unnoticed_expiry_keeps_the_typing(
     assert creates(corti) == 0
     assert Interaction.objects.count() == 0
 
-    settings.INTAKE_SESSION_IDLE_TIMEOUT = 60
     sign_in_here(page)
 
     assert_restored_and_unsent(page, corti, key)

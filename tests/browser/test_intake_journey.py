@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from dataclasses import dataclass, field
 
 import pytest
 from playwright.sync_api import expect
 
 from intake.models import Interaction
-from tests.browser.conftest import sign_in
+from tests.support.browser import field_values, sign_in
+from tests.support.corti import create_requests
+from tests.support.factories import make_interaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,10 +160,6 @@ def fill_by_keyboard(page, keystrokes: dict[str, list] = KEYSTROKES) -> list[str
     return order
 
 
-def form_values(page) -> dict[str, str]:
-    return {name: page.locator(f"#{name}").input_value() for name in EXPECTED_VALUES}
-
-
 def visual_order(controls: list[dict], *, tolerance: float = 8.0) -> list[str]:
     """Controls read row by row (tops within `tolerance` px share a row), each
     row from left to right."""
@@ -182,23 +179,18 @@ def open_form(page, site: str) -> None:
     expect(page.locator("#id_encounter_identifier")).to_be_focused(timeout=WAIT_MS)
 
 
-def creates(corti) -> int:
-    return corti.state()["counts"].get("create_requests", 0)
-
-
-def make_interaction(user, **fields) -> Interaction:
-    values = {
-        "encounter_identifier": "ENC-OTHER",
-        "encounter_status": "planned",
-        "encounter_type": "consultation",
-        "encounter_started_at": dt.datetime(2026, 1, 14, 9, 0, tzinfo=dt.UTC),
-        "time_zone": "UTC",
-        "outcome": Interaction.Outcome.CREATED,
-        "interaction_id": uuid.uuid4(),
-        "websocket_url": "ws://example.invalid/other",
-        **fields,
-    }
-    return Interaction.objects.create(submitted_by=user, **values)
+def other_record(user, **fields) -> Interaction:
+    """An interaction created earlier for another encounter."""
+    return make_interaction(
+        user,
+        **{
+            "encounter_identifier": "ENC-OTHER",
+            "encounter_started_at": dt.datetime(2026, 1, 14, 9, 0, tzinfo=dt.UTC),
+            "time_zone": "UTC",
+            "websocket_url": "ws://example.invalid/other",
+            **fields,
+        },
+    )
 
 
 # --- the journey -----------------------------------------------------------
@@ -217,14 +209,14 @@ def test_clinician_fills_the_form_by_keyboard_in_visual_order_and_creates_it(
     assert tab_order == FORM_ORDER
     assert tab_order == [c["key"] for c in controls]
     assert tab_order == visual_order(controls)
-    assert form_values(page) == EXPECTED_VALUES
+    assert field_values(page, EXPECTED_VALUES) == EXPECTED_VALUES
 
     page.keyboard.press("Enter")
     page.wait_for_url(DETAIL_URL, timeout=WAIT_MS)
 
     record = Interaction.objects.get()
     assert record.outcome == Interaction.Outcome.CREATED
-    assert creates(corti) == 1
+    assert create_requests(corti) == 1
     details = page.locator("section[aria-labelledby=sent-heading] dl")
     sent = dict(
         zip(
@@ -235,8 +227,8 @@ def test_clinician_fills_the_form_by_keyboard_in_visual_order_and_creates_it(
     )
     assert sent["Encounter identifier"] == "ENC-KB-1"
     assert sent["Title"] == "Knee pain"
-    assert sent["Status"].startswith("In progress")
-    assert sent["Type"].startswith("First consultation")
+    assert sent["Encounter status"].startswith("In progress")
+    assert sent["Encounter type"].startswith("First consultation")
     assert sent["Started at"].startswith("2026-01-15 14:00")
     assert sent["Ended at"].startswith("2026-01-15 14:45")
     assert sent["Assigned user ID"] == ASSIGNED_USER
@@ -259,8 +251,8 @@ def test_clinician_fills_the_form_by_keyboard_in_visual_order_and_creates_it(
     assert page.evaluate("navigator.clipboard.readText()") == websocket_url
 
     # The list finds it as the clinician types, without reloading the page.
-    make_interaction(browser_clinician, patient_identifier="PAT-OTHER-1")
-    make_interaction(browser_clinician, patient_identifier="PAT-OTHER-2")
+    other_record(browser_clinician, patient_identifier="PAT-OTHER-1")
+    other_record(browser_clinician, patient_identifier="PAT-OTHER-2")
     page.get_by_role("link", name="Interactions", exact=True).focus()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/interactions/$"))
@@ -314,7 +306,7 @@ def test_submitting_twice_in_a_row_creates_exactly_one_interaction(
         page.get_by_role("button", name="Create interaction").dblclick()
     page.wait_for_url(DETAIL_URL, timeout=WAIT_MS)
 
-    assert creates(corti) == 1
+    assert create_requests(corti) == 1
     assert len(corti.state()["interactions"]) == 1
     assert Interaction.objects.count() == 1
     assert Interaction.objects.get().outcome == Interaction.Outcome.CREATED
@@ -364,7 +356,7 @@ def test_a_field_is_checked_live_and_its_error_shown_beside_it(
     assert active(page) == SUBMIT
     assert page.url == form_url
     assert page.locator("#intake-form [role=alert]").count() == 0
-    assert creates(corti) == 0
+    assert create_requests(corti) == 0
     assert Interaction.objects.count() == 0
 
     # Corrected, the message goes away as live.
@@ -427,10 +419,10 @@ def test_corti_rejecting_a_field_shows_its_message_beside_that_field(
         .startswith("Not created in Corti")
     )
     # What was typed is all still there, and the cursor is on the field in error.
-    assert form_values(page) == EXPECTED_VALUES
+    assert field_values(page, EXPECTED_VALUES) == EXPECTED_VALUES
     expect(page.locator("#id_encounter_title")).to_be_focused(timeout=WAIT_MS)
     assert "/interactions/new/" in page.url
-    assert creates(corti) == 1
+    assert create_requests(corti) == 1
     assert corti.state()["interactions"] == []
     assert Interaction.objects.get().outcome == Interaction.Outcome.FAILED
     watch.assert_clean()
@@ -441,8 +433,8 @@ def test_leaving_the_search_field_does_not_search_again(
 ):
     # Leaving the field fires "change"; a second search then would swap the
     # results under a keyboard user on the way to them, losing their focus.
-    make_interaction(browser_clinician, patient_identifier="PAT-TAB-1")
-    make_interaction(browser_clinician, patient_identifier="PAT-TAB-2")
+    other_record(browser_clinician, patient_identifier="PAT-TAB-1")
+    other_record(browser_clinician, patient_identifier="PAT-TAB-2")
     sign_in(page, site, "nurse", next_path="/interactions/")
     page.locator("#id_q").focus()
     page.keyboard.type("PAT-TAB-1")

@@ -26,8 +26,8 @@ import pytest
 from playwright.sync_api import expect
 
 from intake.models import CortiCall, Interaction
-from tests.browser.conftest import BASE_DIR, sign_in, wait_for_htmx
-from tests.services.support import database_url_for_processes
+from tests.support.browser import sign_in, wait_for_htmx
+from tests.support.processes import BASE_DIR, database_url_for_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,12 +10,13 @@ and the links stay reachable with the Tab key.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import CLINIC_ZONE, Env, sign_in
+from tests.support.browser import Env, sign_in
+from tests.support.clock import CLINIC_ZONE
+from tests.support.factories import make_interaction
 
 pytestmark = pytest.mark.usefixtures("clinic_zone")
 
@@ -66,21 +67,14 @@ def seed(env: Env) -> None:
         },
     ]
     for i, fields in enumerate(rows):
-        values = {
-            "outcome": Interaction.Outcome.CREATED,
-            "interaction_id": uuid.uuid4(),
-            **fields,
-        }
-        record = Interaction.objects.create(
-            submitted_by=env.nurse,
+        make_interaction(
+            env.nurse,
+            created_at=now - dt.timedelta(minutes=i),
             encounter_status="in-progress",
             encounter_type="first_consultation",
             encounter_started_at=now,
             time_zone=CLINIC_ZONE,
-            **values,
-        )
-        Interaction.objects.filter(pk=record.pk).update(
-            created_at=now - dt.timedelta(minutes=i)
+            **fields,
         )
 
 

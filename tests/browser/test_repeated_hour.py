@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Env, wait_for_htmx
+from tests.support.browser import Env, signed_in, wait_for_htmx
 
 pytestmark = pytest.mark.usefixtures("clinic_zone")
 
@@ -18,22 +18,10 @@ QUESTION = (
 )
 
 
-def signed_in(page: Page, env: Env) -> None:
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(env.nurse)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies(
-        [{"name": cookie.key, "value": cookie.value, "url": env.site}]
-    )
-
-
 def test_the_form_asks_which_repeated_time_and_sends_the_chosen_one(
     page: Page, env: Env
 ):
-    signed_in(page, env)
+    signed_in(page, env, env.nurse)
     page.goto(f"{env.site}/interactions/new/")
     page.get_by_label("Encounter identifier").fill("ENC-DST-1")
     page.get_by_label("Encounter status").select_option("in-progress")

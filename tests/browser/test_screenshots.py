@@ -19,17 +19,19 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
-    BASE_DIR,
+from tests.support.browser import (
     DESKTOP,
     PASSWORD,
     PHONE,
     SCREENSHOTS,
     Env,
+    open_more_details,
     screenshot,
+    settled_at_once,
     sign_in,
     wait_for_htmx,
 )
+from tests.support.processes import BASE_DIR
 
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
 README = BASE_DIR / "README.md"
@@ -100,6 +102,7 @@ def submit(
     is its form's submission key (a new form's by default)."""
     from django.utils import timezone
 
+    from intake.fields import InteractionDetails
     from intake.models import Interaction
     from intake.services.interactions import interaction_submit
 
@@ -109,8 +112,9 @@ def submit(
     record = interaction_submit(
         submission_key=key or uuid.uuid4(),
         submitted_by=user or env.nurse,
-        encounter_started_at=now - dt.timedelta(minutes=minutes_ago + 20),
-        **f,
+        details=InteractionDetails(
+            encounter_started_at=now - dt.timedelta(minutes=minutes_ago + 20), **f
+        ),
     ).record
     if fault:
         env.corti.set_faults()
@@ -125,13 +129,6 @@ def seed_day(env: Env) -> None:
     for i, fields in enumerate(ENCOUNTERS):
         user = env.chief if i == 2 else env.nurse
         submit(env, minutes_ago=25 + 40 * (len(ENCOUNTERS) - i), user=user, **fields)
-
-
-def settled_at_once(env: Env) -> None:
-    """No settle window: a 503 loses the answer, and the search made at once
-    proves Corti did not create it, so the submission fails (Retry offered)
-    instead of staying unknown."""
-    env.settings.INTAKE_SETTLE_SECONDS = 0
 
 
 def seed_failure(env: Env):
@@ -153,12 +150,6 @@ def open_form(page: Page, env: Env) -> None:
     sign_in(page, env.site, "nurse")
     page.goto(f"{env.site}/interactions/new/")
     expect(page.get_by_role("heading", name="New interaction")).to_be_visible()
-
-
-def open_more_details(page: Page) -> None:
-    """Open the "More details" group (end time, assigned user)."""
-    page.get_by_text("More details").click()
-    expect(page.get_by_label("Ended at")).to_be_visible()
 
 
 def fill_form(page: Page) -> None:
@@ -359,6 +350,9 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+# It rewrites tracked files, so only `make screenshots` runs it; the two README
+# checks below run in every `make test`.
+@pytest.mark.screenshots
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("name", list(PAGES))
 def test_screenshot_is_taken_at_the_width(name, width, open_page, env):

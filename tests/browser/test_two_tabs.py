@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from intake.models import Interaction
-from tests.browser.conftest import axe_violations, sign_in, wait_for_htmx
+from tests.support.browser import axe_violations, field_values, sign_in, wait_for_htmx
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,10 +93,6 @@ def press_enter_in(page: Page, field_id: str) -> None:
     """Submit as a keyboard user does: Enter in a text field of the form."""
     page.locator(f"#{field_id}").focus()
     page.keyboard.press("Enter")
-
-
-def form_values(page: Page) -> dict[str, str]:
-    return {name: page.locator(f"#{name}").input_value() for name in BO}
 
 
 def form_key(page: Page) -> str:
@@ -185,7 +181,7 @@ def test_a_form_sent_from_two_tabs_never_drops_the_second_patient(
     anna.refresh_from_db()
     assert (anna.encounter_identifier, anna.patient_name) == ("ENC-6001", "Anna Berg")
     assert Interaction.objects.count() == 1
-    assert form_values(tab2) == BO
+    assert field_values(tab2, BO) == BO
     assert tab2.evaluate("window.__samePage === true"), "the page was reloaded"
     # A new key, in the form and in the address bar (a reload keeps the form).
     new_key = form_key(tab2)

@@ -35,7 +35,6 @@ from intake.corti.client import (
     CortiConfig,
     redact_url,
 )
-from sandbox.contract import validate_create_request
 from intake.corti.errors import (
     CortiAuthError,
     CortiConfigurationError,
@@ -61,7 +60,9 @@ from intake.corti.types import (
     Patient,
     parse_rfc3339,
 )
-from tests.conftest import start_simulator
+from sandbox.contract import validate_create_request
+from tests.support.corti import set_faults, start_simulator
+from tests.support.processes import closed_port
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 GATEWAY_REASON = "The access token is missing, unknown or expired"
@@ -144,12 +145,6 @@ def recording_client(sim, clock=None, **overrides):
 def sent_body(session: RecordingSession) -> dict:
     [create] = [a for a in session.answers if a.url.endswith("/interactions/")]
     return json.loads(create.request.body)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -275,10 +270,6 @@ def mocked_timed_client(*, rng=None, **overrides):
         rng=rng or random.Random(7),
     )
     return client, fake
-
-
-def set_faults(sim, *faults: dict, seed: int = 1) -> None:
-    sim.set_faults(*faults, seed=seed)
 
 
 def sent(session: RecordingSession, method: str, suffix: str) -> int:
@@ -668,6 +659,7 @@ def test_missing_encounter_identifier_is_a_validation_error_naming_the_field(cor
     }
 
 
+@pytest.mark.slow  # starts a simulator process of its own: ~2 s
 def test_401_after_a_fresh_token_is_unauthorized_after_two_attempts(stillborn):
     stillborn.reset()
     client, session = recording_client(stillborn)
@@ -852,6 +844,7 @@ def test_201_with_a_body_that_is_not_a_json_object_is_a_response_error(mocked, b
 # --- the network failing -----------------------------------------------------
 
 
+@pytest.mark.slow  # a closed port, retried within the retry budget: ~0.5 s
 def test_connection_refused_is_a_connection_error(corti):
     client = corti.client(api_url=f"http://127.0.0.1:{closed_port()}/v2")
     with pytest.raises(CortiConnectionError) as caught:
@@ -917,6 +910,7 @@ def test_an_unexpected_requests_failure_after_sending_is_an_unknown_outcome():
     assert len(creates) == 1
 
 
+@pytest.mark.slow  # a closed port, retried within the retry budget: ~0.3 s
 def test_unreachable_sign_in_service_is_a_connection_error(corti):
     port = closed_port()
     client = corti.client(
@@ -927,6 +921,7 @@ def test_unreachable_sign_in_service_is_a_connection_error(corti):
     assert corti.state()["counts"] == {}
 
 
+@pytest.mark.slow  # waits out a read timeout: ~0.3 s
 def test_read_timeout_is_a_timeout_error_with_unknown_outcome(corti, silent_server):
     url, accepted = silent_server
     client = corti.client(api_url=f"{url}/v2", read_timeout=0.3)
@@ -945,6 +940,7 @@ def test_read_timeout_is_a_timeout_error_with_unknown_outcome(corti, silent_serv
     assert corti.state()["counts"] == {"token_requests": 1, "tokens_issued": 1}
 
 
+@pytest.mark.slow  # waits out a read timeout: ~0.3 s
 def test_silent_sign_in_service_is_a_connection_error(corti, silent_server):
     url, _ = silent_server
     client = corti.client(
@@ -1115,6 +1111,7 @@ def test_the_last_error_is_raised_when_the_budget_runs_out(mocked, answers, rais
     assert len(gets) == 4
 
 
+@pytest.mark.slow  # a closed port, retried within the retry budget: ~0.5 s
 def test_budget_bounds_the_real_time_spent_against_a_closed_port(corti):
     budget = 0.5
     client, session = recording_client(
@@ -1169,6 +1166,7 @@ def test_429_with_a_short_retry_after_is_waited_out_and_the_create_succeeds(cort
     assert record["id"] == str(created.interaction_id)
 
 
+@pytest.mark.slow  # waits out a Retry-After: ~0.3 s
 def test_429_really_waits_the_retry_after(corti):
     set_faults(
         corti, {"kind": "429", "endpoint": "create", "count": 1, "retry_after": 0.3}
@@ -1713,6 +1711,7 @@ def test_an_unreachable_address_with_credentials_shows_only_the_host(corti):
     assert "url-secret-42" not in _failure_text(caught.value)
 
 
+@pytest.mark.slow  # waits out a read timeout: ~0.3 s
 def test_a_silent_address_with_credentials_shows_only_the_host(corti, silent_server):
     url, _ = silent_server
     host = urlsplit(url).netloc
@@ -1743,6 +1742,7 @@ def test_an_unusable_address_with_credentials_never_shows_them(corti, auth_url):
 # --- the readiness check's sign-in ---------------------------------------------
 
 
+@pytest.mark.slow  # a silent sign-in service, a 3 s read timeout: ~3 s
 def test_check_sign_in_never_waits_for_a_token_refresh_under_way(corti, silent_server):
     url, _ = silent_server
     client = corti.client(

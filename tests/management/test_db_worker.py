@@ -10,24 +10,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from intake import tasks
 from intake.models import Interaction
 from intake.services import reconciliation
-from tests.services.support import (
-    Outcome,
-    corti_create,
-    database_url_for_processes,
-    lost_answer,
-    queued,
-)
+from tests.support.corti import corti_create
+from tests.support.processes import BASE_DIR, database_url_for_processes
+from tests.support.records import Outcome, lost_answer
+from tests.support.tasks import queued
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-pytestmark = pytest.mark.django_db(transaction=True)
+# Real `manage.py db_worker` processes: ~5 s.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def run_worker(corti, *args: str) -> subprocess.CompletedProcess:

@@ -11,19 +11,19 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from intake.models import CortiCall, Interaction
-from tests.services.support import (
-    Outcome,
-    calls_of,
+from tests.support.corti import (
     corti_create,
     corti_holds,
     create_attempts,
     fault,
+    list_requests,
     set_faults,
-    stranded,
-    submit,
 )
+from tests.support.records import Outcome, calls_of, stranded, submit
 
-pytestmark = pytest.mark.django_db
+# Corti's searches answer 503 in most cases: each waits out the retries' backoff
+# (~0.5 s), ~6 s in all.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 COMMAND = CortiCall.Trigger.COMMAND
 R = CortiCall.Result
@@ -42,10 +42,6 @@ def summary(checked: int, created: int, failed: int, unknown: int, skipped=0) ->
         f"{unknown} still unknown, "
         f"{skipped} taken by another process.\n"
     )
-
-
-def list_requests(corti) -> int:
-    return corti.state()["counts"].get("list_requests", 0)
 
 
 def backdate(record: Interaction, minutes: int) -> None:

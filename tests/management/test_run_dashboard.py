@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,14 +18,10 @@ from pathlib import Path
 import pytest
 
 from config.logs import STARTUP_LOGGED
+from tests.support.processes import BASE_DIR, free_port
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The real dashboard, worker and simulator processes, then Ctrl-C: ~8 s.
+pytestmark = pytest.mark.slow
 
 
 def children_of(pid: int) -> dict[int, str]:

@@ -6,12 +6,12 @@ import copy
 
 import pytest
 
+from intake.corti.types import EncounterStatus, EncounterType, Gender
 from sandbox.contract import (
     openapi,
     validate_create_request,
     validation_errors,
 )
-from intake.corti.types import EncounterStatus, EncounterType, Gender
 
 STATUS_MESSAGE = (
     "must be one of: planned, in-progress, on-hold, completed, cancelled, deleted"

@@ -15,7 +15,14 @@ import pytest
 import requests
 
 from sandbox.contract import validation_errors
-from tests.conftest import BASE_DIR, start_simulator
+from tests.support.corti import (
+    get_faults,
+    post_faults,
+    start_simulator,
+    token_for,
+    token_response,
+)
+from tests.support.processes import BASE_DIR
 
 TIMEOUT = (2.0, 5.0)
 GATEWAY_WWW_AUTHENTICATE = (
@@ -50,22 +57,6 @@ def clinic():
     )
     yield sim
     sim.stop()
-
-
-def token_response(sim, *, realm=None, **form) -> requests.Response:
-    data = {
-        "grant_type": "client_credentials",
-        "client_id": sim.client_id,
-        "client_secret": sim.client_secret,
-        **form,
-    }
-    return requests.post(sim.auth_url(realm), data=data, timeout=TIMEOUT)
-
-
-def token_for(sim) -> str:
-    response = token_response(sim)
-    assert response.status_code == 200
-    return response.json()["access_token"]
 
 
 def create(sim, body, *, token=None, tenant=None, headers=None) -> requests.Response:
@@ -163,6 +154,7 @@ def test_token_endpoint_accepts_only_post(corti):
     assert corti.state()["counts"] == {}
 
 
+@pytest.mark.slow  # a simulator process of its own, a 1 s wait: ~3 s
 def test_issued_tokens_expire_after_their_ttl(short_lived):
     short_lived.reset()
     issued = token_response(short_lived)
@@ -450,6 +442,7 @@ def test_health_check_answers_ok(corti):
 # --- the management command's flags ----------------------------------------
 
 
+@pytest.mark.slow  # starts a simulator process: ~1.5 s
 def test_command_flags_set_tenant_and_client_credentials(clinic):
     clinic.reset()
     assert (clinic.tenant, clinic.client_id, clinic.client_secret) == (
@@ -767,16 +760,6 @@ def test_list_names_every_invalid_query_parameter(corti):
 # --- the fault switch: control ----------------------------------------------
 
 
-def set_faults(sim, body) -> requests.Response:
-    return requests.post(f"{sim.base_url}/_simulator/faults", json=body, timeout=5)
-
-
-def get_faults(sim) -> list:
-    response = requests.get(f"{sim.base_url}/_simulator/faults", timeout=5)
-    assert response.status_code == 200
-    return response.json()
-
-
 def fault_json(kind, **overrides) -> dict:
     return {
         "kind": kind,
@@ -804,7 +787,7 @@ def test_faults_can_be_set_read_and_cleared(corti):
         {"kind": "503", "count": 2},
         {"kind": "slow", "endpoint": "list", "rate": 0.25, "delay": 0.5},
     ]
-    answer = set_faults(corti, {"faults": rules, "seed": 7})
+    answer = post_faults(corti, {"faults": rules, "seed": 7})
     expected = [
         fault_json("503", count=2),
         fault_json("slow", endpoint="list", rate=0.25, delay=0.5),
@@ -820,7 +803,7 @@ def test_faults_can_be_set_read_and_cleared(corti):
 
 
 def test_faults_accept_a_bare_list(corti):
-    answer = set_faults(corti, [{"kind": "504", "endpoint": "any"}])
+    answer = post_faults(corti, [{"kind": "504", "endpoint": "any"}])
     assert answer.status_code == 200
     assert get_faults(corti) == [fault_json("504", endpoint="any")]
 
@@ -853,8 +836,8 @@ def test_faults_route_refuses_other_methods(corti):
 )
 def test_faults_answer_400_problem_for_an_invalid_body(corti, body, message):
     before = [{"kind": "502", "count": 1}]
-    assert set_faults(corti, before).status_code == 200
-    response = set_faults(corti, body)
+    assert post_faults(corti, before).status_code == 200
+    response = post_faults(corti, body)
     problem = assert_problem(response, 400)
     assert message in problem["detail"]
     # The rules in force do not change.
@@ -889,7 +872,7 @@ STATUS_FAULTS = {
 @pytest.mark.parametrize("kind", sorted(STATUS_FAULTS))
 def test_status_fault_answers_that_status_and_creates_nothing(corti, kind):
     token = token_for(corti)
-    assert set_faults(corti, [{"kind": kind}]).status_code == 200
+    assert post_faults(corti, [{"kind": kind}]).status_code == 200
     response = create(corti, {"encounter": ENCOUNTER}, token=token)
     problem = assert_problem(response, int(kind))
     assert problem["type"] == f"{PROBLEMS}/{STATUS_FAULTS[kind]}"
@@ -917,7 +900,7 @@ def test_status_fault_answers_that_status_and_creates_nothing(corti, kind):
 
 def test_400_fault_carries_custom_validation_errors(corti):
     errors = [{"patient.identifier": "is required"}, {"encounter.type": "nope"}]
-    set_faults(corti, [{"kind": "400", "validation_errors": errors}])
+    post_faults(corti, [{"kind": "400", "validation_errors": errors}])
     response = create(corti, {"encounter": ENCOUNTER}, token=token_for(corti))
     problem = assert_problem(response, 400)
     assert problem["validationErrors"] == errors
@@ -926,7 +909,7 @@ def test_400_fault_carries_custom_validation_errors(corti):
 
 def test_401_fault_answers_an_empty_body_with_www_authenticate(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "401"}])
+    post_faults(corti, [{"kind": "401"}])
     response = create(corti, {"encounter": ENCOUNTER}, token=token)
     assert response.status_code == 401
     assert response.content == b""
@@ -942,15 +925,16 @@ def test_401_fault_answers_an_empty_body_with_www_authenticate(corti):
 )
 def test_429_fault_sends_retry_after_from_the_rule(corti, retry_after, header):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "429", "retry_after": retry_after}])
+    post_faults(corti, [{"kind": "429", "retry_after": retry_after}])
     response = create(corti, {"encounter": ENCOUNTER}, token=token)
     assert_problem(response, 429)
     assert response.headers.get("Retry-After") == header
 
 
+@pytest.mark.slow  # waits out a delay: ~0.3 s
 def test_slow_fault_answers_201_after_the_delay_and_creates(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "slow", "delay": 0.3}])
+    post_faults(corti, [{"kind": "slow", "delay": 0.3}])
     started = time.monotonic()
     response = create(corti, {"encounter": ENCOUNTER}, token=token)
     elapsed = time.monotonic() - started
@@ -961,9 +945,10 @@ def test_slow_fault_answers_201_after_the_delay_and_creates(corti):
     assert corti.state()["counts"]["fault:create:slow"] == 1
 
 
+@pytest.mark.slow  # waits out a delay: ~1 s
 def test_slow_created_fault_creates_only_after_the_delay_then_answers_201(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "slow-created", "delay": 0.6}])
+    post_faults(corti, [{"kind": "slow-created", "delay": 0.6}])
     started = time.monotonic()
     # A client that gives up before the delay, as the dashboard does.
     with pytest.raises(requests.Timeout):
@@ -980,16 +965,17 @@ def test_slow_created_fault_creates_only_after_the_delay_then_answers_201(corti)
     assert record["encounter"]["identifier"] == ENCOUNTER["identifier"]
     assert corti.state()["counts"]["fault:create:slow-created"] == 1
     # A patient client gets the 201 after the delay.
-    set_faults(corti, [{"kind": "slow-created", "delay": 0.3}])
+    post_faults(corti, [{"kind": "slow-created", "delay": 0.3}])
     started = time.monotonic()
     response = create(corti, {"encounter": ENCOUNTER}, token=token)
     assert response.status_code == 201
     assert time.monotonic() - started >= 0.3
 
 
+@pytest.mark.slow  # waits out a hang: ~0.3 s
 def test_hang_fault_waits_then_closes_without_answer_and_creates_nothing(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "hang", "delay": 0.3}])
+    post_faults(corti, [{"kind": "hang", "delay": 0.3}])
     started = time.monotonic()
     with pytest.raises(requests.ConnectionError):
         create(corti, {"encounter": ENCOUNTER}, token=token)
@@ -1002,7 +988,7 @@ def test_hang_fault_waits_then_closes_without_answer_and_creates_nothing(corti):
 
 def test_drop_fault_closes_at_once_and_creates_nothing(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "drop", "delay": 5}])
+    post_faults(corti, [{"kind": "drop", "delay": 5}])
     started = time.monotonic()
     with pytest.raises(requests.ConnectionError):
         create(corti, {"encounter": ENCOUNTER}, token=token)
@@ -1012,7 +998,7 @@ def test_drop_fault_closes_at_once_and_creates_nothing(corti):
 
 def test_created_drop_fault_creates_then_closes_without_answer(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "created-drop"}])
+    post_faults(corti, [{"kind": "created-drop"}])
     with pytest.raises(requests.ConnectionError):
         create(corti, {"encounter": ENCOUNTER}, token=token)
     [record] = corti.state()["interactions"]
@@ -1023,7 +1009,7 @@ def test_created_drop_fault_creates_then_closes_without_answer(corti):
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_created_status_fault_creates_then_answers_that_status(corti, status):
     token = token_for(corti)
-    set_faults(corti, [{"kind": f"created-{status}"}])
+    post_faults(corti, [{"kind": f"created-{status}"}])
     response = create(corti, {"encounter": ENCOUNTER}, token=token)
     problem = assert_problem(response, status)
     assert "interactionId" not in problem
@@ -1045,7 +1031,7 @@ def test_created_status_fault_creates_then_answers_that_status(corti, status):
 
 def test_count_fires_exactly_that_many_times(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "503", "count": 2}])
+    post_faults(corti, [{"kind": "503", "count": 2}])
     assert [attempt(corti, token) for _ in range(4)] == [503, 503, 201, 201]
     assert get_faults(corti) == [fault_json("503", count=0)]
     counts = corti.state()["counts"]
@@ -1058,14 +1044,14 @@ def test_count_fires_exactly_that_many_times(corti):
 
 def test_count_zero_never_fires(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "503", "count": 0}])
+    post_faults(corti, [{"kind": "503", "count": 0}])
     assert [attempt(corti, token) for _ in range(2)] == [201, 201]
     assert "faults" not in corti.state()["counts"]
 
 
 def fault_pattern(sim, token, *, seed, rate=0.5, tries=50) -> list[bool]:
     body = {"faults": [{"kind": "503", "rate": rate}], "seed": seed}
-    assert set_faults(sim, body).status_code == 200
+    assert post_faults(sim, body).status_code == 200
     outcomes = [attempt(sim, token) for _ in range(tries)]
     assert set(outcomes) <= {201, 503}
     return [outcome == 503 for outcome in outcomes]
@@ -1093,7 +1079,9 @@ def test_rate_zero_never_fires_and_one_always_fires(corti, rate, fired):
 
 def test_rate_and_count_combine(corti):
     token = token_for(corti)
-    set_faults(corti, {"faults": [{"kind": "503", "rate": 0.5, "count": 3}], "seed": 5})
+    post_faults(
+        corti, {"faults": [{"kind": "503", "rate": 0.5, "count": 3}], "seed": 5}
+    )
     outcomes = [attempt(corti, token) for _ in range(40)]
     assert outcomes.count(503) == 3
     assert outcomes[-10:] == [201] * 10
@@ -1101,7 +1089,7 @@ def test_rate_and_count_combine(corti):
 
 def test_first_matching_rule_wins(corti):
     token = token_for(corti)
-    set_faults(
+    post_faults(
         corti,
         [
             {"kind": "500", "endpoint": "list"},
@@ -1116,7 +1104,7 @@ def test_first_matching_rule_wins(corti):
 
 def test_list_fault_hits_only_the_list_endpoint(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "503", "endpoint": "list"}])
+    post_faults(corti, [{"kind": "503", "endpoint": "list"}])
     assert attempt(corti, token) == 201
     assert token_response(corti).status_code == 200
     response = listing(corti, token=token)
@@ -1128,7 +1116,7 @@ def test_list_fault_hits_only_the_list_endpoint(corti):
 
 def test_token_fault_hits_only_the_token_endpoint(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "503", "endpoint": "token", "count": 1}])
+    post_faults(corti, [{"kind": "503", "endpoint": "token", "count": 1}])
     assert attempt(corti, token) == 201
     assert listing(corti, token=token).status_code == 200
     assert_problem(token_response(corti), 503)
@@ -1142,7 +1130,7 @@ def test_token_fault_hits_only_the_token_endpoint(corti):
 
 @pytest.mark.parametrize(("kind", "status"), [("403", 403), ("429", 429)])
 def test_token_endpoint_client_error_fault_answers_an_oauth_error(corti, kind, status):
-    set_faults(corti, [{"kind": kind, "endpoint": "token"}])
+    post_faults(corti, [{"kind": kind, "endpoint": "token"}])
     response = token_response(corti)
     assert response.status_code == status
     assert response.json()["error"] == "fault"
@@ -1151,7 +1139,7 @@ def test_token_endpoint_client_error_fault_answers_an_oauth_error(corti, kind, s
 
 def test_any_fault_hits_every_api_endpoint_but_not_the_controls(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "502", "endpoint": "any", "count": 3}])
+    post_faults(corti, [{"kind": "502", "endpoint": "any", "count": 3}])
     assert_problem(token_response(corti), 502)
     assert attempt(corti, token) == 502
     assert_problem(listing(corti, token=token), 502)
@@ -1168,7 +1156,7 @@ def test_any_fault_hits_every_api_endpoint_but_not_the_controls(corti):
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_created_status_fault_elsewhere_is_the_plain_status(corti, endpoint, status):
     token = token_for(corti)
-    set_faults(corti, [{"kind": f"created-{status}", "endpoint": endpoint}])
+    post_faults(corti, [{"kind": f"created-{status}", "endpoint": endpoint}])
     if endpoint == "list":
         response = listing(corti, token=token)
     else:
@@ -1182,7 +1170,7 @@ def test_created_status_fault_elsewhere_is_the_plain_status(corti, endpoint, sta
 @pytest.mark.parametrize("endpoint", ["list", "token"])
 def test_created_drop_fault_elsewhere_is_a_plain_drop(corti, endpoint):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "created-drop", "endpoint": endpoint}])
+    post_faults(corti, [{"kind": "created-drop", "endpoint": endpoint}])
     with pytest.raises(requests.ConnectionError):
         if endpoint == "list":
             listing(corti, token=token)
@@ -1198,7 +1186,7 @@ def test_created_drop_fault_elsewhere_is_a_plain_drop(corti, endpoint):
 
 @pytest.mark.parametrize("kind", ["created-504", "created-drop"])
 def test_created_fault_is_kept_when_the_token_is_bad(corti, kind):
-    set_faults(corti, [{"kind": kind, "count": 1}])
+    post_faults(corti, [{"kind": kind, "count": 1}])
     assert_empty_401(create(corti, {"encounter": ENCOUNTER}, token="not-ours"))
     assert_empty_401(create(corti, {"encounter": ENCOUNTER}))
     assert get_faults(corti) == [fault_json(kind, count=1)]
@@ -1216,7 +1204,7 @@ def test_created_fault_is_kept_when_the_token_is_bad(corti, kind):
 
 def test_created_fault_is_kept_for_a_wrong_tenant_or_a_bad_body(corti):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "created-503", "count": 1}])
+    post_faults(corti, [{"kind": "created-503", "count": 1}])
     forbidden = create(corti, {"encounter": ENCOUNTER}, token=token, tenant="other")
     assert forbidden.status_code == 403
     rejected = create(corti, {"encounter": {"identifier": "x"}}, token=token)
@@ -1229,7 +1217,7 @@ def test_created_fault_is_kept_for_a_wrong_tenant_or_a_bad_body(corti):
 
 def test_state_counts_requests_faults_and_creations(corti):
     token = token_for(corti)
-    set_faults(
+    post_faults(
         corti,
         [
             {"kind": "503", "count": 1},
@@ -1289,6 +1277,7 @@ def dice():
     sim.stop()
 
 
+@pytest.mark.slow  # starts a simulator process: ~1.5 s
 def test_command_fault_flag_makes_creates_fail_from_the_start(failing):
     failing.reset()
     assert get_faults(failing) == [fault_json("503")]
@@ -1298,18 +1287,20 @@ def test_command_fault_flag_makes_creates_fail_from_the_start(failing):
     assert failing.state()["interactions"] == []
 
 
+@pytest.mark.slow  # starts a simulator process: ~1.5 s
 def test_reset_restores_the_command_line_faults(failing):
     failing.reset()
     requests.delete(f"{failing.base_url}/_simulator/faults", timeout=5)
     token = token_for(failing)
     assert attempt(failing, token) == 201
-    set_faults(failing, [{"kind": "502", "count": 1}])
+    post_faults(failing, [{"kind": "502", "count": 1}])
     failing.reset()
     assert get_faults(failing) == [fault_json("503")]
     assert failing.state()["interactions"] == []
     assert attempt(failing, token_for(failing)) == 503
 
 
+@pytest.mark.slow  # starts a simulator process: ~1.5 s
 def test_command_fault_delay_and_retry_after_apply_to_its_faults(tuned):
     tuned.reset()
     assert get_faults(tuned) == [
@@ -1325,6 +1316,7 @@ def test_command_fault_delay_and_retry_after_apply_to_its_faults(tuned):
     assert response.headers["Retry-After"] == "7"
 
 
+@pytest.mark.slow  # starts a simulator process: ~1.5 s
 def test_reset_rolls_the_seeded_dice_back_to_the_start(dice):
     dice.reset()
     token = token_for(dice)
@@ -1334,7 +1326,7 @@ def test_reset_rolls_the_seeded_dice_back_to_the_start(dice):
     token = token_for(dice)
     assert [attempt(dice, token) for _ in range(30)] == first
     # Dice seeded over HTTP are replaced by the command's seed on reset too.
-    set_faults(dice, {"faults": [{"kind": "503", "rate": 0.5}], "seed": 99})
+    post_faults(dice, {"faults": [{"kind": "503", "rate": 0.5}], "seed": 99})
     dice.reset()
     token = token_for(dice)
     assert [attempt(dice, token) for _ in range(30)] == first
@@ -1349,6 +1341,7 @@ def test_reset_rolls_the_seeded_dice_back_to_the_start(dice):
         ("create:503:2", "rate must be between 0 and 1"),
     ],
 )
+@pytest.mark.slow  # a Python process per case: ~6 s
 def test_command_refuses_an_invalid_fault_flag(value, message):
     result = subprocess.run(
         [
@@ -1376,7 +1369,7 @@ def test_command_refuses_an_invalid_fault_flag(value, message):
 
 
 def test_token_endpoint_429_fault_sends_retry_after(corti):
-    set_faults(corti, [{"kind": "429", "endpoint": "token", "retry_after": 7}])
+    post_faults(corti, [{"kind": "429", "endpoint": "token", "retry_after": 7}])
     response = token_response(corti)
     assert response.status_code == 429
     assert response.headers.get("Retry-After") == "7"
@@ -1395,13 +1388,13 @@ def test_token_endpoint_429_fault_sends_retry_after(corti):
     ],
 )
 def test_faults_answer_400_for_fields_of_the_wrong_type(corti, rule):
-    response = set_faults(corti, [rule])
+    response = post_faults(corti, [rule])
     assert_problem(response, 400)
     assert get_faults(corti) == []
 
 
 def test_faults_answer_400_for_an_unknown_top_level_field(corti):
-    response = set_faults(corti, {"faults": [{"kind": "503", "rate": 0.5}], "sede": 3})
+    response = post_faults(corti, {"faults": [{"kind": "503", "rate": 0.5}], "sede": 3})
     problem = assert_problem(response, 400)
     assert "sede" in problem["detail"]
 
@@ -1454,8 +1447,9 @@ def test_control_endpoints_answer_every_loopback_name_of_their_port(corti):
     ],
 )
 @pytest.mark.parametrize(("method", "path"), CONTROLS)
+@pytest.mark.slow  # 42 requests, each on a new connection: ~1 s
 def test_control_endpoints_refuse_a_host_that_is_not_theirs(corti, host, method, path):
-    set_faults(corti, [{"kind": "502", "count": 1}])
+    post_faults(corti, [{"kind": "502", "count": 1}])
     port = port_of(corti)
     before = corti.state()
 
@@ -1481,7 +1475,7 @@ def test_control_endpoints_refuse_a_host_that_is_not_theirs(corti, host, method,
 )
 @pytest.mark.parametrize(("method", "path"), CONTROLS)
 def test_control_endpoints_refuse_requests_from_web_pages(corti, origin, method, path):
-    set_faults(corti, [{"kind": "502", "count": 1}])
+    post_faults(corti, [{"kind": "502", "count": 1}])
     port = port_of(corti)
     before = corti.state()
 
@@ -1522,7 +1516,7 @@ def test_control_endpoints_serve_their_own_origin(corti):
 )
 def test_control_posts_must_be_json(corti, content_type, path):
     token = token_for(corti)
-    set_faults(corti, [{"kind": "502", "count": 1}])
+    post_faults(corti, [{"kind": "502", "count": 1}])
     before = corti.state()
     headers = {} if content_type is None else {"Content-Type": content_type}
 
@@ -1552,7 +1546,7 @@ def test_control_posts_accept_json_with_a_charset(corti):
 
 
 def test_delete_without_a_body_clears_faults_as_the_benchmarks_do(corti):
-    set_faults(corti, [{"kind": "502"}])
+    post_faults(corti, [{"kind": "502"}])
     response = requests.delete(f"{corti.base_url}/_simulator/faults", timeout=5)
     assert (response.status_code, response.json()) == (200, [])
 
@@ -1619,6 +1613,7 @@ def test_every_route_answers_this_machine_by_name_or_address(corti, host):
 
 # Refused before anything is bound; 192.0.2.10 is a documentation address.
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "intake.example"])  # noqa: S104
+@pytest.mark.slow  # a Python process per case: ~12 s
 def test_command_refuses_to_listen_beyond_loopback(host):
     result = subprocess.run(
         [sys.executable, "manage.py", "corti_simulator", "--host", host, "--port", "0"],
@@ -1635,6 +1630,7 @@ def test_command_refuses_to_listen_beyond_loopback(host):
 
 
 @pytest.mark.parametrize("host", ["localhost", "::1"])
+@pytest.mark.slow  # a simulator process per case: ~8 s
 def test_command_listens_on_a_loopback_name(host):
     sim = start_simulator("--host", host)
     try:

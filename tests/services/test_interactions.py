@@ -1,62 +1,34 @@
 import datetime as dt
-import socket
 import uuid
 
 import pytest
 
 from intake.corti import clear_clients
+from intake.fields import InteractionDetails
 from intake.models import Interaction
 from intake.services.interactions import interaction_submit
+from tests.support.factories import ASSIGNED, typed_values
+from tests.support.processes import closed_port
+from tests.support.records import assert_typed_values_kept
 
 pytestmark = pytest.mark.django_db
 
 
 def interaction_create(**values) -> Interaction:
     """One POST of a freshly rendered form."""
-    return interaction_submit(submission_key=uuid.uuid4(), **values).record
+    submitted_by = values.pop("submitted_by")
+    return interaction_submit(
+        submission_key=uuid.uuid4(),
+        submitted_by=submitted_by,
+        details=InteractionDetails(**values),
+    ).record
 
 
 UTC = dt.UTC
-ASSIGNED = uuid.UUID("f47ac10b-58cc-4372-a567-0e02b2c3d479")
-
-
-def typed_values() -> dict:
-    """Everything a clinician can type, cleaned, as the form hands it over."""
-    return {
-        "assigned_user_id": ASSIGNED,
-        "encounter_identifier": "ENC-42",
-        "encounter_status": "in-progress",
-        "encounter_type": "first_consultation",
-        "encounter_title": "Knee pain",
-        "encounter_started_at": dt.datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
-        "encounter_ended_at": dt.datetime(2026, 1, 15, 9, 45, tzinfo=UTC),
-        "patient_identifier": "PAT-7",
-        "patient_name": "Ada Lovelace",
-        "patient_gender": "female",
-        "patient_birth_date": dt.date(1980, 4, 23),
-        "patient_pronouns": "she/her",
-    }
-
-
-def assert_typed_values_kept(record: Interaction) -> None:
-    record.refresh_from_db()
-    for name, value in typed_values().items():
-        assert getattr(record, name) == value, name
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
 
 
 def test_created_interaction_is_recorded_with_what_corti_answered(
-    corti, clinician, copenhagen
+    corti, clinician, clinic_zone
 ):
     record = interaction_create(submitted_by=clinician, **typed_values())
 
@@ -132,7 +104,7 @@ def test_minimal_interaction_sends_only_the_encounter(corti, clinician):
     assert created["patient"] is None
 
 
-def test_times_reach_corti_in_utc_across_a_dst_change(corti, clinician, copenhagen):
+def test_times_reach_corti_in_utc_across_a_dst_change(corti, clinician, clinic_zone):
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo("Europe/Copenhagen")
@@ -179,6 +151,7 @@ def test_wrong_tenant_is_recorded_as_forbidden_with_corti_details(
     assert_typed_values_kept(record)
 
 
+@pytest.mark.slow  # a closed port, retried within the retry budget: ~0.5 s
 def test_unreachable_corti_is_recorded_as_unreachable(clinician, settings):
     port = closed_port()
     settings.CORTI_API_URL = f"http://127.0.0.1:{port}/v2"

@@ -16,7 +16,8 @@ from intake.corti.errors import CortiServerError, CortiValidationError, Problem
 from intake.enums import ErrorCode
 from intake.models import Interaction
 from intake.services import outcomes
-from tests.services.support import Outcome, in_threads, stranded
+from tests.support.concurrency import in_threads
+from tests.support.records import Outcome, stranded
 
 pytestmark = pytest.mark.django_db
 

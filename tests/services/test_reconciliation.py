@@ -27,22 +27,18 @@ from intake.services.reconciliation import (
     matches,
     search,
 )
-from tests.services.support import (
-    Outcome,
-    calls_of,
+from tests.support.concurrency import in_threads
+from tests.support.corti import (
     corti_create,
     corti_holds,
     create_attempts,
     fault,
-    in_threads,
-    queued,
+    list_requests,
     set_faults,
-    settle_at,
-    stranded,
-    submit,
-    typed_values,
 )
-from tests.services.test_interactions import ASSIGNED
+from tests.support.factories import ASSIGNED, typed_values
+from tests.support.records import Outcome, calls_of, settle_at, stranded, submit
+from tests.support.tasks import queued
 
 CREATE, LOOKUP = CortiCall.Kind.CREATE, CortiCall.Kind.LOOKUP
 R = CortiCall.Result
@@ -57,10 +53,6 @@ ORPHANED = (CREATE, R.STARTED, SUBMIT)
 
 def without_user(rows):
     return [row[:3] for row in rows]
-
-
-def list_requests(corti) -> int:
-    return corti.state()["counts"].get("list_requests", 0)
 
 
 def settle(record: Interaction, **kwargs) -> bool:
@@ -281,6 +273,7 @@ def test_stale_pending_record_not_in_corti_is_interrupted_then_failed(
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_stale_pending_record_with_corti_unsearchable_becomes_unknown(corti, clinician):
     set_faults(corti, fault("503", "list"))
     record = stranded(clinician)
@@ -477,7 +470,7 @@ def test_search_stops_at_interactions_older_than_the_record_minus_clock_skew(
     corti, clinician, monkeypatch
 ):
     monkeypatch.setattr(reconciliation, "LOOKUP_PAGE_SIZE", 1)
-    body = interaction_request(Interaction(**typed_values())).to_json()
+    body = interaction_request(Interaction(**typed_values()).details).to_json()
     older = corti_create(corti, body)
     for index in range(3):
         corti_create(corti, _other(body, index))
@@ -507,7 +500,7 @@ def parse_created(corti, interaction_id: uuid.UUID) -> dt.datetime:
 
 # --- matches ---------------------------------------------------------------------
 
-SENT = interaction_request(Interaction(**typed_values())).to_json()
+SENT = interaction_request(Interaction(**typed_values()).details).to_json()
 MINIMAL = {
     "encounter": {
         "identifier": "ENC-1",

@@ -21,15 +21,8 @@ from intake.enums import ErrorCode
 from intake.models import CortiCall, Interaction, InteractionEvent
 from intake.services import outcomes, reconciliation
 from intake.services.interactions import Refusal, RetryResult, interaction_retry
-from tests.services.support import (
-    Outcome,
-    corti_holds,
-    create_attempts,
-    fault,
-    set_faults,
-    settle_at,
-    submit,
-)
+from tests.support.corti import corti_holds, create_attempts, fault, set_faults
+from tests.support.records import Outcome, settle_at, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +84,7 @@ def test_a_resend_renews_its_hold_just_before_the_create(corti, clinician, faile
     assert before < record.last_attempt_at <= create.started_at
 
 
+@pytest.mark.slow  # a 1 s sign-in, a 1.2 s create: ~2 s
 def test_the_settle_window_counts_from_when_the_answer_was_lost(
     corti, clinician, settings
 ):
@@ -113,6 +107,7 @@ def test_the_settle_window_counts_from_when_the_answer_was_lost(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # a 1 s search: ~1.5 s
 def test_a_second_tab_is_never_shown_another_tabs_correction_as_its_result(
     corti, clinician, settings
 ):
@@ -152,6 +147,7 @@ def test_a_second_tab_is_never_shown_another_tabs_correction_as_its_result(
     assert event.detail["encounter_identifier"] == "ENC-T1"
 
 
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_a_refused_body_is_not_resent_after_an_aborted_correction(
     corti, clinician, failed_lost
 ):

@@ -23,21 +23,23 @@ from intake.enums import ErrorCode
 from intake.models import CortiCall, Interaction, InteractionEvent
 from intake.services import outcomes, reconciliation
 from intake.services.interactions import RetryResult, interaction_retry
-from tests.services.support import (
-    Outcome,
-    calls_of,
+from tests.support.concurrency import in_threads
+from tests.support.corti import (
     corti_create,
     corti_holds,
     create_attempts,
     fault,
-    in_threads,
-    lost_answer,
-    queued,
-    run_tasks,
     set_faults,
+)
+from tests.support.records import (
+    Outcome,
+    calls_of,
+    lost_answer,
+    settle_at,
     stranded,
     submit,
 )
+from tests.support.tasks import queued, run_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -56,18 +58,10 @@ def lookups(record: Interaction) -> list[tuple[str, str]]:
     return [c[:2] for c in calls_of(record) if c[0] == LOOKUP]
 
 
-def settle_at(record: Interaction, seconds_after_loss: float, **kwargs) -> bool:
-    """Run one settle as if `seconds_after_loss` had passed since the loss."""
-    record.refresh_from_db()
-    now = record.answer_lost_at + dt.timedelta(seconds=seconds_after_loss)
-    return reconciliation.interaction_settle(
-        record=record, trigger=WORKER, force=True, now=now, **kwargs
-    )
-
-
 # --- the lost answer ----------------------------------------------------------
 
 
+@pytest.mark.slow  # Corti creates 1.5 s late: ~2 s
 def test_slow_then_created_is_unknown_at_first_then_adopted(
     corti, clinician, short_timeout, settings
 ):
@@ -160,6 +154,7 @@ def test_created_then_lost_is_adopted_by_the_first_search(corti, clinician):
     assert queued("settle_interaction", record) == []
 
 
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_unsearchable_stays_unknown_then_is_flagged_a_day_on(
     corti, clinician, settings
 ):
@@ -196,6 +191,7 @@ def test_settle_before_its_check_is_due_does_nothing(corti, clinician):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # a search answered 0.5 s late
 def test_two_settles_racing_for_one_record_search_once(corti, clinician, settings):
     settings.INTAKE_SETTLE_SECONDS = 0
     record = lost_answer(clinician)
@@ -248,6 +244,7 @@ def test_failed_record_that_may_exist_is_looked_up_before_a_resend(
 # --- tasks --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # sleeps out a 0.5 s settle window
 def test_lost_answer_settles_through_the_queued_tasks(corti, clinician, settings):
     settings.INTAKE_SETTLE_SECONDS = 0.5
     set_faults(corti, fault("504", count=1))

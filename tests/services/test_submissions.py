@@ -18,25 +18,25 @@ from intake.corti import clear_clients
 from intake.enums import ErrorCode
 from intake.models import UNKNOWN_EXPLANATION, CortiCall, Interaction, InteractionEvent
 from intake.services.interactions import Refusal, RetryResult, interaction_retry
-from tests.services.support import (
-    Outcome,
-    backdate_loss,
-    calls_of,
+from tests.support.concurrency import in_threads, wait_until
+from tests.support.corti import (
     corti_create,
     corti_holds,
     create_attempts,
     fault,
-    in_threads,
     pointing_at_a_closed_port,
-    queued,
-    run_tasks,
     set_faults,
+)
+from tests.support.factories import typed_values
+from tests.support.records import (
+    Outcome,
+    assert_typed_values_kept,
+    backdate_loss,
+    calls_of,
     settle_at,
     submit,
-    typed_values,
-    wait_until,
 )
-from tests.services.test_interactions import assert_typed_values_kept
+from tests.support.tasks import queued, run_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +81,7 @@ def read_timeout(settings, seconds: float = 0.5) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # a create answered 1 s late: ~1 s
 def test_first_post_is_saved_pending_before_corti_is_called(corti, clinician):
     set_faults(corti, fault("slow", delay=1.0, count=1))
     key = uuid.uuid4()
@@ -234,6 +235,7 @@ def test_same_key_after_a_definite_failure_is_a_new_attempt_on_the_same_record(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("details", ["same", "other"])
 @pytest.mark.parametrize("first_in_flight", [True, False], ids=["in-flight", "racing"])
+@pytest.mark.slow  # threads racing, a slow Corti: ~5 s
 def test_same_key_posted_many_times_at_once_creates_one_interaction(
     corti, clinician, first_in_flight, details
 ):
@@ -348,6 +350,7 @@ def test_different_forms_posted_at_once_each_create_one_interaction(
     assert create_attempts(corti.state()) == count
 
 
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_same_key_on_an_unknown_record_neither_sends_nor_searches(corti, clinician):
     key = uuid.uuid4()
     set_faults(corti, fault("created-504", count=1), fault("503", "list"))
@@ -376,6 +379,7 @@ def test_same_key_on_an_unknown_record_neither_sends_nor_searches(corti, clinici
     assert len(corti_holds(corti)) == 1
 
 
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_unknown_record_is_settled_by_its_background_check_not_by_a_post(
     corti, clinician
 ):
@@ -476,6 +480,7 @@ def test_403_is_failed_forbidden(corti, clinician):
     assert create_attempts(corti.state()) == 1
 
 
+@pytest.mark.slow  # waits out a Retry-After: ~0.3 s
 def test_429_with_a_short_retry_after_is_waited_out(corti, clinician):
     set_faults(corti, fault("429", count=1, retry_after=0.3))
     started = time.monotonic()
@@ -505,6 +510,7 @@ def test_429_asking_for_longer_than_the_bound_is_failed_rate_limited(corti, clin
     assert create_attempts(corti.state()) == 1
 
 
+@pytest.mark.slow  # a closed port, retried within the retry budget: ~0.5 s
 def test_connection_refused_is_failed_unreachable_without_a_create(
     corti, clinician, settings
 ):
@@ -521,6 +527,7 @@ def test_connection_refused_is_failed_unreachable_without_a_create(
     assert corti_holds(corti) == []
 
 
+@pytest.mark.slow  # a sign-in answered 503 waits out the retries' backoff
 def test_token_endpoint_down_is_failed_unreachable(corti, clinician):
     set_faults(corti, fault("503", "token"))
 
@@ -647,6 +654,7 @@ def test_lost_answer_of_a_create_that_happened_is_adopted(corti, clinician, kind
     assert create_attempts(corti.state()) == 1
 
 
+@pytest.mark.slow  # a create answered 1 s late: ~1 s
 def test_slow_create_past_the_read_timeout_is_never_duplicated_by_a_retry(
     corti, clinician, settings
 ):
@@ -681,6 +689,7 @@ def test_slow_create_past_the_read_timeout_is_never_duplicated_by_a_retry(
     assert create_attempts(corti.state()) == 1
 
 
+@pytest.mark.slow  # a create that hangs past the read timeout: ~0.5 s
 def test_create_landing_after_the_settle_window_is_adopted_by_a_retry(
     corti, clinician, settings
 ):
@@ -713,6 +722,7 @@ def test_create_landing_after_the_settle_window_is_adopted_by_a_retry(
     assert create_attempts(corti.state()) == before
 
 
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_lookup_failing_too_leaves_the_record_unknown_until_a_check_finds_it(
     corti, clinician
 ):
@@ -822,6 +832,7 @@ def test_retry_of_a_created_record_makes_no_call(corti, clinician):
     assert len(corti_holds(corti)) == 1
 
 
+@pytest.mark.slow  # searches answered 503 wait out the retries' backoff
 def test_retry_of_an_unknown_record_only_looks_it_up(corti, clinician, settings):
     set_faults(corti, fault("504", count=1), fault("503", "list", count=1000))
     record = submit(clinician).record
@@ -875,6 +886,7 @@ def test_retry_of_an_unknown_record_within_the_window_leaves_it_unknown(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # a create answered 0.5 s late
 def test_concurrent_retries_of_a_failed_record_create_it_once(corti, clinician):
     set_faults(corti, fault("403", count=1))
     record = submit(clinician).record
@@ -907,6 +919,7 @@ def test_concurrent_retries_of_a_failed_record_create_it_once(corti, clinician):
 # --- a bug ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a create that hangs past the read timeout: ~0.5 s
 def test_resubmitting_edited_values_after_a_lost_answer_creates_no_second_one(
     corti, clinician, settings
 ):

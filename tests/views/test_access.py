@@ -27,6 +27,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from intake.models import CortiCall, Interaction
+from tests.support.factories import make_interaction
 
 pytestmark = pytest.mark.django_db
 
@@ -297,11 +298,11 @@ POLICY: dict[str, Row] = {
         ),
         GET("/interactions/new/validate/", intake(NOT_ALLOWED)),
     ),
-    "interactions/<uuid:key>/": row(
+    "interactions/<uuid:record_id>/": row(
         "intake:interaction_detail",
         GET("/interactions/{id}/", intake(OK)),
     ),
-    "interactions/<uuid:key>/retry/": row(
+    "interactions/<uuid:record_id>/retry/": row(
         "intake:interaction_retry",
         # `{id}` is pending: nothing is sent, the answer shows its detail page.
         POST("/interactions/{id}/retry/", intake(Answer(303, "/interactions/{id}/"))),
@@ -692,13 +693,11 @@ CASES = list(_cases())
 
 @pytest.fixture
 def record(clinician):
-    return Interaction.objects.create(
-        submitted_by=clinician,
+    return make_interaction(
+        clinician,
         encounter_identifier="ENC-ACCESS",
-        encounter_status="planned",
-        encounter_type="consultation",
-        encounter_started_at=dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC),
         time_zone="UTC",
+        outcome=Interaction.Outcome.PENDING,
     )
 
 
@@ -789,6 +788,7 @@ def _fill(data, values: dict):
 
 
 @pytest.mark.parametrize(("route", "req", "role", "answer"), CASES)
+@pytest.mark.slow  # every URL as every role: ~400 requests, ~25 s
 def test_access_policy(client_as, corti, placeholders, route, req, role, answer):
     client = client_as(role)
     values = placeholders(expired_attempt="{expired_attempt}" in repr(req.data))

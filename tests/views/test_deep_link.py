@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.pages import form_values
-from tests.services.support import fault, set_faults
+from tests.support.corti import fault, set_faults
+from tests.support.pages import form_values, page
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +26,6 @@ LINK = {
     "patient_name": "Søren Ødegård",
     "patient_birth_date": "1961-02-03",
 }
-
-
-def page(response) -> str:
-    return response.content.decode()
 
 
 def only_key(location: str) -> str:
@@ -104,6 +100,6 @@ def test_the_page_script_replaces_any_other_address_with_the_key(clinician_clien
     """For an address the server never saw (a cached page, an old bookmark)."""
     from pathlib import Path
 
-    script = (Path(__file__).resolve().parents[2] / "static/js/app.js").read_text()
+    script = (Path(__file__).resolve().parents[2] / "static/js/form.js").read_text()
     assert "history.replaceState" in script
     assert '"?key=" + key.value' in script

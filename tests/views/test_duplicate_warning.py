@@ -17,13 +17,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from intake.models import Interaction
-from tests.pages import form_values
-from tests.services.support import create_attempts, fault, set_faults
+from tests.support.corti import create_attempts, fault, set_faults
+from tests.support.pages import HTMX, form_values, page, post_new_form
 
 pytestmark = pytest.mark.django_db
 
-NEW = "/interactions/new/"
-HTMX = {"HX-Request": "true"}
+#: The answer to "Create another one?".
+CONFIRMED = {"confirm_duplicate": "1"}
+
 FIRST = {
     "encounter_identifier": "ENC-4001",
     "encounter_status": "in-progress",
@@ -34,21 +35,9 @@ FIRST = {
 }
 
 
-def page(response) -> str:
-    return response.content.decode()
-
-
-def post(client, values, *, key=None, confirm=False, **kwargs):
-    key = key or uuid.uuid4()
-    data = {"submission_key": str(key), **values}
-    if confirm:
-        data["confirm_duplicate"] = "1"
-    return client.post(f"{NEW}?key={key}", data, **kwargs), key
-
-
 @pytest.fixture
 def first(corti, clinician_client):
-    response, key = post(clinician_client, FIRST)
+    response, key = post_new_form(clinician_client, FIRST)
     assert response.status_code == 303
     return Interaction.objects.get(submission_key=key)
 
@@ -57,7 +46,7 @@ def first(corti, clinician_client):
 def test_the_same_encounter_again_is_asked_about_and_nothing_is_sent(
     corti, clinician_client, first, htmx
 ):
-    response, key = post(clinician_client, FIRST, headers=HTMX if htmx else {})
+    response, key = post_new_form(clinician_client, FIRST, headers=HTMX if htmx else {})
 
     assert response.status_code == 200
     html = page(response)
@@ -75,9 +64,9 @@ def test_the_same_encounter_again_is_asked_about_and_nothing_is_sent(
 
 
 def test_one_press_on_create_another_one_creates_it(corti, clinician_client, first):
-    _, key = post(clinician_client, FIRST)
+    _, key = post_new_form(clinician_client, FIRST)
 
-    response, _ = post(clinician_client, FIRST, key=key, confirm=True)
+    response, _ = post_new_form(clinician_client, {**FIRST, **CONFIRMED}, key=key)
 
     assert response.status_code == 303
     second = Interaction.objects.get(submission_key=key)
@@ -92,7 +81,7 @@ def test_the_same_patient_within_the_hour_is_asked_about(
     later = {**FIRST, "encounter_identifier": "ENC-4002"}
     later["encounter_started_at"] = "2026-11-30T10:45"
 
-    response, _ = post(clinician_client, later)
+    response, _ = post_new_form(clinician_client, later)
 
     html = page(response)
     assert "An interaction for patient PAT-4001 with an encounter started " in html
@@ -119,7 +108,7 @@ def test_the_same_patient_within_the_hour_is_asked_about(
 def test_no_question_when_nothing_looks_the_same(
     corti, clinician_client, first, change
 ):
-    response, _ = post(clinician_client, {**FIRST, **change})
+    response, _ = post_new_form(clinician_client, {**FIRST, **change})
 
     assert response.status_code == 303
     assert create_attempts(corti.state()) == 2
@@ -129,13 +118,13 @@ def test_no_question_when_nothing_looks_the_same(
 def test_only_a_created_interaction_counts(corti, clinician_client, first, outcome):
     Interaction.objects.filter(pk=first.pk).update(outcome=outcome)
 
-    response, _ = post(clinician_client, FIRST)
+    response, _ = post_new_form(clinician_client, FIRST)
 
     assert response.status_code == 303
 
 
 def test_the_same_form_sent_again_is_never_asked_about(corti, clinician_client, first):
-    response, _ = post(clinician_client, FIRST, key=first.submission_key)
+    response, _ = post_new_form(clinician_client, FIRST, key=first.submission_key)
 
     assert response.status_code == 303
     assert response["Location"] == first.get_absolute_url()
@@ -146,24 +135,29 @@ def test_a_failed_first_try_then_corrected_is_never_asked_about_itself(
     corti, clinician_client
 ):
     set_faults(corti, fault("403", count=1))
-    _, key = post(clinician_client, FIRST)
+    _, key = post_new_form(clinician_client, FIRST)
 
-    response, _ = post(clinician_client, FIRST, key=key)
+    response, _ = post_new_form(clinician_client, FIRST, key=key)
 
     assert response.status_code == 303
     assert Interaction.objects.get(submission_key=key).outcome == "created"
 
 
 def test_the_check_is_three_small_indexed_queries(corti, clinician_client, first):
+    from intake.fields import InteractionDetails
     from intake.services.interactions import interaction_likely_duplicate
 
     started = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
     with CaptureQueriesContext(connection) as queries:
         interaction_likely_duplicate(
             submission_key=uuid.uuid4(),
-            encounter_identifier="ENC-NONE",
-            patient_identifier="PAT-NONE",
-            encounter_started_at=started,
+            details=InteractionDetails(
+                encounter_identifier="ENC-NONE",
+                encounter_status="in-progress",
+                encounter_type="consultation",
+                patient_identifier="PAT-NONE",
+                encounter_started_at=started,
+            ),
         )
     # The key, the encounter, the patient.
     assert len(queries) == 3

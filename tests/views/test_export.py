@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html as html_lib
 import io
 import logging
 import re
@@ -21,16 +20,16 @@ import uuid
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
 from intake.exports import cell
 from intake.models import Interaction
-from tests.views.test_intake_flow import listed, make_interaction
+from tests.support.factories import build_interaction, make_interaction, make_user
+from tests.support.pages import listed, parse
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clinic_zone")]
 
 EXPORT = "/interactions/export.csv"
 LIST = "/interactions/"
@@ -61,18 +60,6 @@ HEADER = [
     "Error HTTP status",
     "Corti request id",
 ]
-
-
-@pytest.fixture(autouse=True)
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
-
-
-@pytest.fixture
-def admin_browser(administrator) -> Client:
-    browser = Client()
-    browser.force_login(administrator)
-    return browser
 
 
 def download(response) -> str:
@@ -159,13 +146,8 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, log):
     [["export_interaction"], ["view_interaction"], []],
     ids=["export-only", "view-only", "none"],
 )
-def test_both_permissions_are_needed(client, django_user_model, log, codenames):
-    user = django_user_model.objects.create_user("partial", password="pw-partial-1")
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="intake", codename__in=codenames
-        )
-    )
+def test_both_permissions_are_needed(client, log, codenames):
+    user = make_user("partial", password="pw-partial-1", permissions=codenames)
     client.force_login(user)
 
     assert client.get(EXPORT).status_code == 403
@@ -395,6 +377,7 @@ def test_times_follow_the_clinic_time_zone_setting(admin_browser, clinician, set
         ("patient_pronouns", "Pronouns"),
     ],
 )
+@pytest.mark.slow  # 55 cells, each submitted and exported: ~1.5 s
 def test_a_cell_a_spreadsheet_would_run_is_prefixed_with_an_apostrophe(
     admin_browser, clinician, field, column, value
 ):
@@ -485,19 +468,13 @@ def test_cells_never_hold_nul():
 # --- streaming ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # 3,000 rows: ~3 s
 def test_three_thousand_rows_are_streamed_newest_first_in_a_few_queries(
     admin_browser, clinician, django_assert_max_num_queries
 ):
     Interaction.objects.bulk_create(
-        Interaction(
-            submitted_by=clinician,
-            encounter_identifier=f"ENC-{i:04d}",
-            encounter_status="planned",
-            encounter_type="consultation",
-            encounter_started_at=at(0),
-            time_zone="Europe/Copenhagen",
-            outcome=Outcome.CREATED,
-            interaction_id=uuid.uuid4(),
+        build_interaction(
+            clinician, encounter_identifier=f"ENC-{i:04d}", encounter_started_at=at(0)
         )
         for i in range(3000)
     )
@@ -559,10 +536,9 @@ def test_unfiltered_export_is_logged_as_all(admin_browser, administrator, log, c
 
 def export_links(html: str) -> list[str]:
     return [
-        html_lib.unescape(href)
-        for href in re.findall(
-            r'<a class="button" href="([^"]*)" download>Export these as CSV</a>', html
-        )
+        link.attrs["href"]
+        for link in parse(html).find_all("a", class_="button", download=True)
+        if link.raw_text == "Export these as CSV"
     ]
 
 

@@ -38,9 +38,14 @@ from intake.models import (
     GENDER_CHOICES,
     Interaction,
 )
-from tests.views.test_intake_flow import TYPED
+from tests.support.factories import TYPED
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("clinic_zone"),
+    # Hypothesis, 150 examples per property through the views: ~25 s.
+    pytest.mark.slow,
+]
 
 NEW = "/interactions/new/"
 VALIDATE = "/interactions/new/validate/"
@@ -181,18 +186,6 @@ def assert_no_server_error(response) -> None:
     assert response.status_code < 500, response.status_code
     if getattr(response, "streaming", False):
         b"".join(response.streaming_content)  # errors while streaming surface here
-
-
-@pytest.fixture
-def admin_browser(administrator) -> Client:
-    browser = Client()
-    browser.force_login(administrator)
-    return browser
-
-
-@pytest.fixture(autouse=True)
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
 
 
 # --- the intake form ---------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 import uuid
 
@@ -32,10 +31,22 @@ from django.utils.html import escape
 
 from intake import sessions
 from intake.models import Interaction
-from tests.pages import field_errors, form_values, non_field_errors
-from tests.views.test_intake_flow import TYPED, page
+from tests.support.factories import TYPED
+from tests.support.pages import (
+    field_errors,
+    form_values,
+    non_field_errors,
+    page,
+    parse,
+    post_new_form,
+)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("clinic_zone"),
+    # Tables of hostile text through Corti and every page: ~25 s.
+    pytest.mark.slow,
+]
 
 NEW = "/interactions/new/"
 LIST = "/interactions/"
@@ -118,18 +129,6 @@ def hostile_cases():
     )
 
 
-@pytest.fixture(autouse=True)
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
-
-
-@pytest.fixture
-def admin_browser(administrator) -> Client:
-    browser = Client()
-    browser.force_login(administrator)
-    return browser
-
-
 # --- helpers -----------------------------------------------------------------
 
 
@@ -160,9 +159,9 @@ def exported_cell(value: str) -> str:
 
 
 def list_rows(html: str) -> str:
-    match = re.search(r"<tbody>(.*?)</tbody>", html, re.DOTALL)
-    assert match, "the list shows no rows"
-    return match.group(1)
+    rows = parse(html).find("tbody")
+    assert rows, "the list shows no rows"
+    return rows.inner_html
 
 
 DETAIL_LABEL = {
@@ -177,27 +176,27 @@ DETAIL_LABEL = {
 def detail_value(html: str, field: str) -> str:
     """What the detail page shows beside the field's label (as HTML)."""
     label = DETAIL_LABEL[field]
-    match = re.search(rf"<dt>{label}</dt><dd>(.*?)</dd>", html, re.DOTALL)
-    assert match, f"the detail page has no {label}"
-    return match.group(1)
+    for term in parse(html).find_all("dt"):
+        if term.raw_text == label:
+            siblings = term.parent.children
+            value = siblings[siblings.index(term) + 1]
+            assert value.tag == "dd", f"{label} is not followed by its value"
+            return value.inner_html
+    raise AssertionError(f"the detail page has no {label}")
 
 
 def admin_readonly_value(html: str, field: str) -> str:
     """What the admin's change page shows for a (read-only) field, as HTML."""
-    match = re.search(
-        rf'class="form-row[^"]*field-{field}[^"]*">.*?<div class="readonly">(.*?)'
-        r"</div>",
-        html,
-        re.DOTALL,
-    )
-    assert match, f"the admin change page has no {field}"
-    return match.group(1)
+    row = parse(html).find("div", classes=("form-row", f"field-{field}"))
+    value = row and row.find("div", class_="readonly")
+    assert value, f"the admin change page has no {field}"
+    return value.inner_html
 
 
 def changelist_value(html: str, field: str) -> str:
-    match = re.search(rf'<td class="field-{field}">(.*?)</td>', html, re.DOTALL)
-    assert match, f"the admin changelist has no {field} column"
-    return match.group(1)
+    cell = parse(html).find("td", class_=f"field-{field}")
+    assert cell, f"the admin changelist has no {field} column"
+    return cell.inner_html
 
 
 def corti_received(corti, field: str) -> str:
@@ -207,9 +206,8 @@ def corti_received(corti, field: str) -> str:
 
 
 def submit(client: Client, **changes: str):
-    key = str(uuid.uuid4())
-    data = {**TYPED, "submission_key": key, **changes}
-    return client.post(f"{NEW}?key={key}", data), key
+    """The intake form, filled in with TYPED and `changes`, sent once."""
+    return post_new_form(client, {**TYPED, **changes})
 
 
 # --- accepted values: sent as typed, shown escaped everywhere ----------------

@@ -12,79 +12,26 @@ from django.utils.html import escape
 from intake.corti import clear_clients
 from intake.forms import IntakeForm
 from intake.models import Interaction
-from tests.pages import field_errors, form_values, non_field_errors
+from tests.support.factories import TYPED, make_interaction
+from tests.support.pages import (
+    HTMX,
+    explanation,
+    field_errors,
+    form_values,
+    listed,
+    non_field_errors,
+    page,
+    typed_values_in,
+)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clinic_zone")]
 
 UTC = dt.UTC
 NEW = "/interactions/new/"
 VALIDATE = "/interactions/new/validate/"
 LIST = "/interactions/"
-HTMX = {"HX-Request": "true"}
+
 DETAIL_URL = re.compile(r"^/interactions/([0-9a-f-]{36})/$")
-
-TYPED = {
-    "submission_key": "5f0c7a52-3a3e-4d7b-8c11-0a9e6f1b2c3d",
-    "encounter_identifier": "ENC-42",
-    "encounter_status": "in-progress",
-    "encounter_type": "first_consultation",
-    "encounter_title": "Knee pain",
-    "encounter_started_at": "2026-01-15T10:00",
-    "encounter_ended_at": "2026-01-15T10:45",
-    "assigned_user_id": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
-    "patient_identifier": "PAT-7",
-    "patient_name": "Ada Lovelace",
-    "patient_gender": "female",
-    # As typed: in the clinic's order (INTAKE_DATE_ORDER, DMY by default).
-    "patient_birth_date": "23-04-1980",
-    "patient_pronouns": "she/her",
-}
-
-
-@pytest.fixture(autouse=True)
-def copenhagen(settings):
-    settings.TIME_ZONE = "Europe/Copenhagen"
-
-
-def page(response) -> str:
-    return response.content.decode()
-
-
-def explanation(code: str) -> str:
-    """The explanation of a submission that failed with `code`, as pages show it."""
-    failed = Interaction(outcome=Interaction.Outcome.FAILED, error_code=code)
-    return escape(failed.failure_explanation)
-
-
-def typed_values_in(html: str) -> dict[str, str]:
-    values = form_values(html)
-    return {name: values.get(name) for name in TYPED}
-
-
-def make_interaction(user, *, created_at: dt.datetime | None = None, **fields):
-    values = {
-        "encounter_identifier": "ENC-0",
-        "encounter_status": "planned",
-        "encounter_type": "consultation",
-        "encounter_started_at": dt.datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
-        "time_zone": "Europe/Copenhagen",
-        "outcome": Interaction.Outcome.CREATED,
-        "interaction_id": uuid.uuid4(),
-        **fields,
-    }
-    record = Interaction.objects.create(submitted_by=user, **values)
-    if created_at is not None:
-        Interaction.objects.filter(pk=record.pk).update(created_at=created_at)
-        record.refresh_from_db()
-    return record
-
-
-def listed(response) -> list[uuid.UUID]:
-    """The records the list shows, in order, by their detail links."""
-    return [
-        uuid.UUID(key)
-        for key in re.findall(r'href="/interactions/([0-9a-f-]{36})/"', page(response))
-    ]
 
 
 # --- the form --------------------------------------------------------------

@@ -2,66 +2,32 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from html.parser import HTMLParser
-
 from intake.models import Interaction
+from tests.support.factories import make_interaction
+from tests.support.pages import parse
 
 NAME = "Søren Ødegård"
 TITLE = "Kontrol: ærgerlig åndenød"
 DETAIL = "Feltet 'patient.name' må ikke indeholde <script>"
 
 
-class _PreTexts(HTMLParser):
-    """The text of each <pre> element, as a browser shows it."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.texts: list[str] = []
-        self._inside = False
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag == "pre":
-            self._inside = True
-            self.texts.append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "pre":
-            self._inside = False
-
-    def handle_data(self, data: str) -> None:
-        if self._inside:
-            self.texts[-1] += data
-
-
 def pre_texts(html: str) -> list[str]:
-    parser = _PreTexts()
-    parser.feed(html)
-    return parser.texts
+    """The text of each <pre> element, as a browser shows it."""
+    return [pre.raw_text for pre in parse(html).find_all("pre")]
 
 
 def record_with_names(user, **fields) -> Interaction:
-    values = {
-        "outcome": Interaction.Outcome.CREATED,
-        "interaction_id": uuid.uuid4(),
-        **fields,
-    }
-    return Interaction.objects.create(
-        submitted_by=user,
+    return make_interaction(
+        user,
         encounter_identifier="ENC-4001",
-        encounter_status="planned",
-        encounter_type="consultation",
-        encounter_started_at=dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC),
         encounter_title=TITLE,
         patient_identifier="PAT-7",
         patient_name=NAME,
-        time_zone="Europe/Copenhagen",
         request_body={
             "encounter": {"identifier": "ENC-4001", "title": TITLE},
             "patient": {"identifier": "PAT-7", "name": NAME},
         },
-        **values,
+        **fields,
     )
 
 

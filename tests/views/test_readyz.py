@@ -8,11 +8,9 @@ worker processes sharing one check are in tests/test_gunicorn.py.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -20,10 +18,12 @@ from django.core.management import call_command
 from django.db import connections
 from django.test import Client
 
-from intake import readiness
 from intake.corti import clear_clients, get_client
 from intake.models import Interaction
-from tests.views.test_intake_flow import TYPED
+from intake.services import readiness
+from tests.support.concurrency import probe_in_parallel, timed_get, wait_for
+from tests.support.corti import counts, point_corti_at_a_closed_port
+from tests.support.factories import TYPED
 
 pytestmark = pytest.mark.django_db
 
@@ -32,45 +32,10 @@ NEW = "/interactions/new/"
 PROBES = 200
 #: Seconds within which /readyz answers, whatever Corti does.
 ANSWER_WITHIN = 1.0
-TOKEN_PATH = "/realms/base/protocol/openid-connect/token"
-
-
-def counts(corti) -> dict[str, int]:
-    return corti.state()["counts"]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def point_corti_at_a_closed_port(settings, *, userinfo: str = "") -> None:
-    base = f"http://{userinfo}127.0.0.1:{closed_port()}"
-    settings.CORTI_API_URL = f"{base}/v2"
-    settings.CORTI_AUTH_URL = f"{base}{TOKEN_PATH}"
-    clear_clients()
-
-
-def timed_get(url: str) -> tuple[float, requests.Response]:
-    started = time.monotonic()
-    response = requests.get(url, timeout=30)
-    return time.monotonic() - started, response
-
-
-def probe_in_parallel(url: str, count: int) -> list[tuple[float, requests.Response]]:
-    # Fewer at once than the live server's listen queue (10): a refused SYN
-    # waits a second before trying again, which would time the test harness.
-    with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(timed_get, [url] * count))
-
-
-def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return value
+#: Probes in flight at once: fewer than the live server's listen queue (10), as
+#: a refused SYN waits a second before trying again, which would time the
+#: test harness.
+AT_ONCE = 8
 
 
 @pytest.fixture
@@ -239,8 +204,9 @@ def test_readyz_says_so_when_its_cache_cannot_be_used(corti, client, settings):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # 300 probes, a 1 s wait: ~2 s
 def test_parallel_probes_sign_in_to_corti_once_per_interval(corti, live):
-    answers = probe_in_parallel(f"{live.url}/readyz", PROBES)
+    answers = probe_in_parallel(f"{live.url}/readyz", PROBES, at_once=AT_ONCE)
 
     seen = {r.json()["corti"] for _, r in answers}
     # Those that asked before the one check finished hear "checking".
@@ -253,6 +219,7 @@ def test_parallel_probes_sign_in_to_corti_once_per_interval(corti, live):
     assert counts(corti)["token_requests"] == 1
 
 
+@pytest.mark.slow  # waits out the interval: ~1 s
 def test_a_new_check_starts_once_the_interval_has_passed(corti, client, monkeypatch):
     monkeypatch.setattr(readiness, "CHECK_INTERVAL", 1.0)
     assert client.get("/readyz").json()["corti"] == "ok"
@@ -270,8 +237,9 @@ def test_a_new_check_starts_once_the_interval_has_passed(corti, client, monkeypa
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # 300 probes: ~2 s
 def test_probes_share_one_check_through_the_database_cache(corti, live, database_cache):
-    answers = probe_in_parallel(f"{live.url}/readyz", PROBES)
+    answers = probe_in_parallel(f"{live.url}/readyz", PROBES, at_once=AT_ONCE)
 
     assert {r.json()["corti"] for _, r in answers} <= {"ok", "checking"}
     assert counts(corti)["token_requests"] == 1
@@ -281,8 +249,9 @@ def test_probes_share_one_check_through_the_database_cache(corti, live, database
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # 300 probes: ~2 s
 def test_probes_share_one_check_through_redis(corti, live, redis_cache):
-    answers = probe_in_parallel(f"{live.url}/readyz", PROBES)
+    answers = probe_in_parallel(f"{live.url}/readyz", PROBES, at_once=AT_ONCE)
 
     assert {r.json()["corti"] for _, r in answers} <= {"ok", "checking"}
     assert counts(corti)["token_requests"] == 1
@@ -293,11 +262,12 @@ def test_probes_share_one_check_through_redis(corti, live, redis_cache):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # waits out a hanging sign-in: ~1 s
 def test_a_hanging_sign_in_service_never_slows_a_probe(corti, live, monkeypatch):
     monkeypatch.setattr(readiness, "CHECK_TIMEOUT", 1.0)
     corti.set_faults({"kind": "hang", "endpoint": "token", "delay": 5})
 
-    probes = probe_in_parallel(f"{live.url}/readyz", 50)
+    probes = probe_in_parallel(f"{live.url}/readyz", 50, at_once=AT_ONCE)
     health = [timed_get(f"{live.url}/healthz") for _ in range(3)]
 
     assert max(seconds for seconds, _ in [*probes, *health]) < ANSWER_WITHIN
@@ -312,7 +282,7 @@ def test_a_hanging_sign_in_service_never_slows_a_probe(corti, live, monkeypatch)
         body = requests.get(f"{live.url}/readyz", timeout=5).json()
         return body if body["corti"] != "checking" else {}
 
-    assert wait_until(answered, timeout=4) == {
+    assert wait_for(answered, timeout=4) == {
         "status": "unavailable",
         "database": "ok",
         "corti": "unreachable",
@@ -321,6 +291,7 @@ def test_a_hanging_sign_in_service_never_slows_a_probe(corti, live, monkeypatch)
     assert counts(corti)["token_requests"] == 1
 
 
+@pytest.mark.slow  # waits out a hanging sign-in: ~1 s
 def test_a_submission_never_waits_for_a_hanging_readiness_check(
     corti, clinician_client, monkeypatch
 ):
@@ -329,7 +300,7 @@ def test_a_submission_never_waits_for_a_hanging_readiness_check(
     corti.set_faults({"kind": "hang", "endpoint": "token", "delay": 5, "count": 1})
     probe = threading.Thread(target=_probe_readyz)
     probe.start()
-    wait_until(lambda: counts(corti).get("token_requests") == 1)
+    wait_for(lambda: counts(corti).get("token_requests") == 1)
     key = str(uuid.uuid4())
 
     started = time.monotonic()
@@ -343,7 +314,7 @@ def test_a_submission_never_waits_for_a_hanging_readiness_check(
     probe.join(10)
     assert not probe.is_alive()
     # Let the hanging check time out before the next test empties the cache.
-    wait_until(
+    wait_for(
         lambda: readiness.corti_sign_in_status().code != "checking",
         timeout=readiness.CHECK_TIMEOUT + 6,
     )

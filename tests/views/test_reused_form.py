@@ -13,19 +13,24 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 from django.utils.html import escape
 
 from intake.enums import ErrorCode
 from intake.models import CortiCall, Interaction, InteractionEvent
-from tests.pages import form_values, non_field_errors
-from tests.services.support import create_attempts, fault, set_faults
+from tests.support.corti import create_attempts, fault, set_faults
+from tests.support.factories import make_interaction
+from tests.support.pages import (
+    HTMX,
+    NEW,
+    form_values,
+    non_field_errors,
+    page,
+    parse,
+    post_form,
+)
 
 pytestmark = pytest.mark.django_db
-
-NEW = "/interactions/new/"
-HTMX = {"HX-Request": "true"}
 
 ANNA = {
     "encounter_identifier": "ENC-6001",
@@ -41,16 +46,6 @@ BO = {
     "patient_identifier": "PAT-6002",
     "patient_name": "Bo Carlsen",
 }
-
-
-def page(response) -> str:
-    return response.content.decode()
-
-
-def post(client, key, values, **headers):
-    return client.post(
-        f"{NEW}?key={key}", {"submission_key": str(key), **values}, **headers
-    )
 
 
 def record_of(key) -> Interaction:
@@ -75,17 +70,10 @@ def assert_kept_in_a_fresh_form(html: str, values: dict, old_key) -> str:
 @pytest.fixture
 def anna_sent(corti, clinician_client):
     key = uuid.uuid4()
-    response = post(clinician_client, key, ANNA)
+    response = post_form(clinician_client, key, ANNA)
     assert response.status_code == 303
     assert record_of(key).outcome == Interaction.Outcome.CREATED
     return key
-
-
-@pytest.fixture
-def other_clinician(db, django_user_model, client):
-    user = django_user_model.objects.create_user("clin2", password="pw-clin-2")
-    user.groups.add(Group.objects.get(name="Clinicians"))
-    return user
 
 
 # --- the used address ---------------------------------------------------------
@@ -96,8 +84,9 @@ def test_used_address_shows_what_was_sent_read_only(clinician_client, anna_sent)
 
     assert "This form was already sent" in html
     assert 'id="intake-form"' not in html
-    assert "<input" not in html.split("<main", 1)[1].split("</main>", 1)[0] or (
-        'name="encounter_identifier"' not in html
+    document = parse(html)
+    assert not document.one("main").find_all("input") or (
+        not document.find_all(name="encounter_identifier")
     )
     assert "ENC-6001" in html and "Anna Berg" in html
     record = record_of(anna_sent)
@@ -113,7 +102,7 @@ def test_start_new_intake_keeps_the_deep_link_but_not_the_key(
     html = page(response)
     # The address holds only the used key; the details were kept with it.
     assert response.redirect_chain[-1][0] == f"{NEW}?key={anna_sent}"
-    link = html.split('id="start-new"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    link = parse(html).one(id="start-new").attrs["href"]
     assert link.startswith(f"{NEW}?key=") and str(anna_sent) not in link
     assert "PAT-9" not in link
     values = form_values(page(clinician_client.get(link)))
@@ -127,7 +116,7 @@ def test_start_new_intake_keeps_the_deep_link_but_not_the_key(
 def test_same_details_again_is_the_same_answer_as_before(
     corti, clinician_client, anna_sent
 ):
-    response = post(clinician_client, anna_sent, ANNA)
+    response = post_form(clinician_client, anna_sent, ANNA)
 
     assert response.status_code == 303
     assert response["Location"] == record_of(anna_sent).get_absolute_url()
@@ -140,7 +129,7 @@ def test_same_details_again_is_the_same_answer_as_before(
 def test_other_details_are_not_sent_and_come_back_in_a_fresh_form(
     corti, clinician_client, clinician, anna_sent, htmx
 ):
-    response = post(clinician_client, anna_sent, BO, headers=HTMX if htmx else {})
+    response = post_form(clinician_client, anna_sent, BO, headers=HTMX if htmx else {})
 
     assert response.status_code == 200
     html = page(response)
@@ -163,7 +152,7 @@ def test_other_details_are_not_sent_and_come_back_in_a_fresh_form(
     assert "ENC-6002" in detail
 
     # The fresh form sends Bo's entry as its own interaction.
-    sent = post(clinician_client, new_key, BO)
+    sent = post_form(clinician_client, new_key, BO)
     assert sent.status_code == 303
     assert corti_encounters(corti) == ["ENC-6001", "ENC-6002"]
     assert record_of(new_key).patient_name == "Bo Carlsen"
@@ -174,7 +163,7 @@ def test_a_crafted_post_of_another_clinicians_key_changes_nothing(
 ):
     client.force_login(other_clinician)
 
-    html = page(post(client, anna_sent, BO))
+    html = page(post_form(client, anna_sent, BO))
 
     assert "Your entry for ENC-6002 was not sent." in html
     assert corti_encounters(corti) == ["ENC-6001"]
@@ -183,9 +172,10 @@ def test_a_crafted_post_of_another_clinicians_key_changes_nothing(
 
 def test_other_details_while_the_first_post_is_in_flight(corti, clinician_client):
     key = uuid.uuid4()
-    Interaction.objects.create(
+    make_interaction(
+        clinician_client.session and _user(clinician_client),
+        outcome=Interaction.Outcome.PENDING,
         submission_key=key,
-        submitted_by=clinician_client.session and _user(clinician_client),
         encounter_identifier="ENC-6001",
         encounter_status="in-progress",
         encounter_type="consultation",
@@ -195,7 +185,7 @@ def test_other_details_while_the_first_post_is_in_flight(corti, clinician_client
         request_body={"encounter": {"identifier": "ENC-6001"}},
     )
 
-    response = post(clinician_client, key, BO)
+    response = post_form(clinician_client, key, BO)
 
     # No wait for the first answer: other details are refused at once.
     assert "Your entry for ENC-6002 was not sent." in page(response)
@@ -215,7 +205,7 @@ def _user(client):
 def anna_failed(corti, clinician_client):
     set_faults(corti, fault("403", count=1))
     key = uuid.uuid4()
-    html = page(post(clinician_client, key, ANNA))
+    html = page(post_form(clinician_client, key, ANNA))
     assert "Not created in Corti" in html
     assert record_of(key).outcome == Interaction.Outcome.FAILED
     return key
@@ -227,7 +217,9 @@ def test_the_submitter_may_correct_a_failed_submission(
     html = page(clinician_client.get(NEW, {"key": anna_failed}))
     assert form_values(html)["patient_name"] == "Anna Berg"
 
-    response = post(clinician_client, anna_failed, {**ANNA, "encounter_title": "Fix"})
+    response = post_form(
+        clinician_client, anna_failed, {**ANNA, "encounter_title": "Fix"}
+    )
 
     assert response.status_code == 303
     record = record_of(anna_failed)
@@ -249,7 +241,7 @@ def test_another_clinician_may_not_correct_or_resend_it(
     assert "only clin, who sent it, or an administrator" in html
     # A crafted POST with other details, or the same ones, changes nothing.
     for values in (BO, ANNA):
-        html = page(post(client, anna_failed, values))
+        html = page(post_form(client, anna_failed, values))
         assert "was not sent" in html
         assert_kept_in_a_fresh_form(html, values, anna_failed)
     # Nor does the retry address.
@@ -271,7 +263,7 @@ def test_an_administrator_may_correct_anyones_failed_submission(
 ):
     client.force_login(administrator)
 
-    response = post(client, anna_failed, {**ANNA, "encounter_title": "By admin"})
+    response = post_form(client, anna_failed, {**ANNA, "encounter_title": "By admin"})
 
     assert response.status_code == 303
     record = record_of(anna_failed)
@@ -288,7 +280,7 @@ def test_an_administrator_may_correct_anyones_failed_submission(
 def anna_invalid(corti, clinician_client):
     set_faults(corti, fault("400", count=1))
     key = uuid.uuid4()
-    post(clinician_client, key, ANNA)
+    post_form(clinician_client, key, ANNA)
     record = record_of(key)
     assert record.error_code == ErrorCode.INVALID
     return record
@@ -310,14 +302,14 @@ def test_an_invalid_record_is_not_resent_unchanged_through_its_retry_address(
 def test_an_invalid_record_is_not_resent_unchanged_through_its_form(
     corti, clinician_client, anna_invalid
 ):
-    html = page(post(clinician_client, anna_invalid.submission_key, ANNA))
+    html = page(post_form(clinician_client, anna_invalid.submission_key, ANNA))
 
     assert any(
         "Corti refused exactly these details" in e for e in non_field_errors(html)
     )
     assert create_attempts(corti.state()) == 1
     # Corrected, it goes.
-    response = post(
+    response = post_form(
         clinician_client,
         anna_invalid.submission_key,
         {**ANNA, "encounter_identifier": "ENC-6001-b"},
@@ -335,7 +327,7 @@ def anna_lost(corti, clinician_client, settings):
     settings.INTAKE_SETTLE_SECONDS = 120
     set_faults(corti, fault("504", count=1))
     key = uuid.uuid4()
-    response = post(clinician_client, key, ANNA)
+    response = post_form(clinician_client, key, ANNA)
     assert response.status_code == 303
     record = record_of(key)
     assert record.outcome == Interaction.Outcome.UNKNOWN
@@ -344,7 +336,7 @@ def anna_lost(corti, clinician_client, settings):
 
 def poll_address(client, record: Interaction) -> str:
     html = page(client.get(record.get_absolute_url()))
-    return html.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    return parse(html).find(hx_get=True).attrs["hx-get"]
 
 
 def test_while_unknown_the_address_is_read_only_and_nothing_is_resent(
@@ -358,8 +350,8 @@ def test_while_unknown_the_address_is_read_only_and_nothing_is_resent(
     html = page(clinician_client.get(NEW, {"key": key}))
     assert "checking with Corti" in html
     assert 'name="encounter_identifier"' not in html
-    post(clinician_client, key, ANNA)
-    html = page(post(clinician_client, key, BO))
+    post_form(clinician_client, key, ANNA)
+    html = page(post_form(clinician_client, key, BO))
     assert "Your entry for ENC-6002 was not sent." in html
     assert create_attempts(corti.state()) == 1
 
@@ -379,7 +371,7 @@ def test_detail_page_of_an_unknown_record_never_calls_corti(
 
     assert corti.state()["counts"] == before
     assert record.calls.count() == calls_before
-    from tests.services.support import queued
+    from tests.support.tasks import queued
 
     # At most one task queued for all those views.
     assert len(queued("settle_interaction", record)) <= 2
@@ -403,7 +395,7 @@ def test_polling_an_unchanged_record_answers_204(corti, clinician_client, anna_l
 
 def test_escaped_everywhere(corti, clinician_client, anna_sent):
     hostile = {**BO, "patient_name": "<script>alert(1)</script>"}
-    html = page(post(clinician_client, anna_sent, hostile))
+    html = page(post_form(clinician_client, anna_sent, hostile))
     assert "<script>alert(1)</script>" not in html
     assert escape("<script>alert(1)</script>") in html
 
@@ -430,7 +422,7 @@ def test_polling_does_not_count_as_activity(corti, clinician_client, anna_lost):
 def test_the_refused_attempt_is_in_the_admin_record(
     corti, clinician_client, client, administrator, anna_sent
 ):
-    post(clinician_client, anna_sent, BO)
+    post_form(clinician_client, anna_sent, BO)
     client.force_login(administrator)
 
     html = page(
@@ -454,12 +446,12 @@ def test_typing_kept_over_a_sign_out_for_a_form_sent_meanwhile_comes_back_fresh(
 
     response = clinician_client.get(NEW, follow=True)
     key = form_values(page(response))["submission_key"]
-    assert post(clinician_client, key, ANNA).status_code == 303  # the first tab
+    assert post_form(clinician_client, key, ANNA).status_code == 303  # the first tab
     session = clinician_client.session
     session[sessions.LAST_SEEN] -= sessions.idle_timeout() + 5
     session.save()
     # The second tab posts as the session ends: kept, not sent.
-    assert post(clinician_client, key, BO).status_code == 302
+    assert post_form(clinician_client, key, BO).status_code == 302
     clinician_client.post(
         "/accounts/login/",
         {"username": "clin", "password": "pw-clinician-1", "next": f"{NEW}?key={key}"},
@@ -481,7 +473,9 @@ def test_the_no_javascript_refresh_is_not_activity_either(
     from intake import sessions
 
     html = page(clinician_client.get(anna_lost.get_absolute_url()))
-    refresh = html.split('http-equiv="refresh" content="5; url=', 1)[1].split('"')[0]
+    content = parse(html).one("meta", http_equiv="refresh").attrs["content"]
+    assert content.startswith("5; url="), content
+    refresh = content.removeprefix("5; url=")
     session = clinician_client.session
     session[sessions.LAST_SEEN] -= 600
     session.save()

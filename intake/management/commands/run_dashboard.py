@@ -132,6 +132,7 @@ class Command(BaseCommand):
             text=True,
             start_new_session=True,
         )
+        assert child.stdout is not None  # stdout=PIPE
         line = child.stdout.readline()
         if "listening" not in line:
             child.wait(timeout=5)

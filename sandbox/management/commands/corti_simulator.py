@@ -3,9 +3,11 @@
 import argparse
 import signal
 import sys
+from types import FrameType
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.simulator import FAULT_KINDS, Fault, SimulatorState, make_server
 
@@ -20,7 +22,7 @@ def fault_spec(text: str) -> Fault:
 class Command(BaseCommand):
     help = "Run the Corti simulator on 127.0.0.1 until interrupted."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--port",
             type=int,
@@ -74,7 +76,7 @@ class Command(BaseCommand):
             help="Seed for the fault dice, for a repeatable run.",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             faults = [
                 Fault(
@@ -103,7 +105,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--host: {exc}") from exc
 
-        def stop(signum, frame):
+        def stop(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)

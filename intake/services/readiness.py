@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connections
+from django.db import DatabaseError, connection, connections
 
-from .corti import CortiClient, get_client
-from .corti.errors import CortiError
+from intake.corti import CortiClient, get_client
+from intake.corti.errors import CortiError
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,58 @@ CHECKING = SignInCheck(
     code="checking",
     detail="Signing in to Corti is being checked; ask again in a few seconds.",
 )
+
+
+@dataclass(frozen=True)
+class Report:
+    """What /healthz or /readyz answers: a status, the checks, the HTTP status."""
+
+    status: str
+    checks: dict[str, str]
+    http_status: int
+
+    def as_json(self) -> dict[str, str]:
+        return {"status": self.status, **self.checks}
+
+
+def database_ok(*, check: str) -> bool:
+    """True when the database answers a trivial query (the one shared check);
+    `check` names the caller in the log line."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.exception("%s: the database is unreachable", check)
+        return False
+    return True
+
+
+def health_report() -> Report:
+    """Whether the dashboard can serve requests: the database answers."""
+    if database_ok(check="Health check"):
+        return Report("ok", {"database": "ok"}, 200)
+    return Report("unavailable", {"database": "error"}, 503)
+
+
+def readiness_report() -> Report:
+    """Whether submissions can reach Corti: the database, and the last shared
+    sign-in check. If signing in fails while this worker still holds a valid
+    token, submissions keep working for now: 200, "degraded"."""
+    checks = {"database": "ok"}
+    ready, degraded = True, False
+    if not database_ok(check="Readiness check"):
+        checks["database"] = "error"
+        ready = False
+    corti = corti_sign_in_status()
+    checks["corti"] = corti.code
+    if not corti.ok:
+        checks["corti_detail"] = corti.detail
+        if token_held():
+            degraded = True
+        else:
+            ready = False
+    status = "unavailable" if not ready else "degraded" if degraded else "ok"
+    return Report(status, checks, 200 if ready else 503)
 
 
 def corti_sign_in_status() -> SignInCheck:

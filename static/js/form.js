@@ -1,40 +1,13 @@
-// Small behaviours on top of server-rendered pages. No inline scripts: the
-// pages work without JavaScript, and this file only adds comfort.
+// The intake form's comforts; the form works without them. Where focus
+// starts, fields marked to match live validation's messages, the birth date's
+// calendar, "More details" opened for an ended encounter, and patient data
+// kept out of the address bar. Reads #intake-form (its
+// input[name=submission_key], [aria-invalid], [data-autofocus]), each field's
+// "<id>-errors" area, button[data-picker] and input.date-picker (data-for,
+// data-format, data-start), #more-details (data-open-for-status), and <main>
+// on other pages (sign-in). Shows no text of its own.
 (function () {
   "use strict";
-
-  function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text);
-    }
-    // Plain-HTTP fallback (the sandbox on 127.0.0.1 is a secure context, a LAN
-    // address is not).
-    var area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.className = "visually-hidden";
-    document.body.appendChild(area);
-    area.select();
-    var ok = document.execCommand("copy");
-    document.body.removeChild(area);
-    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
-  }
-
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest("button[data-copy-target]");
-    if (!button) return;
-    var source = document.getElementById(button.dataset.copyTarget);
-    var status = button.closest("section").querySelector(".copy-status");
-    copyText(source.textContent.trim()).then(
-      function () {
-        button.dataset.copied = "true";
-        if (status) status.textContent = "Copied to the clipboard.";
-      },
-      function () {
-        if (status) status.textContent = "Could not copy: select the text and copy it by hand.";
-      }
-    );
-  });
 
   // After the form comes back with errors, move focus to the first field in
   // error (its message is linked with aria-describedby, so a screen reader
@@ -89,153 +62,6 @@
         return;
       }
     }
-  }
-
-  // Idle sign-out. The server signs out a user idle for data-idle-timeout
-  // seconds; this warns data-idle-warning seconds before and asks the server
-  // before acting (another tab may have been busy). While the warning shows,
-  // any key or click keeps the session. Focus is left where it is: moving it
-  // would commit a half-typed field. When the session has ended the page
-  // leaves for the sign-in page, so no patient data stays on an unattended
-  // screen; a form's typing is handed to the server first, which keeps it for
-  // this user until they sign in again.
-  function setUpIdleWarning() {
-    var body = document.body;
-    var timeout = Number(body.dataset.idleTimeout);
-    var warning = Number(body.dataset.idleWarning);
-    if (!timeout || !warning) return;
-    var sessionUrl = body.dataset.sessionUrl;
-    var dialog = document.getElementById("idle-warning");
-    var countdown = document.getElementById("idle-countdown");
-    var announce = document.getElementById("idle-announce");
-    var stayForm = document.getElementById("idle-stay-form");
-    var timer = null;
-    var ticker = null;
-    var leaving = false;
-    var deadline = Date.now() + timeout * 1000;
-
-    function schedule(ms) {
-      clearTimeout(timer);
-      timer = setTimeout(check, Math.max(250, ms));
-    }
-
-    function format(seconds) {
-      var s = Math.max(0, Math.ceil(seconds));
-      var m = Math.floor(s / 60);
-      var rest = s % 60;
-      if (!m) return rest + (rest === 1 ? " second" : " seconds");
-      return m + ":" + (rest < 10 ? "0" : "") + rest + " minutes";
-    }
-
-    function tick() {
-      var left = (deadline - Date.now()) / 1000;
-      countdown.textContent = format(left);
-      if (left <= 0) check();
-    }
-
-    function showWarning() {
-      if (!dialog.hidden) return;
-      dialog.hidden = false;
-      tick();
-      announce.textContent =
-        "You will be signed out in " + format((deadline - Date.now()) / 1000) +
-        " because of inactivity. Press any key to stay signed in.";
-      clearInterval(ticker);
-      ticker = setInterval(tick, 1000);
-    }
-
-    function hideWarning() {
-      clearInterval(ticker);
-      dialog.hidden = true;
-      announce.textContent = "";
-    }
-
-    function update(state) {
-      if (!state.signed_in) return leave();
-      deadline = Date.now() + state.expires_in * 1000;
-      if (state.expires_in > warning) {
-        hideWarning();
-        schedule((state.expires_in - warning) * 1000);
-      } else {
-        showWarning();
-        schedule(state.expires_in * 1000 + 500);
-      }
-    }
-
-    function check() {
-      if (leaving) return;
-      fetch(sessionUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (response) { return response.json(); })
-        .then(update, function () { schedule(15000); });
-    }
-
-    function stay() {
-      fetch(stayForm.action, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-        body: new FormData(stayForm),
-      })
-        .then(function (response) { return response.json(); })
-        .then(update, function () { schedule(5000); });
-    }
-
-    function leave() {
-      leaving = true;
-      clearTimeout(timer);
-      hideWarning();
-      var here = window.location.pathname + window.location.search;
-      var signIn = body.dataset.loginUrl + "?next=" + encodeURIComponent(here);
-      var form = document.getElementById("intake-form");
-      if (!form) {
-        window.location.assign(signIn);
-        return;
-      }
-      // Live validation, signed out, keeps the form for this user and answers
-      // with the sign-in page that leads back to it.
-      fetch(body.dataset.draftUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "HX-Request": "true", "HX-Current-URL": window.location.href },
-        body: new FormData(form),
-      }).then(
-        function (response) { window.location.assign(response.headers.get("HX-Redirect") || signIn); },
-        function () { window.location.assign(signIn); }
-      );
-    }
-
-    stayForm.addEventListener("submit", function (event) {
-      event.preventDefault();
-      stay();
-    });
-    // A press that sends something itself (a submit button, a link, Enter in
-    // a form) reaches the server anyway; a separate "stay" beside it would race
-    // it once the session has run out.
-    function sendsItself(event) {
-      var target = event.target;
-      if (!target || !target.closest) return false;
-      if (target.closest("button, input[type=submit], a[href]")) return true;
-      return event.type === "keydown" && event.key === "Enter" && !!target.closest("form");
-    }
-
-    function activityWhileWarned(event) {
-      if (dialog.hidden || leaving) return;
-      if (event.target && event.target.closest && event.target.closest("#idle-warning")) return;
-      hideWarning();
-      if (sendsItself(event)) return;
-      stay();
-    }
-    document.addEventListener("keydown", activityWhileWarned, true);
-    document.addEventListener("pointerdown", activityWhileWarned, true);
-
-    // Anything sent to the server counts as activity there too.
-    document.addEventListener("htmx:afterRequest", function () {
-      if (leaving) return;
-      deadline = Date.now() + timeout * 1000;
-      hideWarning();
-      schedule((timeout - warning) * 1000);
-    });
-    schedule((timeout - warning) * 1000);
   }
 
   // The birth date's calendar. The text box takes the date typed in the
@@ -317,8 +143,6 @@
     var statuses = more ? (more.dataset.openForStatus || "").split(" ") : [];
     if (statuses.indexOf(event.target.value) !== -1) more.open = true;
   });
-
-  document.addEventListener("DOMContentLoaded", setUpIdleWarning);
 
   // Patient data out of the address bar. A deep link's details (a patient's
   // name and identifier) are read by the server, which keeps them with the
