@@ -3,8 +3,12 @@
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# A request mostly waits on Corti, so threads, not processes, carry the load:
+# two processes per core of a 2-core machine, 16 threads each. With CONN_MAX_AGE
+# every thread may keep a PostgreSQL connection: 4 x 16 + the db_worker = 65,
+# inside PostgreSQL's default max_connections of 100 (docs/PERFORMANCE.md).
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 worker_class = "gthread"
 # Longer than the Corti read timeout, so a slow Corti answer never kills a worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -7,6 +7,10 @@ line, with control characters escaped (`\\n`, `\\r`, `\\t`, `\\x1b`, `\\u2028`),
 tracebacks included. Used by Django's LOGGING (config.settings.base) and by
 gunicorn's access and error logs (config/gunicorn.conf.py).
 
+LOG_FORMAT=json writes each record as one JSON object instead (python-json-logger;
+the JSON encoding does the escaping). Every record of a request carries its
+request id (`RequestIdFilter`, from the context `request_log_start` sets).
+
 Imports nothing of Django: gunicorn's master process loads it.
 """
 
@@ -15,8 +19,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Any
 
 from gunicorn.glogging import Logger as GunicornBaseLogger
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # C0 controls, DEL and C1 controls; the Unicode line and paragraph separators
@@ -95,17 +104,124 @@ class ExpectedForbidden(logging.Filter):
         return True
 
 
+# --- LOG_FORMAT=json ------------------------------------------------------------
+
+LOG_FORMATS = ("plain", "json")
+
+#: Record attributes never written as JSON fields: logging's own, and the
+#: request objects Django attaches (django.request, django.server), whose text
+#: holds the query string, where a search carries patient identifiers.
+NOT_FIELDS = (*RESERVED_ATTRS, "request", "server_time")
+
+
+def log_format() -> str:
+    """LOG_FORMAT from the environment: "plain" (the default) or "json"."""
+    value = os.environ.get("LOG_FORMAT", "").strip().lower() or "plain"
+    if value not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def json_formatter() -> JsonFormatter:
+    """One JSON object a line: time, level, logger, message and the extras."""
+    return JsonFormatter(
+        ["levelname", "name", "message"],
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp="time",
+        reserved_attrs=NOT_FIELDS,
+    )
+
+
+# --- the request id ----------------------------------------------------------
+
+
+@dataclass
+class RequestLog:
+    """What the log knows of the request this thread is answering."""
+
+    request_id: str
+    corti_ms: float = 0.0
+    corti_calls: int = 0
+
+
+_request_log: ContextVar[RequestLog | None] = ContextVar("request_log", default=None)
+
+
+def request_log_start(request_id: str) -> Token[RequestLog | None]:
+    return _request_log.set(RequestLog(request_id=request_id))
+
+
+def request_log_end(token: Token[RequestLog | None]) -> None:
+    _request_log.reset(token)
+
+
+def request_log_current() -> RequestLog | None:
+    return _request_log.get()
+
+
+def request_log_add_corti_time(ms: float) -> None:
+    """Count a call to Corti in the current request's time (if any)."""
+    current = _request_log.get()
+    if current is not None:
+        current.corti_ms += ms
+        current.corti_calls += 1
+
+
+class RequestIdFilter(logging.Filter):
+    """Every record gets `request_id`: its request's, or "-" outside one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            current = _request_log.get()
+            record.request_id = current.request_id if current else "-"
+        return True
+
+
 class GunicornLogger(GunicornBaseLogger):
     """gunicorn's logger, with every handler of its two logs escaping.
 
     Whatever configured the handlers (the access and error log settings, a
-    syslog address, logconfig_dict), their formatters are wrapped after setup.
+    syslog address, logconfig_dict), their formatters are wrapped after setup;
+    with LOG_FORMAT=json they write JSON instead, and each access line has
+    its fields (never the query string) and the request id the answer carried.
     """
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
+        self.json = log_format() == "json"
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
+                if self.json:
+                    handler.setFormatter(json_formatter())
+                    continue
                 inner = handler.formatter or logging.Formatter()
                 if not isinstance(inner, EscapingFormatter | _Escaped):
                     handler.setFormatter(_Escaped(inner))
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if not self.json:
+            super().access(resp, req, environ, request_time)
+            return
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        fields: dict[str, Any] = {
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "status": _int_or_none(atoms["s"]),
+            "bytes": _int_or_none(atoms["B"]),
+            "duration_ms": _int_or_none(atoms["M"]),
+            "remote_addr": atoms["h"],
+            "request_id": atoms["{x-request-id}o"],
+        }
+        try:
+            self.access_log.info(self.cfg.access_log_format, atoms, extra=fields)
+        except Exception:
+            self.exception("The access line could not be written")
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

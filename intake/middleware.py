@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
@@ -11,12 +14,84 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from config.logs import request_log_current, request_log_end, request_log_start
+
 from . import sessions
 from .keys import uuid_or_none
+
+request_logger = logging.getLogger("intake.requests")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+#: An incoming request id is kept only if it is this: anything else (too
+#: long, spaces, control characters, quotes) could garble a log line or a
+#: log collector's index, so a fresh one replaces it.
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # These views open or post the intake form; a post is kept when the session
 # has just ended.
 FORM_VIEWS = {"intake:interaction_create", "intake:interaction_validate"}
+
+
+class RequestIdMiddleware:
+    """Give each request an id, and log one line for it.
+
+    The id is the caller's X-Request-ID when it is a plain token (a proxy or
+    load balancer set it), else a new one; it goes back in the answer's
+    X-Request-ID and on every log record made while answering (config.logs).
+    The line has the method, the path (never the query string: a search
+    carries patient identifiers), the status, the user's id, and the time
+    spent: in all, waiting for Corti, and our own.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = (
+            incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        )
+        token = request_log_start(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            request_log_line(request, response, started=started)
+        finally:
+            request_log_end(token)
+        return response
+
+
+def request_log_line(
+    request: HttpRequest, response: HttpResponse, *, started: float
+) -> None:
+    """The request's one line (its request id comes from the log context)."""
+    current = request_log_current()
+    duration_ms = (time.perf_counter() - started) * 1000
+    corti_ms = current.corti_ms if current else 0.0
+    user = getattr(request, "user", None)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    request_logger.info(
+        "%s %s %s %.0f ms (own %.0f ms, Corti %.0f ms) request_id=%s user=%s",
+        request.method,
+        request.path,
+        response.status_code,
+        duration_ms,
+        duration_ms - corti_ms,
+        corti_ms,
+        current.request_id if current else "-",
+        user_id if user_id is not None else "-",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(duration_ms, 1),
+            "corti_ms": round(corti_ms, 1),
+            "corti_calls": current.corti_calls if current else 0,
+            "own_ms": round(duration_ms - corti_ms, 1),
+            "user_id": user_id,
+        },
+    )
 
 
 class QueryNulMiddleware:
@@ -51,7 +126,8 @@ class IdleTimeoutMiddleware:
     signed in for longer than SESSION_COOKIE_AGE (INTAKE_SESSION_MAX_HOURS).
 
     Every request of a signed-in user counts as activity, except asking how
-    long the session has left (the page's idle warning does that). Activity
+    long the session has left (the page's idle warning does that); it is
+    written into the session at most once a minute. Activity
     never extends the age cap. The intake form a signed-in user opens or posts
     is noted: it is the only one whose typing is kept if they are signed out.
     """
@@ -64,11 +140,16 @@ class IdleTimeoutMiddleware:
             sessions.session_expire_if_too_old(request)
             or sessions.session_expire_if_idle(request)
         ):
+            session_path = request.path_info == reverse("session")
             only_asking = request.method == "GET" and (
-                request.path_info == reverse("session") or is_status_poll(request)
+                session_path or is_status_poll(request)
             )
             if not only_asking:
-                sessions.session_touch(request)
+                # "Stay signed in" always restarts the clock; any other
+                # request at most once a minute (sessions.touch_interval).
+                sessions.session_touch(
+                    request, force=session_path and request.method == "POST"
+                )
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):

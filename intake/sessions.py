@@ -58,6 +58,8 @@ _DRAFT_MAX_CHARS = 20_000
 # background may have its timers held back by the browser for up to a minute.
 # Later than that, whoever posts it is not known to be the one who typed.
 DRAFT_GRACE_SECONDS = 120
+# Activity is written into the session at most once a minute (touch_interval).
+TOUCH_INTERVAL = 60.0
 
 
 def idle_timeout() -> int:
@@ -95,6 +97,15 @@ def time_phrase(timestamp: float) -> str:
     return clinic_time_text(dt.datetime.fromtimestamp(timestamp, tz=dt.UTC))
 
 
+def touch_interval() -> float:
+    """How stale the stored idle clock may be: at most a minute.
+
+    A session write is a database write, so activity is written at most this
+    often (a fifteenth of the idle timeout, so a short one still works).
+    """
+    return min(TOUCH_INTERVAL, idle_timeout() / 15)
+
+
 def seconds_left(request: HttpRequest) -> float:
     """Seconds until a signed-in user is signed out for being idle."""
     last = request.session.get(LAST_SEEN)
@@ -103,14 +114,26 @@ def seconds_left(request: HttpRequest) -> float:
     return max(0.0, idle_timeout() - (time.time() - last))
 
 
-def session_touch(request: HttpRequest) -> None:
-    """Record activity: the idle clock starts again."""
-    request.session[LAST_SEEN] = time.time()
+def session_touch(request: HttpRequest, *, force: bool = False) -> None:
+    """Record activity: the idle clock starts again.
+
+    Written only when the stored time is touch_interval() old or more (or
+    `force`: "Stay signed in", a sign-in). Every check (the sign-out, the
+    seconds left the page's warning counts down) reads the stored time, so
+    server and page agree; a user is signed out at most touch_interval()
+    before a full idle timeout after their last request, never after it.
+    """
+    now = time.time()
+    last = request.session.get(LAST_SEEN)
+    if force or last is None or now - last >= touch_interval():
+        request.session[LAST_SEEN] = now
 
 
 def session_form_record(request: HttpRequest, *, key: uuid.UUID) -> None:
     """Note the intake form the signed-in user has open (opened or posted)."""
-    request.session[OPEN_FORM] = str(key)
+    # Setting a session key marks the session for a write, even to its value.
+    if request.session.get(OPEN_FORM) != str(key):
+        request.session[OPEN_FORM] = str(key)
 
 
 def session_expire_if_idle(request: HttpRequest) -> bool:
@@ -288,7 +311,7 @@ def on_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs) ->
     """A fresh sign-in starts both clocks; another user's draft is dropped."""
     if request is None or not hasattr(request, "session"):
         return
-    session_touch(request)
+    session_touch(request, force=True)
     request.session[SIGNED_IN_AT] = time.time()
     request.session.pop(SIGNED_OUT, None)
     request.session.pop(OPEN_FORM, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import secrets
 import sqlite3
 import subprocess
@@ -149,11 +150,13 @@ def test_a_forged_log_line_in_the_path_stays_inside_its_own_line(served):
 
     assert response.status_code == 404
 
-    def both_logged() -> list[str]:
+    def all_logged() -> list[str]:
         lines = [line for line in served.log_lines() if "forged.logger" in line]
-        return lines if len(lines) >= 2 else []
+        return lines if len(lines) >= 3 else []
 
-    access, django = sorted(wait_for(both_logged))
+    # gunicorn's access line, the dashboard's request line, Django's warning.
+    access, request, django = sorted(wait_for(all_logged))
+    assert f" INFO intake.requests GET {escaped} 404 " in request, request
     # gunicorn's access line and Django's "Not Found" warning, each whole.
     assert re.fullmatch(
         re.escape(f'{HOST} "GET {escaped}" 404 ') + r"\d+ \d+ms", access
@@ -196,8 +199,17 @@ def test_favicon_is_served_without_a_warning(served):
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "image/svg+xml"
-    wait_for(lambda: [line for line in served.log_lines() if "/favicon.ico" in line])
-    [access] = [line for line in served.log_lines() if "/favicon.ico" in line]
+
+    # The dashboard's own request line (intake.requests) aside.
+    def access_lines() -> list[str]:
+        return [
+            line
+            for line in served.log_lines()
+            if "/favicon.ico" in line and " intake.requests " not in line
+        ]
+
+    wait_for(access_lines)
+    [access] = access_lines()
     assert '"GET /favicon.ico" 200 ' in access
 
 
@@ -270,3 +282,24 @@ def test_a_hanging_sign_in_service_holds_no_worker(served, corti):
         "corti_detail": "Corti's sign-in service did not answer in time.",
     }
     assert corti.state()["counts"]["token_requests"] == 1
+
+
+#: PostgreSQL's default max_connections, less its superuser_reserved_connections.
+POSTGRES_CONNECTIONS = 100 - 3
+
+
+def test_shipped_sizing_waits_on_corti_in_threads_within_postgres_connections(
+    monkeypatch,
+):
+    """4 processes x 16 threads; every thread's connection + the db_worker fit."""
+    for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    conf = runpy.run_path(str(BASE_DIR / "config" / "gunicorn.conf.py"))
+    assert (conf["worker_class"], conf["workers"], conf["threads"]) == (
+        "gthread",
+        4,
+        16,
+    )
+    # CONN_MAX_AGE keeps one connection per thread; the db_worker holds one.
+    assert conf["workers"] * conf["threads"] + 1 <= POSTGRES_CONNECTIONS - 10
+    assert conf["timeout"] == 60

@@ -26,6 +26,7 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 from django.core import serializers
+from django.core.cache import cache
 from django.test import Client
 from django.views.debug import technical_500_response
 
@@ -304,6 +305,7 @@ def test_no_patient_value_token_or_secret_in_any_log_line(
     # 7. Wrong credentials, at the form and at the readiness check.
     settings.CORTI_CLIENT_SECRET = WRONG_SECRET
     clear_clients()
+    cache.clear()  # the token shared so far would still work: sign in again
     auth_response, auth_failed = send_form(clinician_client)
     assert auth_failed.error_code == "auth"
     assert "could not sign in to Corti" in page(auth_response)
@@ -390,6 +392,7 @@ def test_client_secret_is_in_no_page_a_clinician_or_administrator_can_open(
     # right one: every page that shows them, as both roles.
     settings.CORTI_CLIENT_SECRET = WRONG_SECRET
     clear_clients()
+    cache.clear()  # the token shared so far would still work: sign in again
     auth_page, auth_failed = send_form(clinician_client)
     assert auth_failed.error_code == "auth"
     assert "CORTI_CLIENT_SECRET" in page(auth_page)  # the name, not the value
@@ -451,6 +454,7 @@ def test_client_secret_is_in_no_stored_error_or_call_log(
 ):
     settings.CORTI_CLIENT_SECRET = WRONG_SECRET
     clear_clients()
+    cache.clear()  # the token shared so far would still work: sign in again
     send_form(clinician_client)
     settings.CORTI_CLIENT_SECRET = SECRET
     clear_clients()
@@ -566,6 +570,7 @@ def raised_by(call) -> CortiError:
 def test_config_client_token_and_errors_never_show_the_secret_or_token(corti):
     client = corti.client(client_secret=SECRET, read_timeout=0.3, retry_budget=0.0)
     token = client.access_token()
+    cache.clear()  # the shared token would serve the wrong secret's client too
     errors: list[CortiError] = [
         raised_by(corti.client(client_secret=WRONG_SECRET).access_token),
         raised_by(

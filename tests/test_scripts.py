@@ -41,20 +41,45 @@ def dataset_names(path: Path, dataset: str) -> set[str]:
     return {"data-" + re.sub(r"[A-Z]", lambda m: "-" + m[0].lower(), n) for n in names}
 
 
-def test_every_script_is_loaded_by_every_page_deferred_and_classic(client):
-    root = parse(page(client.get("/accounts/login/")))
+# Loaded only by the page that uses it (docs/PERFORMANCE.md, "Page weight").
+ONE_PAGE_SCRIPTS = {"copy.js": "the interaction page, the one with copy buttons"}
 
-    loaded = {
+
+def loaded_scripts(html: str) -> dict[str, dict]:
+    return {
         element.attrs["src"]: element.attrs
-        for element in root.find_all("script")
+        for element in parse(html).find_all("script")
         if (element.attrs.get("src") or "").startswith("/static/js/")
     }
-    assert set(loaded) == {f"/static/js/{path.name}" for path in SCRIPTS}
+
+
+def test_every_shared_script_is_loaded_by_every_page_deferred_and_classic(client):
+    loaded = loaded_scripts(page(client.get("/accounts/login/")))
+
+    assert set(loaded) == {
+        f"/static/js/{path.name}"
+        for path in SCRIPTS
+        if path.name not in ONE_PAGE_SCRIPTS
+    }
     for src, attrs in loaded.items():
         # Classic scripts: nothing to import, so the manifest storage's hashed
         # names need no rewriting inside them.
         assert "defer" in attrs, src
         assert "type" not in attrs, src
+
+
+def test_the_copy_script_is_loaded_by_the_interaction_page_alone(
+    clinician_client, clinician
+):
+    record = make_interaction(clinician)
+    form = loaded_scripts(page(clinician_client.get("/interactions/new/", follow=True)))
+
+    loaded = loaded_scripts(page(clinician_client.get(f"/interactions/{record.pk}/")))
+
+    assert "/static/js/copy.js" not in form
+    assert "/static/js/copy.js" in loaded
+    assert "defer" in loaded["/static/js/copy.js"]
+    assert "type" not in loaded["/static/js/copy.js"]
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.name)

@@ -1,8 +1,9 @@
 """A thin, typed client for the Corti API.
 
 One `requests.Session`, an explicit (connect, read) timeout on every request,
-OAuth2 client credentials with a cached token that is refreshed before it
-expires, and one place (`_send`) that decides how each answer is handled:
+OAuth2 client credentials with one token for the whole fleet (shared through
+Django's cache, see `tokens.py`) that is refreshed before it expires, and one
+place (`_send`) that decides how each answer is handled:
 
 - nothing reached Corti (refused, DNS, connect timeout, sign-in service
   down): try again with capped, jittered backoff within the retry budget;
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +32,8 @@ from urllib.parse import urlsplit
 import requests
 from django.views.decorators.debug import sensitive_variables
 from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+from config.logs import request_log_add_corti_time
 
 from .errors import (
     CortiAuthError,
@@ -42,6 +47,7 @@ from .errors import (
     Problem,
     api_error_for,
 )
+from .tokens import AccessToken, SharedTokenCache, TokenCacheUnavailable
 from .types import InteractionCreate, InteractionCreated, InteractionListed
 
 logger = logging.getLogger(__name__)
@@ -84,13 +90,6 @@ class CortiConfig:
         return (self.connect_timeout, self.read_timeout)
 
 
-@dataclass(frozen=True)
-class AccessToken:
-    value: str = field(repr=False)
-    refresh_at: float
-    expires_at: float
-
-
 class _Budget:
     """The time one call may still spend on retries."""
 
@@ -115,6 +114,10 @@ BACKOFF_CAP = 2.0
 MAX_RATE_LIMIT_WAITS = 3
 #: Methods that may be sent again after an unknown outcome.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Seconds between two looks at the cache while another process signs in.
+TOKEN_POLL_INTERVAL = 0.05
+#: The cache's refresh lock outlives the longest sign-in by this much.
+TOKEN_LOCK_MARGIN = 1.0
 
 
 class CortiClient:
@@ -129,6 +132,7 @@ class CortiClient:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -136,10 +140,20 @@ class CortiClient:
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self._clock = clock
+        # Token times: hosts share the wall clock, not a monotonic one.
+        self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
+        #: This process's copy of the shared token (the fast path).
         self._token: AccessToken | None = None
+        #: One thread per process deals with the cache's lock and the fetch.
         self._token_lock = threading.Lock()
+        self._shared = SharedTokenCache(
+            auth_url=config.auth_url,
+            tenant_name=config.tenant_name,
+            client_id=config.client_id,
+            wall_clock=wall_clock,
+        )
 
     # --- the API --------------------------------------------------------
 
@@ -334,7 +348,7 @@ class CortiClient:
                 "nothing was sent."
             ) from exc
         try:
-            return self._session.request(method, url, timeout=timeout, **kwargs)
+            return self._timed_request(method, url, timeout=timeout, **kwargs)
         except requests.ConnectTimeout as exc:
             raise CortiConnectionError(
                 f"Timed out connecting to {host}: nothing was sent."
@@ -380,22 +394,39 @@ class CortiClient:
                 "usable answer came."
             ) from exc
 
+    def _timed_request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one request, and log it as one line with Corti's time.
+
+        The line has the method, the endpoint's path (the query, which can
+        carry a patient filter, is sent as `params` and never logged), the
+        status, the milliseconds until Corti's answer and Corti's request id.
+        """
+        started = time.perf_counter()
+        try:
+            response = self._session.request(method, url, **kwargs)
+        except BaseException as exc:
+            _call_log(method, url, started, error=type(exc).__name__)
+            raise
+        _call_log(method, url, started, response=response)
+        return response
+
     # --- tokens ---------------------------------------------------------
 
     def access_token(self, *, stale: str | None = None) -> str:
         """Return a valid access token, fetching one if needed.
 
-        Concurrent callers share one fetch. `stale` names a token the API
-        refused: it is replaced unless another thread already replaced it.
+        Concurrent callers share one fetch, in this process (a lock) and across
+        the fleet (the cache). `stale` names a token the API refused: it is
+        replaced unless another thread or process already replaced it.
         """
         token = self._token
-        if token and token.value != stale and self._clock() < token.refresh_at:
+        if token and self._fresh(token, stale):
             return token.value
         with self._token_lock:
             token = self._token
-            if token and token.value != stale and self._clock() < token.refresh_at:
+            if token and self._fresh(token, stale):
                 return token.value
-            self._token = self._fetch_token()
+            self._token = self._shared_or_new_token(stale)
             return self._token.value
 
     def check_sign_in(self, *, timeout: float) -> None:
@@ -404,27 +435,110 @@ class CortiClient:
         Takes no lock, so a slow or hanging sign-in service never holds up a
         submission's own token refresh, and waits at most `timeout` seconds to
         connect and as long for the answer. A success is kept as the token
-        (one attribute store; a submission may replace it with its own, both
-        valid); a failure keeps the token already held, which may still work.
+        (one attribute store, and shared; a submission may replace it with its
+        own, both valid); a failure keeps the token already held, which may
+        still work.
         """
-        self._token = self._fetch_token(
+        token = self._fetch_token(
             timeout=(
                 min(timeout, self.config.connect_timeout),
                 min(timeout, self.config.read_timeout),
             )
         )
+        self._token = token
+        with suppress(TokenCacheUnavailable):
+            self._shared.put(token)
 
     def has_usable_token(self) -> bool:
-        """True while a token is held that has not expired."""
+        """True while a token is held, here or in the cache, that has not expired."""
         token = self._token
-        return token is not None and self._clock() < token.expires_at
+        if token is not None and self._wall_clock() < token.expires_at:
+            return True
+        try:
+            token = self._shared.get()
+        except TokenCacheUnavailable:
+            return False
+        return token is not None and self._wall_clock() < token.expires_at
+
+    def _fresh(self, token: AccessToken, stale: str | None) -> bool:
+        """True when `token` may be sent: not refused, not due for refresh."""
+        return token.value != stale and self._wall_clock() < token.refresh_at
+
+    def _lock_seconds(self) -> float:
+        """How long the cache's refresh lock lasts, and waiters wait for it:
+        the longest one sign-in may take, and a margin. Then a live holder has
+        shared its token or failed, and a dead one's lock has expired."""
+        return (
+            self.config.connect_timeout + self.config.read_timeout + TOKEN_LOCK_MARGIN
+        )
+
+    def _shared_or_new_token(self, stale: str | None) -> AccessToken:
+        """The fleet's token from the cache, or a new one fetched and shared.
+
+        Called under `_token_lock`. If the cache fails, this process fetches
+        its own token, as it did before tokens were shared.
+        """
+        owner: str | None = None
+        try:
+            shared = self._shared.get()
+            if shared and self._fresh(shared, stale):
+                return shared
+            owner = self._shared.claim(timeout=self._lock_seconds())
+            if owner is None:
+                waited = self._await_shared_token(stale)
+                if isinstance(waited, AccessToken):
+                    return waited
+                owner = waited
+            if owner is not None:
+                # Another process may have shared a token between our look and
+                # the lock: it released the lock only after sharing it.
+                shared = self._shared.get()
+                if shared and self._fresh(shared, stale):
+                    self._release(owner)
+                    return shared
+        except TokenCacheUnavailable:
+            if owner is not None:
+                self._release(owner)
+            return self._fetch_token()
+        # We hold the lock, or nobody shared a token within the bound.
+        try:
+            token = self._fetch_token()
+            with suppress(TokenCacheUnavailable):
+                self._shared.put(token)
+            return token
+        finally:
+            if owner is not None:
+                self._release(owner)
+
+    def _await_shared_token(self, stale: str | None) -> AccessToken | str | None:
+        """While another process signs in: its token once shared, or the lock
+        (an owner id) once it is free, or None when the bound has passed."""
+        deadline = self._clock() + self._lock_seconds()
+        while self._clock() < deadline:
+            self._sleep(TOKEN_POLL_INTERVAL)
+            shared = self._shared.get()
+            if shared and self._fresh(shared, stale):
+                return shared
+            owner = self._shared.claim(timeout=self._lock_seconds())
+            if owner is not None:
+                return owner
+        logger.warning(
+            "No Corti token was shared within %.0f s; signing in from this process",
+            self._lock_seconds(),
+        )
+        return None
+
+    def _release(self, owner: str) -> None:
+        # An unreleased lock expires on its own.
+        with suppress(TokenCacheUnavailable):
+            self._shared.release(owner)
 
     # As _send, for the client secret.
     @sensitive_variables()
     def _fetch_token(
         self, *, timeout: tuple[float, float] | None = None
     ) -> AccessToken:
-        started = self._clock()
+        started = self._wall_clock()
         try:
             response = self._http(
                 "POST",
@@ -529,6 +643,61 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
             request_id=_request_id(response),
         )
     return data
+
+
+call_logger = logging.getLogger("intake.corti.calls")
+
+
+def _call_log(
+    method: str,
+    url: str,
+    started: float,
+    *,
+    response: requests.Response | None = None,
+    error: str = "",
+) -> None:
+    """One line for one HTTP call to Corti (the sign-in service's included)."""
+    corti_ms = (time.perf_counter() - started) * 1000
+    request_log_add_corti_time(corti_ms)
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError:
+        path = "-"
+    status = response.status_code if response is not None else None
+    corti_request_id = _answer_request_id(response) if response is not None else ""
+    # INFO whatever the answer: a failure has its WARNING line already.
+    call_logger.info(
+        "Corti %s %s %s %.0f ms corti_request_id=%s",
+        method,
+        path,
+        status if status is not None else error,
+        corti_ms,
+        corti_request_id or "-",
+        extra={
+            "corti_method": method,
+            "corti_endpoint": path,
+            "corti_status": status,
+            "corti_error": error or None,
+            "corti_ms": round(corti_ms, 1),
+            "corti_request_id": corti_request_id or None,
+        },
+    )
+
+
+def _answer_request_id(response: requests.Response) -> str:
+    """Corti's id for its answer: its header, or an error body's `requestid`."""
+    found = response.headers.get("X-Request-Id") or response.headers.get("Request-Id")
+    if not found and response.status_code >= 400:
+        with suppress(ValueError):
+            data = response.json()
+            if isinstance(data, dict):
+                found = data.get("requestid") or data.get("requestId")
+    # Only a plain token: an answer's text is not ours to copy into a log.
+    text = str(found or "")
+    return text if _PLAIN_ID.fullmatch(text) else ""
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _request_id(response: requests.Response) -> str:

@@ -48,9 +48,13 @@ def call_finish(
     call.result = result
     call.finished_at = timezone.now()
     call.corti_id = corti_id
+    changed = ["result", "finished_at", "corti_id"]
     if found is not None:
         call.request_body = found
+        changed.append("request_body")
     if error is not None:
         for name, value in error_fields(error).items():
             setattr(call, name, value)
-    call.save()
+            changed.append(name)
+    # Only what the answer changed (the request body can be large).
+    call.save(update_fields=changed)

@@ -3,9 +3,11 @@
 Nothing lost, nothing duplicated, and never one patient's interaction shown
 for another's form:
 
-- The record is saved (pending) before Corti is called, in its own short
-  transaction, and every call to Corti runs outside any transaction, so a
-  failure anywhere leaves a record with everything that was typed.
+- The record is saved (pending) before Corti is called, in one short
+  transaction with the log of that call, and every call to Corti runs
+  outside any transaction, so a failure anywhere leaves a record with
+  everything that was typed. The call's answer and the record's outcome are
+  then committed together.
 - Every rendered form carries a submission key, and every POST of that form
   reaches the same record. A POST of the same details again (double click,
   reload, second tab) never calls Corti while another is under way or after
@@ -135,6 +137,7 @@ def interaction_submit(
     """
     values = _record_values(details)
     try:
+        # The record and the log of the call about to be made: one commit.
         with transaction.atomic():
             record = Interaction.objects.create(
                 submission_key=submission_key,
@@ -142,12 +145,15 @@ def interaction_submit(
                 last_attempt_at=timezone.now(),
                 **values,
             )
+            call = _call_start(
+                record, user=submitted_by, trigger=CortiCall.Trigger.SUBMIT
+            )
     except IntegrityError:
         existing = Interaction.objects.filter(submission_key=submission_key).first()
         if existing is None:
             raise
         return _resubmit(existing, user=submitted_by, values=values)
-    _send(record, user=submitted_by, trigger=CortiCall.Trigger.SUBMIT)
+    _send(record, user=submitted_by, trigger=CortiCall.Trigger.SUBMIT, call=call)
     return Submission(record=record, replayed=False)
 
 
@@ -356,11 +362,13 @@ def _send(
     user: User | None,
     trigger: str,
     held_since: dt.datetime | None = None,
+    call: CortiCall | None = None,
 ) -> bool:
     """Call Corti for a pending record this request holds; settle it on the answer.
 
     A resend first renews its hold (`held_since`, when it claimed the record):
-    if the record was taken over meanwhile, nothing is sent (False).
+    if the record was taken over meanwhile, nothing is sent (False). A first
+    submission passes the `call` it logged with its record.
     """
     if held_since is not None and not outcomes.renew_hold(record, held_since):
         logger.warning(
@@ -369,29 +377,28 @@ def _send(
             record.pk,
         )
         return False
-    call = calls.call_start(
-        record,
-        kind=CortiCall.Kind.CREATE,
-        trigger=trigger,
-        user=user,
-        request_body=record.request_body,
-    )
+    if call is None:
+        call = _call_start(record, user=user, trigger=trigger)
     try:
         created = get_client().create_interaction(interaction_request(record.details))
     except CortiError as exc:
         if not exc.outcome_unknown:
-            calls.call_finish(call, result=CortiCall.Result.FAILED, error=exc)
-            outcomes.mark_failed(record, exc)
+            # The call's log and the record's outcome: one commit.
+            with transaction.atomic():
+                calls.call_finish(call, result=CortiCall.Result.FAILED, error=exc)
+                outcomes.mark_failed(record, exc)
             return True
-        calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=exc)
         logger.warning(
             "Interaction record %s: Corti's answer was lost (%s); looking it up",
             record.pk,
             type(exc).__name__,
         )
-        # The request left after the call began (a token fetch, waits):
-        # the window counts from now, when the answer was found lost.
-        if not outcomes.mark_answer_lost(record, exc, sent_at=timezone.now()):
+        with transaction.atomic():
+            calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=exc)
+            # The request left after the call began (a token fetch, waits):
+            # the window counts from now, when the answer was found lost.
+            lost = outcomes.mark_answer_lost(record, exc, sent_at=timezone.now())
+        if not lost:
             return True
         # Search at once (Corti may have created it and failed to say so);
         # finding nothing now proves nothing, so the record stays unknown and
@@ -402,12 +409,24 @@ def _send(
         result = reconciliation.lookup(record, user=user, trigger=trigger)
         reconciliation.settle(record, result, lease=lease, now=searched_at)
         return True
-    calls.call_finish(
-        call, result=CortiCall.Result.CREATED, corti_id=created.interaction_id
-    )
-    outcomes.mark_created(
-        record,
-        interaction_id=created.interaction_id,
-        websocket_url=created.websocket_url,
-    )
+    with transaction.atomic():
+        calls.call_finish(
+            call, result=CortiCall.Result.CREATED, corti_id=created.interaction_id
+        )
+        outcomes.mark_created(
+            record,
+            interaction_id=created.interaction_id,
+            websocket_url=created.websocket_url,
+        )
     return True
+
+
+def _call_start(record: Interaction, *, user: User | None, trigger: str) -> CortiCall:
+    """Log the create about to be sent for this record."""
+    return calls.call_start(
+        record,
+        kind=CortiCall.Kind.CREATE,
+        trigger=trigger,
+        user=user,
+        request_body=record.request_body,
+    )

@@ -138,7 +138,7 @@ def full_request() -> InteractionCreate:
 
 def recording_client(sim, clock=None, **overrides):
     session = RecordingSession()
-    kwargs = {"clock": clock} if clock else {}
+    kwargs = {"clock": clock, "wall_clock": clock} if clock else {}
     return CortiClient(sim.config(**overrides), session=session, **kwargs), session
 
 

@@ -945,6 +945,37 @@ def test_slow_fault_answers_201_after_the_delay_and_creates(corti):
     assert corti.state()["counts"]["fault:create:slow"] == 1
 
 
+@pytest.mark.slow  # waits out three delays: ~0.5 s
+def test_a_slow_rule_on_any_endpoint_delays_every_answer_by_the_same_time(corti):
+    """A fixed Corti answer delay, as benchmarks/create_latency.py sets it."""
+    post_faults(
+        corti, [{"kind": "slow", "endpoint": "any", "rate": 1.0, "delay": 0.15}]
+    )
+
+    def timed(call):
+        started = time.monotonic()
+        answer = call()
+        return answer, time.monotonic() - started
+
+    token, token_seconds = timed(lambda: token_for(corti))
+    created, create_seconds = timed(
+        lambda: create(corti, {"encounter": ENCOUNTER}, token=token)
+    )
+    listed, list_seconds = timed(
+        lambda: requests.get(
+            f"{corti.api_url}/interactions/",
+            headers={"Authorization": f"Bearer {token}", "Tenant-Name": corti.tenant},
+            timeout=TIMEOUT,
+        )
+    )
+    assert (created.status_code, listed.status_code) == (201, 200)
+    assert all(0.15 <= s < 1.0 for s in (token_seconds, create_seconds, list_seconds))
+    assert len(corti.state()["interactions"]) == 1
+    counts = corti.state()["counts"]
+    fired = [counts.get(f"fault:{name}:slow") for name in ("token", "create", "list")]
+    assert fired == [1, 1, 1]
+
+
 @pytest.mark.slow  # waits out a delay: ~1 s
 def test_slow_created_fault_creates_only_after_the_delay_then_answers_201(corti):
     token = token_for(corti)
