@@ -21,7 +21,6 @@ import datetime as dt
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
 import django  # noqa: E402
+
+from benchmarks import support  # noqa: E402
 
 django.setup()
 
@@ -46,22 +47,6 @@ from intake.corti.types import (  # noqa: E402
 )
 
 
-def start_simulator() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "corti_simulator", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None  # stdout=PIPE
-    line = process.stdout.readline()
-    if "listening on " not in line:
-        process.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    return process, line.split("listening on ", 1)[1].strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -69,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("intake.corti").setLevel(logging.WARNING)
 
-    process, base = start_simulator()
+    process, base = support.spawn_simulator()
     config = CortiConfig(
         api_url=f"{base}/v2",
         auth_url=f"{base}/realms/base/protocol/openid-connect/token",

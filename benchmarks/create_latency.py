@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import shutil
+import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -41,21 +39,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.load_faults import (
-    CSRF_RE,
-    HOST,
-    KEY_RE,
-    PASSWORD,
-    base_env,
-    describe,
-    free_port,
-    manage,
-    quantile,
-    scratch_database,
-    start,
-    stop,
-    wait_http,
-)
+from benchmarks import support
+
+PASSWORD = "load-test-" + secrets.token_hex(8)
 
 #: (concurrency, answer delay in ms, factor): form p95 within factor x bare p95.
 GOALS = [(50, 150, 1.3)]
@@ -81,67 +67,42 @@ group.user_set.add(*User.objects.filter(username__startswith="bench-"))
 def main() -> None:
     args = parse_args()
     deadline = time.monotonic() + args.time_limit
-    workdir = Path(tempfile.mkdtemp(prefix="corti-intake-latency-"))
-    processes: list[subprocess.Popen] = []
-    database_url, drop_database = scratch_database(args.database_url, workdir)
     goals: list[tuple[str, bool]] = []
-    try:
-        sim_port = free_port()
-        env = base_env(database_url, sim_port, args)
-        simulator = start(
-            processes,
-            "simulator",
-            [sys.executable, "manage.py", "corti_simulator", "--port", str(sim_port)],
-            env=env,
-            workdir=workdir,
+    with support.scratch_run(
+        "corti-intake-latency-", args.database_url, remove_workdir=True
+    ) as run:
+        sim_port = support.free_port()
+        # A read timeout well above the slowest answer here.
+        env = support.base_env(
+            run.database_url, sim_port, read_timeout=10.0, settle_seconds=5.0
         )
-        sim_url = f"http://{HOST}:{sim_port}"
-        wait_http(f"{sim_url}/healthz", simulator)
-
-        manage(env, "migrate", "--noinput", "--verbosity", "0")
-        manage(env, "createcachetable")
-        manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-        manage({**env, "DEMO_PASSWORD": PASSWORD}, "ensure_demo_accounts")
+        sim_url = support.start_simulator(
+            run.processes, sim_port, env=env, workdir=run.workdir
+        )
+        support.prepare_dashboard(env, PASSWORD)
         users = max(args.levels)
-        manage(env, "shell", "-c", CREATE_USERS.format(password=PASSWORD, count=users))
-        start(
-            processes,
-            "worker",
-            [sys.executable, "manage.py", "db_worker", "--interval", "1"],
-            env=env,
-            workdir=workdir,
+        support.manage(
+            env, "shell", "-c", CREATE_USERS.format(password=PASSWORD, count=users)
         )
-        web_env = {**env, "HOST": HOST, "PORT": str(free_port())}
-        for name, value in (
-            ("WEB_CONCURRENCY", args.workers),
-            ("GUNICORN_THREADS", args.threads),
-        ):
-            if value:
-                web_env[name] = str(value)
-        web = start(
-            processes,
-            "gunicorn",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-c",
-                "config/gunicorn.conf.py",
-                "--access-logfile",
-                str(workdir / "access.log"),
-            ],
-            env=web_env,
-            workdir=workdir,
+        support.start_worker(run.processes, "1", env=env, workdir=run.workdir)
+        sizing = {
+            name: str(value)
+            for name, value in (
+                ("WEB_CONCURRENCY", args.workers),
+                ("GUNICORN_THREADS", args.threads),
+            )
+            if value
+        }
+        base = support.start_dashboard(
+            run.processes, env=env, workdir=run.workdir, **sizing
         )
-        base = f"http://{HOST}:{web_env['PORT']}"
-        wait_http(f"{base}/healthz", web)
+        gunicorn = run.processes[-1]  # start_dashboard's master process
         print(
-            f"Dashboard {base} ({served_sizing(workdir / 'gunicorn.log', args)}), "
-            f"database {describe(database_url)}; simulator {sim_url}"
+            f"Dashboard {base} ({served_sizing(run.workdir / 'gunicorn.log', args)}), "
+            f"database {support.describe(run.database_url)}; simulator {sim_url}"
         )
         sessions = sign_in_all(base, users)
-        peak = ConnectionPeak(database_url)
+        peak = ConnectionPeak(run.database_url)
         peak.start()
         token = requests.post(
             f"{sim_url}/realms/base/protocol/openid-connect/token",
@@ -198,14 +159,35 @@ def main() -> None:
                 f"{'met' if met else 'NOT met'}"
             )
         print(f"  database connections at once, at most: {peak.report()}")
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        if drop_database:
-            drop_database()
-        shutil.rmtree(workdir, ignore_errors=True)
+        memory = worker_memory(gunicorn.pid)
+        print(f"  memory per gunicorn worker after the load: {memory}")
     if args.check and not all(met for _, met in goals):
         raise SystemExit(1)
+
+
+def worker_memory(master_pid: int) -> str:
+    """Peak and current resident memory (VmHWM, VmRSS) of each worker."""
+    rows = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not readable
+        if int(fields.get("PPid", "0").strip()) != master_pid:
+            continue
+        peak = int(fields["VmHWM"].split()[0]) / 1024
+        now = int(fields["VmRSS"].split()[0]) / 1024
+        rows.append((peak, now))
+    if not rows:
+        return "not readable here (no /proc)"
+    rows.sort(reverse=True)
+    each = ", ".join(f"{peak:.0f}" for peak, _ in rows)
+    return (
+        f"peak RSS {each} MiB ({len(rows)} workers; now "
+        f"{max(now for _, now in rows):.0f} MiB at most)"
+    )
 
 
 # --- the two ways -------------------------------------------------------------
@@ -233,7 +215,7 @@ def bare_create(sim_url: str, token: str, number: int) -> float:
 
 def form_submit(base: str, http: requests.Session, number: int) -> float:
     page = http.get(f"{base}/interactions/new/", timeout=30)
-    key, csrf = KEY_RE.search(page.text), CSRF_RE.search(page.text)
+    key, csrf = support.KEY_RE.search(page.text), support.CSRF_RE.search(page.text)
     if page.status_code != 200 or not key or not csrf:
         raise RuntimeError(f"form not served ({page.status_code})")
     unique = f"{uuid.uuid4().hex[:8]}-{number}"
@@ -288,7 +270,7 @@ def run_level(level: int, count: int, one) -> dict:
         "n": len(seconds),
         "rate": len(done) / elapsed,
         "median": statistics.median(done) if done else float("nan"),
-        "p95": quantile(done, 0.95) if done else float("nan"),
+        "p95": support.quantile(done, 0.95) if done else float("nan"),
         "errors": len(seconds) - len(done),
         "tokens": 0,
     }
@@ -310,28 +292,18 @@ def print_row(level: int, way: str, row: dict, floor: dict | None) -> None:
 
 
 def sign_in_all(base: str, count: int) -> list[requests.Session]:
-    def sign_in(n: int) -> requests.Session:
-        http = requests.Session()
-        page = http.get(f"{base}/accounts/login/", timeout=30)
-        csrf = CSRF_RE.search(page.text)
-        answer = http.post(
-            f"{base}/accounts/login/",
-            data={
-                "csrfmiddlewaretoken": csrf.group(1) if csrf else "",
-                "username": f"bench-{n:03}",
-                "password": PASSWORD,
-            },
-            headers={"Referer": f"{base}/accounts/login/"},
-            allow_redirects=False,
-            timeout=60,
+    def bench_user(n: int) -> requests.Session:
+        return support.sign_in(
+            base,
+            f"bench-{n:03}",
+            PASSWORD,
+            post_timeout=60,
+            failure=f"could not sign in bench-{n:03}",
         )
-        if answer.status_code != 302:
-            raise SystemExit(f"could not sign in bench-{n:03}: {answer.status_code}")
-        return http
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        sessions = list(pool.map(sign_in, range(count)))
+        sessions = list(pool.map(bench_user, range(count)))
     print(f"Signed in {count} clinicians in {time.monotonic() - started:.1f} s")
     return sessions
 
@@ -418,8 +390,6 @@ def parse_args() -> argparse.Namespace:
         1 <= n <= 200 for n in args.levels
     ):
         parser.error("keep --delays within 0-5000 ms and --levels within 1-200")
-    # base_env's knobs: a read timeout well above the slowest answer here.
-    args.read_timeout, args.settle_seconds = 10.0, 5.0
     return args
 
 

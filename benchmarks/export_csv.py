@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load_faults import describe, scratch_database  # noqa: E402
+from benchmarks import support  # noqa: E402
 
 IDLE_MIDDLEWARE = "intake.middleware.IdleTimeoutMiddleware"
 
@@ -127,7 +127,7 @@ def peak_mib(work) -> float:
 def main() -> None:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="corti-export-"))
-    database_url, drop = scratch_database(args.database_url, workdir)
+    database_url, drop = support.scratch_database(args.database_url, workdir)
     try:
         setup_django(database_url)
         run(args, database_url)
@@ -155,7 +155,9 @@ def run(args: argparse.Namespace, database_url: str) -> None:
             },
         }
     ).enable()
-    print(f"Database: {describe(database_url)}; filling {args.rows:,} submissions")
+    print(
+        f"Database: {support.describe(database_url)}; filling {args.rows:,} submissions"
+    )
     began = time.perf_counter()
     user = fill(args.rows)
     print(f"  filled in {time.perf_counter() - began:.1f} s")

@@ -32,29 +32,24 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
-import os
 import random
-import re
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import support
+
 PASSWORD = "load-test-" + secrets.token_hex(8)
 
 #: (kind, probability) per create answer; the first rule that fires wins, so
@@ -73,9 +68,6 @@ CREATE_FAULTS = [
 #: Lookups after a lost answer fail this often, leaving some outcomes unknown.
 LIST_FAULTS = [("503", 0.1)]
 
-KEY_RE = re.compile(r'name="submission_key" value="([0-9a-f-]{36})"')
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
 
 @dataclass
 class Result:
@@ -89,20 +81,20 @@ class Result:
 def main() -> None:
     args = parse_args()
     deadline = time.monotonic() + args.time_limit
-    workdir = Path(tempfile.mkdtemp(prefix="corti-intake-load-"))
-    processes: list[subprocess.Popen] = []
-    database_url, drop_database = scratch_database(args.database_url, workdir)
-    try:
-        sim_port = free_port()
-        simulator = start(
-            processes,
-            "simulator",
-            [
-                sys.executable,
-                "manage.py",
-                "corti_simulator",
-                "--port",
-                str(sim_port),
+    with support.scratch_run("corti-intake-load-", args.database_url) as run:
+        sim_port = support.free_port()
+        env = support.base_env(
+            run.database_url,
+            sim_port,
+            read_timeout=args.read_timeout,
+            settle_seconds=args.settle_seconds,
+        )
+        sim_url = support.start_simulator(
+            run.processes,
+            sim_port,
+            env=env,
+            workdir=run.workdir,
+            flags=[
                 "--fault-delay",
                 str(args.slow_seconds),
                 "--fault-retry-after",
@@ -111,55 +103,22 @@ def main() -> None:
                 str(args.seed),
                 *fault_flags(args.fault_scale),
             ],
-            env=base_env(database_url, sim_port, args),
-            workdir=workdir,
         )
-        sim_url = f"http://{HOST}:{sim_port}"
-        wait_http(f"{sim_url}/healthz", simulator)
-
-        env = base_env(database_url, sim_port, args)
-        manage(env, "migrate", "--noinput", "--verbosity", "0")
-        manage(env, "createcachetable")
-        manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-        manage({**env, "DEMO_PASSWORD": PASSWORD}, "ensure_demo_accounts")
-
-        worker = start(
-            processes,
-            "worker",
-            [sys.executable, "manage.py", "db_worker", "--interval", "0.2"],
+        support.prepare_dashboard(env, PASSWORD)
+        worker = support.start_worker(
+            run.processes, "0.2", env=env, workdir=run.workdir
+        )
+        base = support.start_dashboard(
+            run.processes,
             env=env,
-            workdir=workdir,
+            workdir=run.workdir,
+            WEB_CONCURRENCY=str(args.workers),
+            GUNICORN_THREADS=str(args.threads),
         )
-
-        web_port = free_port()
-        web = start(
-            processes,
-            "gunicorn",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-c",
-                "config/gunicorn.conf.py",
-                "--access-logfile",
-                str(workdir / "access.log"),
-            ],
-            env={
-                **env,
-                "HOST": HOST,
-                "PORT": str(web_port),
-                "WEB_CONCURRENCY": str(args.workers),
-                "GUNICORN_THREADS": str(args.threads),
-            },
-            workdir=workdir,
-        )
-        base = f"http://{HOST}:{web_port}"
-        wait_http(f"{base}/healthz", web)
 
         print(
             f"Dashboard {base} ({args.workers} workers x {args.threads} threads), "
-            f"simulator {sim_url}, database {describe(database_url)}"
+            f"simulator {sim_url}, database {support.describe(run.database_url)}"
         )
         print(
             f"Sending {args.submissions} submissions at concurrency "
@@ -186,7 +145,7 @@ def main() -> None:
 
         # Recovery, as staff would do it, with Corti healthy again.
         requests.delete(f"{sim_url}/_simulator/faults", timeout=5)
-        out = manage(env, "reconcile_interactions", capture=True)
+        out = support.manage(env, "reconcile_interactions", capture=True)
         print(f"reconcile_interactions: {out.strip()}")
         retried = retry_failed(base, env, args)
         print(f"Retried {retried} failed submissions through the Retry button.")
@@ -197,11 +156,6 @@ def main() -> None:
         if any(r["outcome"] != "created" for r in records):
             problems.append("after recovery, not every submission is created")
         print(f"Faults the simulator fired: {faults_fired(corti_before)}")
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        if drop_database:
-            drop_database()
     if problems:
         print("\nFAILED: " + "; ".join(problems))
         if args.check:
@@ -223,7 +177,7 @@ def run_load(base: str, args: argparse.Namespace, deadline: float) -> list[Resul
 
     def session() -> requests.Session:
         if not hasattr(local, "session"):
-            local.session = sign_in(base)
+            local.session = clinician(base)
         return local.session
 
     def one(item: tuple[int, bool, bool]) -> Result:
@@ -252,8 +206,8 @@ def submit(
 ) -> None:
     page = http.get(f"{base}/interactions/new/", timeout=30)
     result.statuses.append(page.status_code)
-    key = KEY_RE.search(page.text)
-    csrf = CSRF_RE.search(page.text)
+    key = support.KEY_RE.search(page.text)
+    csrf = support.CSRF_RE.search(page.text)
     if page.status_code != 200 or not key or not csrf:
         result.error = f"form not served ({page.status_code})"
         return
@@ -297,32 +251,17 @@ def submit(
         post()  # back button, then submit the same form again
 
 
-def sign_in(base: str) -> requests.Session:
-    http = requests.Session()
-    page = http.get(f"{base}/accounts/login/", timeout=30)
-    csrf = CSRF_RE.search(page.text)
-    answer = http.post(
-        f"{base}/accounts/login/",
-        data={
-            "csrfmiddlewaretoken": csrf.group(1) if csrf else "",
-            "username": "clinician",
-            "password": PASSWORD,
-        },
-        headers={"Referer": f"{base}/accounts/login/"},
-        allow_redirects=False,
-        timeout=30,
-    )
-    if answer.status_code != 302:
-        raise SystemExit(f"could not sign in: {answer.status_code}")
-    return http
+def clinician(base: str) -> requests.Session:
+    """The demo clinician, signed in."""
+    return support.sign_in(base, "clinician", PASSWORD, failure="could not sign in")
 
 
 def retry_failed(base: str, env: dict[str, str], args: argparse.Namespace) -> int:
     failed = [r for r in local_records(env) if r["outcome"] == "failed"]
-    http = sign_in(base)
+    http = clinician(base)
     for record in failed:
         page = http.get(f"{base}/interactions/{record['id']}/", timeout=30)
-        csrf = CSRF_RE.search(page.text)
+        csrf = support.CSRF_RE.search(page.text)
         http.post(
             f"{base}/interactions/{record['id']}/retry/",
             data={"csrfmiddlewaretoken": csrf.group(1) if csrf else ""},
@@ -338,7 +277,7 @@ def retry_failed(base: str, env: dict[str, str], args: argparse.Namespace) -> in
 
 def report_load(results: list[Result], elapsed: float) -> None:
     posts = [s for r in results for s in r.seconds]
-    median, p95 = statistics.median(posts), quantile(posts, 0.95)
+    median, p95 = statistics.median(posts), support.quantile(posts, 0.95)
     print(
         f"Load took {elapsed:.1f} s: {len(results) / elapsed:.1f} submissions/s, "
         f"{len(posts)} POSTs; POST latency median {median * 1000:.0f} ms, "
@@ -430,7 +369,7 @@ def print_figures(
 
 
 def local_records(env: dict[str, str]) -> list[dict]:
-    out = manage(
+    out = support.manage(
         env,
         "shell",
         "-c",
@@ -455,11 +394,6 @@ def faults_fired(state: dict) -> dict[str, int]:
     }
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def fault_share(scale: float) -> float:
     clean = 1.0
     for _, rate in CREATE_FAULTS:
@@ -475,7 +409,7 @@ def fault_flags(scale: float) -> list[str]:
     return flags
 
 
-# --- processes and databases --------------------------------------------------
+# --- arguments ----------------------------------------------------------------
 
 
 def parse_args() -> argparse.Namespace:
@@ -537,113 +471,6 @@ def parse_args() -> argparse.Namespace:
     if not 1 <= args.submissions <= 100_000 or not 1 <= args.concurrency <= 256:
         parser.error("keep --submissions within 1-100000 and --concurrency 1-256")
     return args
-
-
-def base_env(database_url: str, sim_port: int, args: argparse.Namespace) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CORTI_", "DJANGO_", "DATABASE_URL"))
-    }
-    return {
-        **env,
-        "DJANGO_SETTINGS_MODULE": "config.settings.base",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-        "DJANGO_ALLOWED_HOSTS": HOST,
-        "DJANGO_LOG_LEVEL": "ERROR",
-        "DATABASE_URL": database_url,
-        "CORTI_SIMULATOR_PORT": str(sim_port),
-        "CORTI_TIMEOUT": str(args.read_timeout),
-        "CORTI_CONNECT_TIMEOUT": "1",
-        "CORTI_RETRY_BUDGET": "3",
-        "CORTI_RETRY_AFTER_MAX": "1",
-        "INTAKE_SETTLE_SECONDS": str(args.settle_seconds),
-        "INTAKE_SWEEP_SECONDS": "5",
-    }
-
-
-def scratch_database(url: str, workdir: Path):
-    if not url:
-        return f"sqlite:///{workdir / 'load.sqlite3'}", None
-    import psycopg
-
-    name = f"corti_intake_load_{secrets.token_hex(4)}"
-    parts = urlsplit(url)
-    admin = psycopg.connect(url, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return urlunsplit(parts._replace(path=f"/{name}")), drop
-
-
-def describe(database_url: str) -> str:
-    parts = urlsplit(database_url)
-    return f"{parts.scheme} {parts.path.rsplit('/', 1)[-1]}"
-
-
-def manage(env: dict, *args: str, capture: bool = False) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=capture,
-        text=True,
-        timeout=300,
-    )
-    return done.stdout or ""
-
-
-def start(
-    processes: list, name: str, command: list[str], *, env: dict, workdir: Path
-) -> subprocess.Popen:
-    log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    processes.append(process)
-    return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args!r} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=5).ok:
-                return
-        except requests.RequestException:
-            # Not listening yet, or still loading (a busy machine).
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -43,17 +43,9 @@ from urllib.parse import urljoin, urlsplit
 import brotli  # type: ignore[import-untyped]
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.load_faults import (  # noqa: E402
-    CSRF_RE,
-    HOST,
-    free_port,
-    start,
-    stop,
-    wait_http,
-)
+from benchmarks import support
 
 PASSWORD = "page-weight-" + secrets.token_hex(8)
 ACCEPT_ENCODING = "br, gzip"
@@ -177,52 +169,16 @@ def load_page(http: requests.Session, base: str, name: str, path: str) -> Page:
     return page
 
 
-def sign_in(base: str, username: str) -> requests.Session:
-    http = requests.Session()
-    page = http.get(f"{base}/accounts/login/", timeout=TIMEOUT)
-    csrf = CSRF_RE.search(page.text)
-    answer = http.post(
-        f"{base}/accounts/login/",
-        data={
-            "csrfmiddlewaretoken": csrf.group(1) if csrf else "",
-            "username": username,
-            "password": PASSWORD,
-        },
-        headers={"Referer": f"{base}/accounts/login/"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    if answer.status_code != 302:
-        raise SystemExit(f"could not sign in as {username}: {answer.status_code}")
-    return http
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        timeout=300,
-    )
-
-
 def scratch_env(workdir: Path) -> dict[str, str]:
     (workdir / "page_weight_settings.py").write_text(
         SETTINGS.format(static_root=str(workdir / "static"))
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CORTI_", "DJANGO_", "INTAKE_", "DATABASE_URL"))
-    }
     return {
-        **env,
-        "PYTHONPATH": os.pathsep.join([str(workdir), str(ROOT)]),
+        **support.clean_environ(("CORTI_", "DJANGO_", "INTAKE_", "DATABASE_URL")),
+        "PYTHONPATH": os.pathsep.join([str(workdir), str(support.ROOT)]),
         "DJANGO_SETTINGS_MODULE": "page_weight_settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-        "DJANGO_ALLOWED_HOSTS": HOST,
+        "DJANGO_ALLOWED_HOSTS": support.HOST,
         "DJANGO_LOG_LEVEL": "ERROR",
         "DATABASE_URL": f"sqlite:///{workdir / 'page-weight.sqlite3'}",
         "DEMO_PASSWORD": PASSWORD,
@@ -232,11 +188,8 @@ def scratch_env(workdir: Path) -> dict[str, str]:
 
 def measure(workdir: Path) -> list[Page]:
     env = scratch_env(workdir)
-    manage(env, "migrate", "--noinput", "--verbosity", "0")
-    manage(env, "createcachetable")
-    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-    manage(env, "ensure_demo_accounts")
-    manage(
+    support.prepare_dashboard(env, PASSWORD, quiet=True)
+    support.manage(
         env,
         "createsuperuser",
         "--noinput",
@@ -244,28 +197,13 @@ def measure(workdir: Path) -> list[Page]:
         "bench-admin",
         "--email",
         "bench-admin@example.org",
+        quiet=True,
     )
     processes: list[subprocess.Popen] = []
     try:
-        port = free_port()
-        web = start(
-            processes,
-            "gunicorn",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-c",
-                "config/gunicorn.conf.py",
-                "--access-logfile",
-                str(workdir / "access.log"),
-            ],
-            env={**env, "HOST": HOST, "PORT": str(port), "WEB_CONCURRENCY": "1"},
-            workdir=workdir,
+        base = support.start_dashboard(
+            processes, env=env, workdir=workdir, WEB_CONCURRENCY="1"
         )
-        base = f"http://{HOST}:{port}"
-        wait_http(f"{base}/healthz", web)
         sessions: dict[str, requests.Session] = {}
         pages = []
         for name, path, user in PAGES:
@@ -273,13 +211,14 @@ def measure(workdir: Path) -> list[Page]:
                 http = requests.Session()
             else:
                 if user not in sessions:
-                    sessions[user] = sign_in(base, user)
+                    sessions[user] = support.sign_in(
+                        base, user, PASSWORD, timeout=TIMEOUT
+                    )
                 http = sessions[user]
             pages.append(load_page(http, base, name, path))
         return pages
     finally:
-        for process in processes:
-            stop(process)
+        support.stop_processes(processes)
 
 
 def report(pages: list[Page]) -> list[str]:

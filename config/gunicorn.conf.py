@@ -6,7 +6,8 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # A request mostly waits on Corti, so threads, not processes, carry the load:
 # two processes per core of a 2-core machine, 16 threads each. With CONN_MAX_AGE
 # every thread may keep a PostgreSQL connection: 4 x 16 + the db_worker = 65,
-# inside PostgreSQL's default max_connections of 100 (docs/PERFORMANCE.md).
+# inside PostgreSQL's default max_connections of 100 (docs/PERFORMANCE.md);
+# on_starting refuses a size the server cannot hold (config/connections.py).
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 worker_class = "gthread"
@@ -21,6 +22,13 @@ errorlog = "-"
 # path, and a %0a in it would otherwise start a forged line.
 logger_class = "config.logs.GunicornLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """Before any worker starts: refuse a size PostgreSQL cannot serve."""
+    from config.connections import check_budget
+
+    check_budget(workers=server.cfg.workers, threads=server.cfg.threads)
 
 
 def post_fork(server, worker):

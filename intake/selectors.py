@@ -6,12 +6,14 @@ import contextlib
 import datetime as dt
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
 from intake.models import CortiCall, Interaction, InteractionEvent
 
 Outcome = Interaction.Outcome
+# interaction_duplicate_of's rank of a row that only looks like one.
+NOT_A_DUPLICATE = 3
 
 
 def interaction_list(
@@ -68,31 +70,47 @@ def interaction_duplicate_of(
     patient_identifier: str,
     started_at: dt.datetime,
     window: dt.timedelta,
+    unless_key: uuid.UUID | None = None,
 ) -> Interaction | None:
     """The newest created interaction this one may duplicate, if any.
 
     The same encounter identifier; else the same patient with an encounter
-    started within `window` of this one. Both look-ups use an index.
+    started within `window` of this one. None when a submission with the key
+    `unless_key` exists (a form already sent reaches its own record). One
+    query: each of its OR-ed terms uses an index (the key's, the encounter
+    identifier's, the patient identifier's), and the rank orders the few
+    rows found.
     """
-    created = Interaction.objects.filter(outcome=Outcome.CREATED).select_related(
-        "submitted_by"
-    )
-    same = (
-        created.filter(encounter_identifier=encounter_identifier)
-        .order_by("-created_at")
-        .first()
-    )
-    if same is not None or not patient_identifier:
-        return same
-    return (
-        created.filter(
+    # Each OR-ed term is one indexed column (not "outcome AND ...", which
+    # SQLite would answer from the outcome index, a walk over every created
+    # row); the rank says which term a row met, and whether it was created.
+    created = Q(outcome=Outcome.CREATED)
+    same_encounter = Q(encounter_identifier=encounter_identifier)
+    match = same_encounter
+    ranks = [When(created & same_encounter, then=Value(1))]
+    if patient_identifier:
+        nearby = Q(
             patient_identifier=patient_identifier,
             encounter_started_at__gt=started_at - window,
             encounter_started_at__lt=started_at + window,
         )
-        .order_by("-created_at")
+        match |= nearby
+        ranks.append(When(created & nearby, then=Value(2)))
+    if unless_key is not None:
+        match |= Q(submission_key=unless_key)
+        ranks.insert(0, When(submission_key=unless_key, then=Value(0)))
+    # Two columns, not the whole row: usually nothing is found, and the
+    # whole record (a second query) is read only for a duplicate to show.
+    found = (
+        Interaction.objects.filter(match)
+        .annotate(rank=Case(*ranks, default=Value(NOT_A_DUPLICATE)))
+        .order_by("rank", "-created_at")
+        .values_list("pk", "rank")
         .first()
     )
+    if found is None or found[1] in (0, NOT_A_DUPLICATE):
+        return None
+    return Interaction.objects.select_related("submitted_by").get(pk=found[0])
 
 
 def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:

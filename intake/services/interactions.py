@@ -104,13 +104,12 @@ def interaction_likely_duplicate(
 
     Never for a form already sent (its POST reaches its own record).
     """
-    if Interaction.objects.filter(submission_key=submission_key).exists():
-        return None
     return interaction_duplicate_of(
         encounter_identifier=details.encounter_identifier,
         patient_identifier=details.patient_identifier,
         started_at=details.encounter_started_at,
         window=LIKELY_DUPLICATE_WINDOW,
+        unless_key=submission_key,
     )
 
 

@@ -115,6 +115,34 @@ def test_created_keeps_the_first_interaction_when_a_second_answer_comes(clinicia
     assert (record.outcome, record.interaction_id) == (Outcome.CREATED, first)
 
 
+def test_a_won_change_is_not_read_back_and_matches_the_database(clinician):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    record = in_state(clinician, Outcome.PENDING)
+    created = uuid.uuid4()
+    with CaptureQueriesContext(connection) as queries:
+        assert outcomes.mark_created(
+            record, interaction_id=created, websocket_url="wss://x/1"
+        )
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    stored = Interaction.objects.get(pk=record.pk)
+    for field in Interaction._meta.concrete_fields:
+        assert getattr(record, field.attname) == getattr(stored, field.attname), (
+            field.name
+        )
+
+
+def test_a_lost_change_reads_what_the_winner_left(clinician):
+    record = in_state(clinician, Outcome.PENDING)
+    winner = uuid.uuid4()
+    Interaction.objects.filter(pk=record.pk).update(
+        outcome=Outcome.CREATED, interaction_id=winner
+    )
+    assert not outcomes.mark_failed(record, server_error())
+    assert (record.outcome, record.interaction_id) == (Outcome.CREATED, winner)
+
+
 def test_created_refuses_an_interaction_another_record_holds(clinician):
     taken = in_state(clinician, Outcome.CREATED)
     record = in_state(clinician, Outcome.UNKNOWN)
