@@ -45,6 +45,11 @@ PASSWORD = "load-test-" + secrets.token_hex(8)
 
 #: (concurrency, answer delay in ms, factor): form p95 within factor x bare p95.
 GOALS = [(50, 150, 1.3)]
+#: Our own cost per create (issue 13, part 1): the form's median less the bare
+#: call's, at concurrency 1 with Corti answering at once, under 15 ms.
+OWN_COST_GOAL_MS = 15.0
+#: Submissions timed at concurrency 1: a median of 20 moves by a millisecond.
+ALONE = 100
 ENCOUNTER = {
     "status": "in-progress",
     "type": "consultation",
@@ -127,6 +132,8 @@ def main() -> None:
                     print("  time limit reached: remaining levels not run")
                     break
                 count = max(20, 2 * level) if not args.quick else max(10, level)
+                if level == 1:
+                    count = ALONE
                 bare = run_level(
                     level,
                     count,
@@ -143,6 +150,18 @@ def main() -> None:
                 print_row(level, "bare", bare, None)
                 print_row(level, "form", form, bare)
         print("\nGoals:")
+        alone = figures.get((0, 1))
+        if alone is None:
+            print("  own cost at concurrency 1 (0 ms Corti): not measured")
+        else:
+            own = (alone["form"]["median"] - alone["bare"]["median"]) * 1000
+            met = own < OWN_COST_GOAL_MS and not alone["form"]["errors"]
+            goals.append(("", met))
+            print(
+                f"  own cost at concurrency 1 (0 ms Corti), form median - bare "
+                f"median < {OWN_COST_GOAL_MS:.0f} ms: {own:.1f} ms: "
+                f"{'met' if met else 'NOT met'}"
+            )
         for level, delay_ms, factor in GOALS:
             got = figures.get((delay_ms, level))
             if got is None:
