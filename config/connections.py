@@ -4,17 +4,23 @@ With CONN_MAX_AGE every gunicorn thread may keep one connection open, so a
 host holds up to WEB_CONCURRENCY x GUNICORN_THREADS of them. gunicorn's master
 (config/gunicorn.conf.py, `on_starting`) asks the server, before any worker
 starts, how many it accepts and how many other clients (another host, the
-background worker) hold already; when this host's share does not fit, it
-refuses to start and says which numbers to change, instead of the server
-refusing sign-ins at the busiest hour. SQLite needs no check.
+background worker) hold already. A size that could never fit is refused,
+naming the numbers to change, instead of the server refusing sign-ins at
+the busiest hour; one that fits only once other clients' connections close
+(an old instance still shutting down, another host) starts with a warning.
+SQLite needs no check.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("intake.connections")
+
+#: Where the settings read DATABASE_URL from when it is not in the environment.
+DOTENV = Path(__file__).resolve().parent.parent / ".env"
 
 #: Kept free beyond the threads: a `manage.py` command, an admin's shell, the
 #: background worker when it starts after the dashboard.
@@ -28,28 +34,79 @@ def budget_problem(
     max_connections: int,
     reserved: int,
     open_elsewhere: int,
-) -> str | None:
-    """Why this host's connections would not fit on the server; None if they do."""
+) -> tuple[bool, str] | None:
+    """Why this host's connections may not fit on the server; None if they do.
+
+    (True, why) when they can never fit, even with no other client: the
+    start is refused. (False, why) when they fit only once other clients'
+    connections close (an overlapping restart, another host): a warning, as
+    those may be about to go.
+    """
     wanted = workers * threads
-    free = max_connections - reserved - open_elsewhere - HEADROOM
+    room = max_connections - reserved - HEADROOM
+    free = room - open_elsewhere
     if wanted <= free:
         return None
-    return (
-        f"PostgreSQL could run out of connections: this host's {workers} workers "
-        f"x {threads} threads may hold {wanted}, but the server accepts "
-        f"{max_connections} ({reserved} reserved for superusers), other clients "
-        f"hold {open_elsewhere} and {HEADROOM} are kept free for the background "
-        f"worker and manage.py, which leaves {max(free, 0)}. Lower "
-        "GUNICORN_THREADS or WEB_CONCURRENCY, or raise max_connections."
+    sizing = (
+        f"this host's {workers} workers x {threads} threads may hold {wanted} "
+        f"PostgreSQL connections, but the server accepts {max_connections} "
+        f"({reserved} reserved for superusers) and {HEADROOM} are kept free for "
+        "the background worker and manage.py"
+    )
+    if wanted > room:
+        return True, (
+            f"PostgreSQL could run out of connections: {sizing}, which leaves "
+            f"{max(room, 0)}. Lower GUNICORN_THREADS or WEB_CONCURRENCY, or raise "
+            "max_connections."
+        )
+    return False, (
+        f"PostgreSQL may run out of connections: {sizing}; other clients hold "
+        f"{open_elsewhere} now, which leaves {max(free, 0)}. If they stay (another "
+        "host, not an old instance shutting down), lower GUNICORN_THREADS or "
+        "WEB_CONCURRENCY, or raise max_connections."
     )
 
 
-def server_numbers(database_url: str) -> tuple[int, int, int]:
+def database_settings(dotenv: Path = DOTENV) -> dict[str, Any] | None:
+    """The database as Django will see it: DATABASE_URL, from the environment
+    or the .env file beside manage.py, as the settings read it. None unless
+    it is PostgreSQL."""
+    import environ
+
+    env = environ.Env()
+    if dotenv.is_file():
+        env.read_env(dotenv, overwrite=False)
+    if not env.str("DATABASE_URL", default=""):
+        return None
+    config: dict[str, Any] = env.db_url("DATABASE_URL")
+    if "postgresql" not in config.get("ENGINE", ""):
+        return None
+    return config
+
+
+def server_numbers(config: dict[str, Any]) -> tuple[int, int, int]:
     """max_connections, superuser_reserved_connections, connections open now
-    (other than the one asking)."""
+    (other than the one asking), for Django's database settings `config`."""
     import psycopg
 
-    with psycopg.connect(database_url, connect_timeout=5, autocommit=True) as conn:
+    options = {
+        key: value
+        for key, value in (config.get("OPTIONS") or {}).items()
+        if key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options")
+    }
+    params = {
+        "dbname": config.get("NAME") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        **options,
+    }
+    with psycopg.connect(
+        connect_timeout=5,
+        autocommit=True,
+        **{key: value for key, value in params.items() if value is not None},
+    ) as conn:
         row = conn.execute(
             "SELECT current_setting('max_connections')::int,"
             " current_setting('superuser_reserved_connections')::int,"
@@ -61,18 +118,17 @@ def server_numbers(database_url: str) -> tuple[int, int, int]:
 
 
 def check_budget(*, workers: int, threads: int) -> None:
-    """Refuse to start (SystemExit) when this host's threads would not fit.
+    """Refuse to start (SystemExit) a size that can never fit; warn when it
+    fits only once other clients' connections close.
 
     When the server cannot be asked (not PostgreSQL, not reachable yet, a
     pooler in front of it), start anyway: /readyz reports the database.
     """
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return
-    # psycopg understands postgresql:// (django-environ's pgsql:// too).
-    url = "postgresql://" + url.split("://", 1)[1]
     try:
-        max_connections, reserved, open_now = server_numbers(url)
+        config = database_settings()
+        if config is None:
+            return
+        max_connections, reserved, open_now = server_numbers(config)
     except Exception as exc:  # any failure only skips the check
         logger.warning(
             "Could not check PostgreSQL's connection limit (%s); starting anyway",
@@ -86,11 +142,15 @@ def check_budget(*, workers: int, threads: int) -> None:
         reserved=reserved,
         open_elsewhere=open_now,
     )
-    if problem:
-        raise SystemExit(problem)
-    logger.info(
-        "PostgreSQL connections: up to %d for this host of %d (%d open elsewhere)",
-        workers * threads,
-        max_connections - reserved,
-        open_now,
-    )
+    if problem is None:
+        logger.info(
+            "PostgreSQL connections: up to %d for this host of %d (%d open elsewhere)",
+            workers * threads,
+            max_connections - reserved,
+            open_now,
+        )
+        return
+    refuse, why = problem
+    if refuse:
+        raise SystemExit(why)
+    logger.warning("%s", why)

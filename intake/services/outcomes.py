@@ -466,18 +466,16 @@ def _lost(
 
 
 def _update(record: Interaction, condition: Q, **fields: Any) -> bool:
-    """One conditional UPDATE of the record; brings it up to date; True if won.
+    """One conditional UPDATE of the record; refreshes it; True if it won.
 
-    A won update wrote exactly `fields`: they are set on the record as they
-    were written (no read back). A lost one reads what the winner left.
+    Won or lost, the record is read back whole: a copy loaded earlier (a
+    reconcile run's, a resend's) may hold columns another worker or tab has
+    changed since (a later lost answer, corrected details), and what follows
+    (the settle window, the body sent to Corti) must see those.
     """
     fields.setdefault("updated_at", timezone.now())
     won = Interaction.objects.filter(condition, pk=record.pk).update(**fields) > 0
-    if won and not any(hasattr(v, "resolve_expression") for v in fields.values()):
-        for name, value in fields.items():
-            setattr(record, name, value)
-    else:
-        record.refresh_from_db()
+    record.refresh_from_db()
     return won
 
 
