@@ -25,6 +25,16 @@ def clinic_time_text(value: dt.datetime, *, seconds: bool = False) -> str:
     return local.strftime(CLINIC_TIME_SECONDS_FORMAT if seconds else CLINIC_TIME_FORMAT)
 
 
+def clinic_day_start(day: dt.date) -> dt.datetime:
+    """The first instant of `day` on the clinic's clocks, as an aware datetime.
+
+    Midnight's first reading (fold 0): where the clocks go back over midnight
+    it is the earlier of the two; where they skip it, the pre-change offset
+    puts it at the instant the day's clocks begin (01:00 on the new offset).
+    """
+    return dt.datetime.combine(day, dt.time(0), tzinfo=clinic_time_zone())
+
+
 def clinic_wall_clock_folds(naive: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The two readings of a wall-clock time, first (fold 0) and second (fold 1).
 

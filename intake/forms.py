@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrPromise
 
 from .clinic_time import (
+    clinic_day_start,
     clinic_time_is_ambiguous,
     clinic_time_text,
     clinic_time_zone,
@@ -38,7 +39,12 @@ from .fields import (
     Section,
 )
 from .keys import uuid_or_none
-from .models import ENCOUNTER_STATUS_CHOICES, ENCOUNTER_TYPE_CHOICES, GENDER_CHOICES
+from .models import (
+    ENCOUNTER_STATUS_CHOICES,
+    ENCOUNTER_TYPE_CHOICES,
+    GENDER_CHOICES,
+    Interaction,
+)
 from .throttling import password_verify
 
 # <input type="datetime-local"> sends minutes, or seconds when a step allows.
@@ -707,3 +713,95 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
                 self.error_messages["password_incorrect"], code="password_incorrect"
             )
         return old_password
+
+
+#: "Submitted by" in the history's filters: the signed-in user, or anyone.
+MINE, ANYONE = "mine", "all"
+OUTCOME_CHOICES = Interaction.Outcome.choices
+
+
+class HistoryFilterForm(forms.Form):
+    """The history's search box and filters, read from the page's address.
+
+    Each filter is applied only when it is valid; one that is not keeps its
+    message beside its field. "Submitted by" defaults to the user's own
+    submissions for clinicians, and to everyone's for administrators (staff,
+    who may also pick one user) and for those who only read.
+    """
+
+    q = forms.CharField(required=False, max_length=255, strip=True)
+    status = forms.ChoiceField(required=False, choices=ENCOUNTER_STATUS_CHOICES)
+    type = forms.ChoiceField(required=False, choices=ENCOUNTER_TYPE_CHOICES)
+    outcome = forms.ChoiceField(required=False, choices=OUTCOME_CHOICES)
+    submitted_from = forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": _("Enter a date as 2026-11-30.")},
+    )
+    submitted_to = forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": _("Enter a date as 2026-11-30.")},
+    )
+    by = forms.CharField(required=False)
+
+    def __init__(self, data: Any, *, user: Any, submitters: Any = ()) -> None:
+        super().__init__(data)
+        self.user = user
+        # Those who submit start from their own; administrators and readers
+        # (who submit nothing) from everyone's.
+        submits = user.has_perm("intake.add_interaction")
+        self.default_by = MINE if submits and not user.is_staff else ANYONE
+        self.submitters = list(submitters) if user.is_staff else []
+
+    def clean_q(self) -> str:
+        # A NUL cannot be stored or searched (the middleware drops it too).
+        return str(self.cleaned_data["q"]).replace("\x00", "")
+
+    def clean_by(self) -> str:
+        value = self.cleaned_data["by"] or self.default_by
+        if value in (MINE, ANYONE):
+            return str(value)
+        if self.user.is_staff and value.isdigit():
+            return str(value)
+        raise ValidationError(_("Choose yourself or anyone."), code="invalid")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("submitted_from"), cleaned.get("submitted_to")
+        if start and end and end < start:
+            self.add_error(
+                "submitted_to", _("The last day is before the first: swap them.")
+            )
+        return cleaned
+
+    def selection(self) -> dict[str, Any]:
+        """The selector's arguments (intake.selectors.interaction_list) for
+        the filters that are valid."""
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        by = data.get("by", self.default_by)
+        submitted_by = None
+        if by == MINE:
+            submitted_by = self.user.pk
+        elif by not in (ANYONE, None):
+            submitted_by = int(by)
+        start, end = data.get("submitted_from"), data.get("submitted_to")
+        return {
+            "q": data.get("q", ""),
+            "encounter_status": data.get("status", ""),
+            "encounter_type": data.get("type", ""),
+            "outcome": data.get("outcome", ""),
+            "submitted_from": clinic_day_start(start) if start else None,
+            "submitted_before": (
+                clinic_day_start(end + dt.timedelta(days=1)) if end else None
+            ),
+            "submitted_by": submitted_by,
+        }
+
+    def narrowed(self) -> bool:
+        """Whether anything other than the defaults is asked for."""
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        asked = ("q", "status", "type", "outcome", "submitted_from", "submitted_to")
+        return any(data.get(name) for name in asked) or (
+            data.get("by", self.default_by) != self.default_by
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +15,7 @@ from django_stubs_ext import StrPromise
 from intake.clinic_time import clinic_time_text
 from intake.enums import EncounterStatus, EncounterType, ErrorCode, Gender
 from intake.fields import DETAIL_FIELDS, DetailField, InteractionDetails
+from intake.search import search_text
 
 ENCOUNTER_STATUS_CHOICES = [
     (EncounterStatus.PLANNED.value, _("Planned")),
@@ -115,6 +117,21 @@ FAILURE_EXPLANATIONS = {
 }
 
 
+#: The fields Interaction.search_text is made of.
+SEARCHED_FIELDS = frozenset(
+    {"patient_identifier", "encounter_identifier", "patient_name", "encounter_title"}
+)
+
+
+class InteractionQuerySet(models.QuerySet["Interaction"]):
+    def bulk_create(self, objs, *args, **kwargs):
+        # bulk_create skips save(): the search text is filled here too.
+        objs = list(objs)
+        for obj in objs:
+            obj.fill_search_text()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Interaction(models.Model):
     """What a clinician submitted, who and when, and what Corti answered."""
 
@@ -209,6 +226,14 @@ class Interaction(models.Model):
     error_problem = models.JSONField(_("problem details"), null=True, blank=True)
     # The client's name for the kind of failure (intake.corti.errors).
     error_code = models.CharField(_("error kind"), max_length=32, blank=True)
+    # What the history's search box matches (intake.search): identifiers,
+    # patient name and title, folded. Kept by save() and bulk_create; on
+    # PostgreSQL a trigram index answers "part of it" (migration 0005).
+    search_text = models.TextField(
+        _("search text"), blank=True, default="", editable=False
+    )
+
+    objects = InteractionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -220,7 +245,12 @@ class Interaction(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["-created_at"], name="interaction_created_idx"),
+            # The history's order and its pages' cursors (selectors.HistoryCursor).
+            models.Index(fields=["-created_at", "-id"], name="interaction_history_idx"),
+            models.Index(
+                fields=["submitted_by", "-created_at", "-id"],
+                name="interaction_submitter_idx",
+            ),
             models.Index(
                 fields=["encounter_identifier"], name="interaction_encounter_idx"
             ),
@@ -238,10 +268,25 @@ class Interaction(models.Model):
         # No patient data: this string shows up in the admin and in logs.
         return f"Interaction {self.interaction_id or self.pk} ({self.outcome})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.fill_search_text()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and SEARCHED_FIELDS & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "search_text"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 
         return reverse("intake:interaction_detail", kwargs={"record_id": self.pk})
+
+    def fill_search_text(self) -> None:
+        self.search_text = search_text(
+            patient_identifier=self.patient_identifier,
+            encounter_identifier=self.encounter_identifier,
+            patient_name=self.patient_name,
+            encounter_title=self.encounter_title,
+        )
 
     @property
     def details(self) -> InteractionDetails:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
+from intake import search
 from intake.models import CortiCall, Interaction, InteractionEvent
 
 Outcome = Interaction.Outcome
@@ -22,33 +24,149 @@ def interaction_list(
     encounter_status: str = "",
     encounter_type: str = "",
     outcome: str = "",
+    submitted_from: dt.datetime | None = None,
+    submitted_before: dt.datetime | None = None,
+    submitted_by: int | None = None,
 ) -> QuerySet[Interaction]:
     """Submissions newest first, narrowed by a search text and filters.
 
-    `q` matches a Corti interaction ID exactly, or part of an encounter
-    identifier, a patient identifier or a patient name.
+    `submitted_from` (inclusive) and `submitted_before` (exclusive) are
+    instants (a clinic day's bounds: intake.clinic_time.clinic_day_start);
+    `submitted_by` a user's id.
+
+    `q` matches when each of its words (folded: intake.search) is part of a
+    submission's identifiers, patient name or title; or when it is the start
+    (4+ hex characters) of a Corti interaction ID or a local record id.
     """
     queryset = Interaction.objects.select_related("submitted_by").order_by(
-        "-created_at"
+        "-created_at", "-pk"
     )
     q = q.strip()
     if q:
-        match = (
-            Q(encounter_identifier__icontains=q)
-            | Q(patient_identifier__icontains=q)
-            | Q(patient_name__icontains=q)
-        )
-        with contextlib.suppress(ValueError):
-            key = uuid.UUID(q)
-            match |= Q(interaction_id=key) | Q(pk=key)
-        queryset = queryset.filter(match)
+        match = Q()
+        for word in search.words(q):
+            match &= Q(search_text__contains=word)
+        ids = search.id_prefix_range(q)
+        if ids is not None:
+            low, high = ids
+            for field in ("interaction_id", "pk"):
+                within = Q(**{f"{field}__gte": low})
+                if high is not None:
+                    within &= Q(**{f"{field}__lt": high})
+                match = match | within if match else within
+        # A search of spaces and marks alone matches everything, as no search.
+        if match:
+            queryset = queryset.filter(match)
     if encounter_status:
         queryset = queryset.filter(encounter_status=encounter_status)
     if encounter_type:
         queryset = queryset.filter(encounter_type=encounter_type)
     if outcome:
         queryset = queryset.filter(outcome=outcome)
+    if submitted_from is not None:
+        queryset = queryset.filter(created_at__gte=submitted_from)
+    if submitted_before is not None:
+        queryset = queryset.filter(created_at__lt=submitted_before)
+    if submitted_by is not None:
+        queryset = queryset.filter(submitted_by_id=submitted_by)
     return queryset
+
+
+#: Counted at most: beyond it a list says "more than", without counting on.
+COUNT_LIMIT = 1000
+
+
+def count_up_to(queryset: QuerySet[Interaction], limit: int = COUNT_LIMIT) -> int:
+    """How many rows `queryset` has, reading at most limit + 1 of them."""
+    return queryset.order_by()[: limit + 1].count()
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of the history, and where the pages beside it start."""
+
+    rows: list[Interaction]
+    #: Cursors (HistoryCursor.text) for the pages of newer and older rows.
+    newer: str | None
+    older: str | None
+
+
+@dataclass(frozen=True)
+class HistoryCursor:
+    """A row's place in the newest-first order: (created_at, pk)."""
+
+    created_at: dt.datetime
+    pk: uuid.UUID
+
+    @property
+    def text(self) -> str:
+        stamp = int(self.created_at.timestamp() * 1_000_000)
+        return f"{stamp}.{self.pk.hex}"
+
+    @classmethod
+    def of(cls, row: Interaction) -> HistoryCursor:
+        return cls(row.created_at, row.pk)
+
+    @classmethod
+    def parse(cls, text: str | None) -> HistoryCursor | None:
+        """None for anything that is not a cursor this module wrote."""
+        stamp, _, pk = (text or "").partition(".")
+        try:
+            micros = int(stamp)
+            at = dt.datetime.fromtimestamp(micros // 1_000_000, tz=dt.UTC)
+            return cls(at.replace(microsecond=micros % 1_000_000), uuid.UUID(hex=pk))
+        except (ValueError, OverflowError, OSError):
+            return None
+
+
+def interaction_page(
+    queryset: QuerySet[Interaction],
+    *,
+    size: int,
+    older_than: HistoryCursor | None = None,
+    newer_than: HistoryCursor | None = None,
+) -> HistoryPage:
+    """`size` rows of `queryset` (newest first) after a cursor, by keyset.
+
+    No OFFSET and no count: each page is an index range from its cursor, so
+    page 10,000 costs what page 1 does, and rows added meanwhile never make a
+    row repeat or vanish between pages.
+    """
+    if newer_than is not None:
+        # The leading bound starts the index range at the cursor; the OR
+        # only sorts out the rows of the cursor's own instant.
+        newer = queryset.filter(
+            Q(created_at__gte=newer_than.created_at),
+            Q(created_at__gt=newer_than.created_at) | Q(pk__gt=newer_than.pk),
+        ).order_by("created_at", "pk")
+        rows = list(newer[: size + 1])
+        if len(rows) <= size:
+            # Back at the newest rows: the first page, full.
+            return interaction_page(queryset, size=size)
+        rows = rows[:size][::-1]
+        return HistoryPage(
+            rows=rows,
+            newer=HistoryCursor.of(rows[0]).text,
+            older=HistoryCursor.of(rows[-1]).text,
+        )
+    if older_than is not None:
+        queryset = queryset.filter(
+            Q(created_at__lte=older_than.created_at),
+            Q(created_at__lt=older_than.created_at) | Q(pk__lt=older_than.pk),
+        )
+    rows = list(queryset.order_by("-created_at", "-pk")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    newer_start = None
+    if older_than is not None:
+        # Rows newer than this page: from its first row (or, on a page left
+        # empty, from the cursor it was asked with).
+        newer_start = HistoryCursor.of(rows[0]) if rows else older_than
+    return HistoryPage(
+        rows=rows,
+        newer=newer_start.text if newer_start else None,
+        older=HistoryCursor.of(rows[-1]).text if more else None,
+    )
 
 
 def interaction_get(*, record_id: uuid.UUID) -> Interaction:
@@ -121,3 +239,8 @@ def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:
 def interaction_events(*, record: Interaction) -> QuerySet[InteractionEvent]:
     """What else happened to a submission (refused reuses, flags), oldest first."""
     return record.events.select_related("user").order_by("at", "id")
+
+
+def users_by_name() -> QuerySet[User]:
+    """Every user, by username (the history's "Submitted by" for admins)."""
+    return User.objects.order_by("username").only("pk", "username")

@@ -14,7 +14,6 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.contrib.staticfiles import finders
-from django.core.paginator import Paginator
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -34,6 +33,7 @@ from django_htmx.middleware import HtmxDetails
 from . import sessions
 from .exports import interactions_csv
 from .forms import (
+    HistoryFilterForm,
     IntakeForm,
     PasswordChangeForm,
     SignInForm,
@@ -48,10 +48,15 @@ from .models import (
 )
 from .notices import answer_notice, retry_notice
 from .selectors import (
+    COUNT_LIMIT,
+    HistoryCursor,
+    count_up_to,
     interaction_by_submission_key,
     interaction_calls,
     interaction_events,
     interaction_get,
+    interaction_page,
+    users_by_name,
 )
 from .selectors import interaction_list as interaction_list_select
 from .services import readiness
@@ -268,20 +273,34 @@ def interaction_validate(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
     """List submissions newest first, with search, filters and pages."""
-    filters = _list_filters(request)
-    page = Paginator(interaction_list_select(**filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    filters = _history_filters(request)
+    found = interaction_list_select(**filters.selection())
+    page = interaction_page(
+        found,
+        size=PAGE_SIZE,
+        older_than=HistoryCursor.parse(request.GET.get("older")),
+        newer_than=HistoryCursor.parse(request.GET.get("newer")),
     )
+    count = count_up_to(found, COUNT_LIMIT)
     context = {
         "page": page,
-        "filters": filters,
+        "count": min(count, COUNT_LIMIT),
+        "more_than_counted": count > COUNT_LIMIT,
+        "filtered": filters.narrowed(),
+        "filter_form": filters,
+        "filters": _shown_filters(filters),
         "status_choices": ENCOUNTER_STATUS_CHOICES,
         "type_choices": ENCOUNTER_TYPE_CHOICES,
         "outcome_choices": Interaction.Outcome.choices,
     }
     template = "intake/interaction_list.html"
-    if request.htmx and not request.htmx.boosted:
+    # The results alone for htmx's swaps; the whole page when htmx restores
+    # an address from history (the back button after a filter or a page).
+    if request.htmx and not (
+        request.htmx.boosted or request.htmx.history_restore_request
+    ):
         template += "#results"
+        context["oob_errors"] = True
     return render(request, template, context)
 
 
@@ -292,13 +311,13 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
     """Download the submissions the list shows (same search and filters) as CSV."""
-    filters = _list_filters(request)
-    records = interaction_list_select(**filters).iterator(chunk_size=2000)
+    filters = _history_filters(request)
+    records = interaction_list_select(**filters.selection()).iterator(chunk_size=2000)
     # Who exported, never what: the filters can hold a patient's name.
     logger.info(
         "User %s exported interactions (%s)",
         request.user.pk,
-        "filtered" if any(filters.values()) else "all",
+        "filtered" if filters.narrowed() else "all",
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(
@@ -348,12 +367,28 @@ def interaction_detail(
     )
 
 
-def _list_filters(request: HttpRequest) -> dict[str, str]:
+def _history_filters(request: HttpRequest) -> HistoryFilterForm:
+    """The history's filters from the address; invalid ones carry messages."""
+    data = request.GET.copy()
+    # A pasted essay is searched by its start, not refused.
+    data["q"] = data.get("q", "")[:255]
+    submitters = users_by_name() if request.user.is_staff else ()
+    form = HistoryFilterForm(data, user=request.user, submitters=submitters)
+    form.is_valid()
+    return form
+
+
+def _shown_filters(form: HistoryFilterForm) -> dict[str, str]:
+    """What the filter fields show: what was typed, valid or not."""
+    data = form.data
     return {
-        "q": request.GET.get("q", "")[:255],
-        "encounter_status": request.GET.get("status", ""),
-        "encounter_type": request.GET.get("type", ""),
-        "outcome": request.GET.get("outcome", ""),
+        "q": form.cleaned_data.get("q", data.get("q", "")),
+        "encounter_status": data.get("status", ""),
+        "encounter_type": data.get("type", ""),
+        "outcome": data.get("outcome", ""),
+        "submitted_from": data.get("submitted_from", ""),
+        "submitted_to": data.get("submitted_to", ""),
+        "by": form.cleaned_data.get("by", form.default_by),
     }
 
 

@@ -241,7 +241,7 @@ def interaction_list(page: Page, env: Env) -> None:
     signed_in(page, env, env.nurse)
     page.goto(f"{env.site}/interactions/")
     expect(page.get_by_role("button", name=re.compile("^Retry"))).to_be_visible()
-    expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Next")
+    expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Older")
 
 
 def form_already_sent(page: Page, env: Env) -> None:

@@ -281,14 +281,15 @@ def detail(page: Page, env: Env) -> None:
 
 def interaction_list(page: Page, env: Env) -> None:
     seed_day(env)
-    sign_in(page, env.site, "nurse", next_path="/interactions/")
+    # Everyone's: a colleague's submission is among them.
+    sign_in(page, env.site, "nurse", next_path="/interactions/?by=all")
     expect(page.locator("#results tbody tr")).to_have_count(len(ENCOUNTERS))
 
 
 def list_retry(page: Page, env: Env) -> None:
     seed_day(env)
     seed_failure(env)
-    sign_in(page, env.site, "nurse", next_path="/interactions/")
+    sign_in(page, env.site, "nurse", next_path="/interactions/?by=all")
     expect(page.locator("#results tbody tr")).to_have_count(len(ENCOUNTERS) + 1)
     expect(page.get_by_role("button", name=re.compile("^Retry"))).to_be_visible()
 

@@ -613,7 +613,31 @@ def test_selected_filters_stay_selected(clinician_client, searchable):
     assert values["type"] == ""
 
 
-def test_list_is_paginated_by_25(clinician_client, clinician):
+def older_link(response) -> str | None:
+    links = [a for a in links_of(response) if a.get("rel") == "next"]
+    return links[0]["href"] if links else None
+
+
+def newer_link(response) -> str | None:
+    links = [a for a in links_of(response) if a.get("rel") == "prev"]
+    return links[0]["href"] if links else None
+
+
+def links_of(response) -> list[dict]:
+    from html.parser import HTMLParser
+
+    found: list[dict] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "a":
+                found.append(dict(attrs))
+
+    Links().feed(page(response))
+    return found
+
+
+def test_list_is_paginated_by_25_newest_first(clinician_client, clinician):
     start = dt.datetime(2026, 1, 1, tzinfo=UTC)
     records = [
         make_interaction(clinician, created_at=start + dt.timedelta(minutes=i))
@@ -621,32 +645,87 @@ def test_list_is_paginated_by_25(clinician_client, clinician):
     ]
 
     first = clinician_client.get(LIST)
-    second = clinician_client.get(LIST, {"page": 2})
+    second = clinician_client.get(LIST + older_link(first))
 
     assert listed(first) == [r.pk for r in reversed(records[1:])]
     assert listed(second) == [records[0].pk]
-    assert "Page 1 of 2" in page(first)
-    assert "Page 2 of 2" in page(second)
-    assert 'rel="next"' in page(first)
-    assert 'rel="prev"' in page(second)
+    assert newer_link(first) is None
+    assert older_link(second) is None
+    back = clinician_client.get(LIST + newer_link(second))
+    assert listed(back) == listed(first)
+    assert "26 submissions." in page(first) and "26 submissions." in page(second)
 
 
 def test_page_links_keep_the_search(clinician_client, clinician):
     for _ in range(26):
         make_interaction(clinician, encounter_identifier="KEEP-ME")
 
-    response = clinician_client.get(LIST, {"q": "KEEP", "page": 1})
+    response = clinician_client.get(LIST, {"q": "KEEP"})
 
-    assert 'href="?q=KEEP&amp;page=2"' in page(response)
+    assert older_link(response).startswith("?q=KEEP&older=")
 
 
-def test_out_of_range_page_shows_the_last_page(clinician_client, clinician):
+def test_rows_added_between_pages_never_repeat_or_vanish(clinician_client, clinician):
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    first_batch = [
+        make_interaction(clinician, created_at=start + dt.timedelta(minutes=i))
+        for i in range(60)
+    ]
+    seen: list[uuid.UUID] = []
+    response = clinician_client.get(LIST)
+    seen += listed(response)
+    # Newer submissions arrive while the first page is read, and again later.
+    for i in range(30):
+        make_interaction(clinician, created_at=start + dt.timedelta(hours=5, minutes=i))
+    response = clinician_client.get(LIST + older_link(response))
+    seen += listed(response)
+    make_interaction(clinician, created_at=start + dt.timedelta(hours=9))
+    response = clinician_client.get(LIST + older_link(response))
+    seen += listed(response)
+
+    assert older_link(response) is None
+    assert seen == [r.pk for r in reversed(first_batch)]
+
+
+def test_same_second_rows_are_paged_by_their_id(clinician_client, clinician):
+    at = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    records = [make_interaction(clinician, created_at=at) for _ in range(30)]
+
+    first = clinician_client.get(LIST)
+    second = clinician_client.get(LIST + older_link(first))
+
+    assert sorted(listed(first) + listed(second)) == sorted(r.pk for r in records)
+    assert not set(listed(first)) & set(listed(second))
+
+
+@pytest.mark.parametrize("cursor", ["x", "1.2", "99999999999999999999.abc", ""])
+def test_an_unreadable_cursor_shows_the_newest_page(
+    clinician_client, clinician, cursor
+):
     record = make_interaction(clinician)
 
-    response = clinician_client.get(LIST, {"page": 99})
+    for name in ("older", "newer"):
+        response = clinician_client.get(LIST, {name: cursor})
+        assert response.status_code == 200
+        assert listed(response) == [record.pk]
 
-    assert response.status_code == 200
-    assert listed(response) == [record.pk]
+
+def test_the_count_stops_past_its_limit(clinician_client, clinician, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from intake import selectors
+
+    for _ in range(4):
+        make_interaction(clinician)
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.count_up_to(Interaction.objects.all(), 3) == 4
+    # Counted over at most limit + 1 rows, never the whole table.
+    assert "LIMIT 4" in queries[0]["sql"]
+    monkeypatch.setattr("intake.views.COUNT_LIMIT", 3)
+    response = clinician_client.get(LIST)
+    assert "More than 3 submissions." in page(response)
+    assert len(listed(response)) == 4
 
 
 def test_htmx_list_request_returns_only_the_results(clinician_client, searchable):
