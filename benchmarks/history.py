@@ -40,6 +40,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -82,7 +83,8 @@ def seed(rows: int, *, rng: random.Random) -> None:
     started = time.perf_counter()
     # The seeded submissions keep their own submission times (created_at
     # is auto_now_add: it would set them all to now).
-    Interaction._meta.get_field("created_at").auto_now_add = False  # type: ignore[attr-defined]
+    created_at: Any = Interaction._meta.get_field("created_at")
+    created_at.auto_now_add = False
     batch: list[Interaction] = []
     # Spread evenly over the years, newest last (as they arrive), with jitter.
     for n in range(rows):
@@ -109,7 +111,7 @@ def seed(rows: int, *, rng: random.Random) -> None:
             batch = []
     if batch:
         Interaction.objects.bulk_create(batch)
-    Interaction._meta.get_field("created_at").auto_now_add = True  # type: ignore[attr-defined]
+    created_at.auto_now_add = True
     print(f"Seeded {rows:,} submissions in {time.perf_counter() - started:.0f} s")
 
 
@@ -157,13 +159,15 @@ def run(args: argparse.Namespace) -> bool:
     admin = Client()
     admin.force_login(admin_user)
 
-    def now_list(q: str = "", older: HistoryCursor | None = None, **filters):
+    def now_list(
+        q: str = "", older: HistoryCursor | None = None, **filters: Any
+    ) -> list[Interaction]:
         found = interaction_list(q=q, **filters)
         page = interaction_page(found, size=25, older_than=older)
         count_up_to(found, COUNT_LIMIT)
         return page.rows
 
-    def before_list(q: str = "", page: int = 1, **filters):
+    def before_list(q: str = "", page: int = 1, **filters: Any) -> list[Interaction]:
         found = Interaction.objects.select_related("submitted_by").order_by(
             "-created_at"
         )
@@ -197,11 +201,9 @@ def run(args: argparse.Namespace) -> bool:
     )
     id_prefix = str(sample.interaction_id)[:8]
     until = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)
-    window = {"created_at__gte": until - dt.timedelta(days=30), "created_at__lt": until}
-    now_window = {
-        "submitted_from": window["created_at__gte"],
-        "submitted_before": until,
-    }
+    since = until - dt.timedelta(days=30)
+    window: dict[str, Any] = {"created_at__gte": since, "created_at__lt": until}
+    now_window: dict[str, Any] = {"submitted_from": since, "submitted_before": until}
 
     lookups = [
         ("first page", now_list, before_list, changelist()),

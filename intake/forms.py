@@ -45,6 +45,7 @@ from .models import (
     GENDER_CHOICES,
     Interaction,
 )
+from .search import id_prefix_range, words
 from .throttling import password_verify
 
 # <input type="datetime-local"> sends minutes, or seconds when a step allows.
@@ -717,6 +718,9 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
 
 #: "Submitted by" in the history's filters: the signed-in user, or anyone.
 MINE, ANYONE = "mine", "all"
+#: The days the history's date filters accept.
+HISTORY_FIRST_DAY = dt.date(1900, 1, 1)
+HISTORY_LAST_DAY = dt.date(2999, 12, 31)
 OUTCOME_CHOICES = Interaction.Outcome.choices
 
 
@@ -758,13 +762,36 @@ class HistoryFilterForm(forms.Form):
         # A NUL cannot be stored or searched (the middleware drops it too).
         return str(self.cleaned_data["q"]).replace("\x00", "")
 
+    def clean_submitted_from(self) -> dt.date | None:
+        return self._history_day(self.cleaned_data["submitted_from"])
+
+    def clean_submitted_to(self) -> dt.date | None:
+        return self._history_day(self.cleaned_data["submitted_to"])
+
+    @staticmethod
+    def _history_day(day: dt.date | None) -> dt.date | None:
+        # Far outside the history, a day's bounds would not fit a timestamp.
+        if day is not None and not (HISTORY_FIRST_DAY <= day <= HISTORY_LAST_DAY):
+            raise ValidationError(
+                _("Enter a day between %(first)s and %(last)s."),
+                code="out_of_range",
+                params={"first": HISTORY_FIRST_DAY, "last": HISTORY_LAST_DAY},
+            )
+        return day
+
     def clean_by(self) -> str:
         value = self.cleaned_data["by"] or self.default_by
         if value in (MINE, ANYONE):
             return str(value)
-        if self.user.is_staff and value.isdigit():
+        # A user's id: plain digits that fit the column (not "²", not 10**30).
+        if self.user.is_staff and re.fullmatch(r"[0-9]{1,18}", value):
             return str(value)
-        raise ValidationError(_("Choose yourself or anyone."), code="invalid")
+        raise ValidationError(
+            _("Choose yourself or anyone.")
+            if not self.user.is_staff
+            else _("Choose yourself, anyone or one user from the list."),
+            code="invalid",
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -801,7 +828,10 @@ class HistoryFilterForm(forms.Form):
     def narrowed(self) -> bool:
         """Whether anything other than the defaults is asked for."""
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
-        asked = ("q", "status", "type", "outcome", "submitted_from", "submitted_to")
-        return any(data.get(name) for name in asked) or (
-            data.get("by", self.default_by) != self.default_by
+        asked = ("status", "type", "outcome", "submitted_from", "submitted_to")
+        searched = bool(words(data.get("q", "")) or id_prefix_range(data.get("q", "")))
+        return (
+            searched
+            or any(data.get(name) for name in asked)
+            or data.get("by", self.default_by) != self.default_by
         )

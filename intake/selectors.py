@@ -27,6 +27,7 @@ def interaction_list(
     submitted_from: dt.datetime | None = None,
     submitted_before: dt.datetime | None = None,
     submitted_by: int | None = None,
+    ids_only: bool = False,
 ) -> QuerySet[Interaction]:
     """Submissions newest first, narrowed by a search text and filters.
 
@@ -36,7 +37,9 @@ def interaction_list(
 
     `q` matches when each of its words (folded: intake.search) is part of a
     submission's identifiers, patient name or title; or when it is the start
-    (4+ hex characters) of a Corti interaction ID or a local record id.
+    (8+ hex characters) of a Corti interaction ID or a local record id.
+    `ids_only`: `q` is searched as the start (4+ hex characters) of an ID
+    only, never as text (see intake.search.TEXT_AND_ID_PREFIX).
     """
     queryset = Interaction.objects.select_related("submitted_by").order_by(
         "-created_at", "-pk"
@@ -44,9 +47,11 @@ def interaction_list(
     q = q.strip()
     if q:
         match = Q()
-        for word in search.words(q):
-            match &= Q(search_text__contains=word)
-        ids = search.id_prefix_range(q)
+        if not ids_only:
+            for word in search.words(q):
+                match &= Q(search_text__contains=word)
+        shortest = search.MIN_ID_PREFIX if ids_only else search.TEXT_AND_ID_PREFIX
+        ids = search.id_prefix_range(q, shortest=shortest)
         if ids is not None:
             low, high = ids
             for field in ("interaction_id", "pk"):
@@ -54,9 +59,12 @@ def interaction_list(
                 if high is not None:
                     within &= Q(**{f"{field}__lt": high})
                 match = match | within if match else within
-        # A search of spaces and marks alone matches everything, as no search.
+        # A search of spaces and marks alone matches everything, as no search;
+        # an ID search of what is no ID prefix matches nothing.
         if match:
             queryset = queryset.filter(match)
+        elif ids_only:
+            queryset = queryset.none()
     if encounter_status:
         queryset = queryset.filter(encounter_status=encounter_status)
     if encounter_type:

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.contrib.staticfiles import finders
+from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -47,6 +48,7 @@ from .models import (
     Interaction,
 )
 from .notices import answer_notice, retry_notice
+from .search import TEXT_AND_ID_PREFIX, id_prefix_range
 from .selectors import (
     COUNT_LIMIT,
     HistoryCursor,
@@ -274,7 +276,7 @@ def interaction_validate(request: HtmxHttpRequest) -> HttpResponse:
 def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
     """List submissions newest first, with search, filters and pages."""
     filters = _history_filters(request)
-    found = interaction_list_select(**filters.selection())
+    found, ids_only = _history_found(filters)
     page = interaction_page(
         found,
         size=PAGE_SIZE,
@@ -284,6 +286,7 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
     count = count_up_to(found, COUNT_LIMIT)
     context = {
         "page": page,
+        "ids_only": ids_only,
         "count": min(count, COUNT_LIMIT),
         "more_than_counted": count > COUNT_LIMIT,
         "filtered": filters.narrowed(),
@@ -312,7 +315,8 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
 def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
     """Download the submissions the list shows (same search and filters) as CSV."""
     filters = _history_filters(request)
-    records = interaction_list_select(**filters.selection()).iterator(chunk_size=2000)
+    found, _ = _history_found(filters)
+    records = found.iterator(chunk_size=2000)
     # Who exported, never what: the filters can hold a patient's name.
     logger.info(
         "User %s exported interactions (%s)",
@@ -376,6 +380,24 @@ def _history_filters(request: HttpRequest) -> HistoryFilterForm:
     form = HistoryFilterForm(data, user=request.user, submitters=submitters)
     form.is_valid()
     return form
+
+
+def _history_found(filters: HistoryFilterForm) -> tuple[QuerySet[Interaction], bool]:
+    """What the history shows for these filters, and whether the search was
+    read as the start of an interaction ID only.
+
+    4 to 7 hex characters ("4711", "ebba") are searched as text; only when
+    no text matches are they read as the start of an ID, and the page says
+    so: a short prefix would otherwise list other patients' submissions
+    beside the one searched for.
+    """
+    selection = filters.selection()
+    found = interaction_list_select(**selection)
+    q = selection["q"]
+    short = id_prefix_range(q) and not id_prefix_range(q, shortest=TEXT_AND_ID_PREFIX)
+    if short and not found.exists():
+        return interaction_list_select(**selection, ids_only=True), True
+    return found, False
 
 
 def _shown_filters(form: HistoryFilterForm) -> dict[str, str]:

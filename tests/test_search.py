@@ -27,6 +27,11 @@ from intake.search import fold, id_prefix_range, search_text, words
         ("山田 太郎", "山田 太郎"),
         ("\uff30\uff21\uff34\uff0d\uff11", "pat-1"),  # full-width "PAT-1"
         ("", ""),
+        # A mark on a letter spelled out: ǿ is ø with an acute.
+        ("Sǿren", "soren"),
+        # Hangul syllables and voiced kana stay whole letters.
+        ("임", "임"),
+        ("バシモト", "バシモト"),
     ],
 )
 def test_fold(text, folded):
@@ -71,3 +76,13 @@ def test_the_last_prefix_has_no_upper_end():
 @pytest.mark.parametrize("query", ["abc", "abcg", "", "a" * 33, "enc-1", "1234 5678"])
 def test_not_an_id_prefix(query):
     assert id_prefix_range(query) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [("이", "임"), ("이미", "이민"), ("ハシモト", "バシモト"), ("ハ", "パ")],
+)
+def test_different_letters_never_match(query, name):
+    """Found by review: NFKD alone let 이 (Lee) find 임 (Im) and ハシモト
+    find バシモト."""
+    assert fold(query) not in fold(name)

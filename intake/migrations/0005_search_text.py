@@ -5,7 +5,9 @@ owner may create) answers "part of the text" without reading the table.
 SQLite has no such index: it reads the one folded column.
 """
 
-from django.db import migrations, models
+import sys
+
+from django.db import DatabaseError, migrations, models, transaction
 
 BATCH = 2000
 TRIGRAM_INDEX = "interaction_search_trgm"
@@ -41,7 +43,22 @@ def fill(apps, schema_editor):
 def trigram_index(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    try:
+        # pg_trgm is a trusted extension: the database's owner may create it.
+        # A role that may not (and no administrator did it first) gets a
+        # working search without the index, and is told how to add it.
+        with transaction.atomic(using=schema_editor.connection.alias):
+            schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except DatabaseError as exc:
+        sys.stderr.write(
+            f"\nWARNING: the history's search index was not built ({exc}). "
+            "Searching works, reading the whole table. To build it, have the "
+            "database's owner or a superuser run, in this database: "
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm; "
+            f"CREATE INDEX {TRIGRAM_INDEX} ON intake_interaction "
+            "USING gin (search_text gin_trgm_ops);\n"
+        )
+        return
     schema_editor.execute(
         f"CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON intake_interaction "
         "USING gin (search_text gin_trgm_ops)"

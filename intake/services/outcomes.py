@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from intake.corti.errors import CortiError
 from intake.enums import ErrorCode
-from intake.models import Interaction
+from intake.models import SEARCHED_FIELDS, Interaction
+from intake.search import search_text
 
 logger = logging.getLogger(__name__)
 
@@ -474,6 +475,15 @@ def _update(record: Interaction, condition: Q, **fields: Any) -> bool:
     (the settle window, the body sent to Corti) must see those.
     """
     fields.setdefault("updated_at", timezone.now())
+    if SEARCHED_FIELDS & fields.keys():
+        # A correction of the details: the history's search must find the
+        # record by what it holds now, never by what it held before.
+        fields["search_text"] = search_text(
+            **{
+                name: fields.get(name, getattr(record, name))
+                for name in SEARCHED_FIELDS
+            }
+        )
     won = Interaction.objects.filter(condition, pk=record.pk).update(**fields) > 0
     record.refresh_from_db()
     return won

@@ -41,6 +41,7 @@ from tests.support.pages import (
     explanation,
     field_errors,
     form_values,
+    listed,
     non_field_errors,
     page,
     parse,
@@ -1390,3 +1391,25 @@ def test_calls_table_lists_every_call_with_its_request_id(corti, clinician_clien
         calls[4].error_request_id,
     ]
     assert calls[0].error_request_id != calls[4].error_request_id
+
+
+def test_a_corrected_submission_is_found_by_what_it_holds_now(corti, clinician_client):
+    """The history's search follows a correction (found by review, issue 14):
+    the old patient's name never lists the corrected record."""
+    record = failed_record(corti, clinician_client, kind="429", retry_after=30)
+    old_name = Interaction.objects.get(pk=record.pk).patient_name
+    assert old_name
+    html = page(clinician_client.get(form_address(record)))
+    clinician_client.post(
+        form_address(record),
+        {**form_values(html), "patient_name": "Zelda Quist"},
+        follow=True,
+    )
+    record.refresh_from_db()
+    assert record.patient_name == "Zelda Quist"
+
+    def found(q: str) -> list[uuid.UUID]:
+        return listed(clinician_client.get("/interactions/", {"q": q}))
+
+    assert found("quist") == [record.pk]
+    assert found(old_name.split()[-1]) == []

@@ -290,3 +290,90 @@ def test_the_export_follows_the_list_filters(admin_client_, two_submitters):
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(b"".join(response).decode("utf-8-sig"))))
     assert [row["Encounter identifier"] for row in rows] == ["E-THEIRS"]
+
+
+# --- found by review (issue 14): never another patient's rows, never a 500 --
+
+
+def test_a_short_number_never_lists_another_patient_by_its_id(
+    clinician_client, clinician
+):
+    patient = make_interaction(
+        clinician, patient_identifier="4711", encounter_identifier="E-1"
+    )
+    other = make_interaction(
+        clinician,
+        patient_identifier="P-9",
+        encounter_identifier="E-2",
+        patient_name="Wrong Person",
+        interaction_id=uuid.UUID("47115555-0000-4000-8000-000000000000"),
+    )
+    response = clinician_client.get(LIST, {"q": "4711"})
+    assert set(listed(response)) == {patient.pk}
+    assert other.pk not in found(clinician_client, "ebba")
+
+
+def test_a_short_id_prefix_with_no_text_match_says_what_it_shows(
+    clinician_client, clinician
+):
+    record = make_interaction(
+        clinician,
+        patient_identifier="P-9",
+        encounter_identifier="E-2",
+        patient_name="",
+        interaction_id=uuid.UUID("abcd1234-0000-4000-8000-000000000000"),
+    )
+    response = clinician_client.get(LIST, {"q": "abcd"})
+    assert listed(response) == [record.pk]
+    assert "No identifier, name or title contains “abcd”" in page(response)
+    # Eight characters are an ID prefix beside the text, with no notice.
+    response = clinician_client.get(LIST, {"q": "abcd1234"})
+    assert listed(response) == [record.pk]
+    assert "No identifier, name or title" not in page(response)
+
+
+def test_the_export_lists_what_the_page_lists_for_a_short_id(admin_client_, clinician):
+    import csv
+    import io
+
+    make_interaction(
+        clinician,
+        encounter_identifier="E-ID",
+        interaction_id=uuid.UUID("abcd1234-0000-4000-8000-000000000000"),
+    )
+    make_interaction(clinician, encounter_identifier="E-OTHER", patient_name="")
+    response = admin_client_.get("/interactions/export.csv", {"q": "abcd"})
+    body = b"".join(response).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [row["Encounter identifier"] for row in rows] == ["E-ID"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"submitted_to": "9999-12-31"}, "submitted_to", "Enter a day between"),
+        ({"submitted_from": "0001-01-01"}, "submitted_from", "Enter a day between"),
+        ({"by": "²"}, "by", "Choose yourself, anyone or one user"),
+        ({"by": "9" * 30}, "by", "Choose yourself, anyone or one user"),
+        ({"status": "bogus"}, "status", "Select a valid choice."),
+        ({"outcome": "nope"}, "outcome", "Select a valid choice."),
+        ({"type": "zzz"}, "type", "Select a valid choice."),
+    ],
+)
+def test_odd_filter_values_get_a_message_not_a_server_error(
+    admin_client_, clinician, settings, params, field, message
+):
+    settings.TIME_ZONE = "Europe/Berlin"
+    make_interaction(clinician)
+    admin_client_.raise_request_exception = True
+    response = admin_client_.get(LIST, params)
+    assert response.status_code == 200
+    assert error_beside(response, field).startswith(message)
+    export = admin_client_.get("/interactions/export.csv", params)
+    assert export.status_code == 200
+    b"".join(export)
+
+
+def test_a_search_of_marks_alone_is_no_search(clinician_client, people):
+    response = clinician_client.get(LIST, {"q": "\u0301 \u0308"})
+    assert f"{len(people)} submissions." in page(response)
