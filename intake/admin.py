@@ -5,12 +5,16 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
+from django.db import models
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from .exports import access_csv
 from .fields import Section, section_names
-from .models import CortiCall, Interaction, InteractionEvent
+from .models import AccessEntry, CortiCall, Interaction, InteractionEvent
+from .services.audit import audit_record
 
 admin.site.site_header = "Corti Intake administration"
 admin.site.site_title = "Corti Intake admin"
@@ -240,3 +244,72 @@ class InteractionAdmin(CalendarSafeChangelist, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AccessEntry)
+class AccessEntryAdmin(CalendarSafeChangelist, admin.ModelAdmin):
+    """The access trail, read-only: who viewed, searched, exported, retried,
+    corrected, signed in or failed to, when and from where."""
+
+    list_display = (
+        "at",
+        "action",
+        "username",
+        "address",
+        "patient_identifier",
+        "interaction",
+        "detail",
+    )
+    list_filter = (
+        "action",
+        ("user", admin.RelatedOnlyFieldListFilter),
+        ("at", admin.DateFieldListFilter),
+    )
+    # A patient identifier exactly, or its start; a username; an address.
+    search_fields = ("patient_identifier", "=username", "=address")
+    search_help_text = "A patient identifier (or its start), a username or an address."
+    date_hierarchy = "at"
+    list_select_related = ("user", "interaction")
+    show_full_result_count = False
+    ordering = ("-at", "-id")
+    actions = ("export_csv",)
+    readonly_fields = [field.name for field in AccessEntry._meta.fields]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Prefixes, not "contains": each is answered from an index.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = models.Q(patient_identifier__startswith=term) | models.Q(username=term)
+        if _is_address(term):
+            match |= models.Q(address=term)
+        return queryset.filter(match), False
+
+    @admin.action(description="Export the selected entries as CSV")
+    def export_csv(self, request, queryset):
+        audit_record(request, AccessEntry.Action.EXPORTED, trail=True)
+        response = StreamingHttpResponse(
+            access_csv(queryset.order_by("-at", "-id").iterator(chunk_size=2000)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="access-trail.csv"'
+        return response
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

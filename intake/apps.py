@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_migrate
 
 
@@ -17,9 +17,15 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate: the role groups exist with their permissions.
         post_migrate.connect(_ensure_roles, sender=self)
+        from intake.services.audit import on_sign_in_failed, on_signed_in
         from intake.sessions import on_sign_in
 
         user_logged_in.connect(on_sign_in, dispatch_uid="intake.sessions.on_sign_in")
+        # The access trail: every sign-in, and every failed one.
+        user_logged_in.connect(on_signed_in, dispatch_uid="intake.audit.signed_in")
+        user_login_failed.connect(
+            on_sign_in_failed, dispatch_uid="intake.audit.sign_in_failed"
+        )
         _hide_task_queue_from_admin()
         _every_changelist_calendar_safe()
 

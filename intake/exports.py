@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from .fields import DETAIL_FIELDS, TIME_NAMES
-from .models import Interaction
+from .models import AccessEntry, Interaction
 
 COLUMNS: list[tuple[str, object]] = [
     ("id", "Local ID"),
@@ -95,3 +95,36 @@ def interactions_csv(records: Iterable[Interaction]) -> Iterator[str]:
     yield "\ufeff" + writer.writerow([str(title) for _, title in COLUMNS])
     for record in records:
         yield writer.writerow([cell(_value(record, name, zone)) for name, _ in COLUMNS])
+
+
+#: The access trail's columns in its CSV export.
+ACCESS_COLUMNS = (
+    ("at", "When"),
+    ("action", "Action"),
+    ("username", "User"),
+    ("address", "From address"),
+    ("patient_identifier", "Patient identifier"),
+    ("interaction", "Submission"),
+    ("detail", "Detail"),
+)
+
+
+def access_csv(entries: Iterable[AccessEntry]) -> Iterator[str]:
+    """CSV lines (header first) of access entries, one at a time."""
+    import json
+
+    writer = csv.writer(_Echo())
+    zone = ZoneInfo(settings.TIME_ZONE)
+    yield "\ufeff" + writer.writerow([title for _, title in ACCESS_COLUMNS])
+    for entry in entries:
+        yield writer.writerow(
+            [
+                cell(entry.at.astimezone(zone).isoformat(timespec="seconds")),
+                cell(entry.get_action_display()),
+                cell(entry.username),
+                cell(entry.address or ""),
+                cell(entry.patient_identifier),
+                cell(str(entry.interaction_id or "")),
+                cell(json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)),
+            ]
+        )

@@ -467,3 +467,92 @@ class InteractionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {clinic_time_text(self.at, seconds=True)}"
+
+
+class AppendOnly(Exception):
+    """An access entry was about to be changed or removed: never allowed."""
+
+
+class AccessEntryQuerySet(models.QuerySet["AccessEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnly("access entries are never changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("access entries are never removed")
+
+
+class AccessEntry(models.Model):
+    """Who did what with the history, when and from where: append-only.
+
+    Written by intake.services.audit; never changed or removed by the app
+    (save() of a stored entry, delete() and bulk update/delete refuse), by the
+    admin (read-only), or on PostgreSQL by anyone (a trigger refuses UPDATE
+    and DELETE, migration 0007). A search keeps what kind of term it was,
+    never the term; a view keeps the patient identifier of what was seen.
+    """
+
+    class Action(models.TextChoices):
+        VIEWED = "viewed", _("Viewed a submission")
+        SEARCHED = "searched", _("Searched the history")
+        EXPORTED = "exported", _("Exported the history")
+        RETRIED = "retried", _("Sent a failed submission again")
+        CORRECTED = "corrected", _("Corrected a failed submission and sent it")
+        SIGNED_IN = "signed_in", _("Signed in")
+        SIGN_IN_FAILED = "sign_in_failed", _("Failed to sign in")
+
+    at = models.DateTimeField(_("when"), auto_now_add=True)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    # Null for a failed sign-in of a username that does not exist.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    # The username as typed, for failed sign-ins (kept as typed: it is how
+    # a guessing attack shows).
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+    interaction = models.ForeignKey(
+        Interaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("submission"),
+    )
+    # The patient identifier of the submission seen, retried or corrected,
+    # as it was then: "who looked at this patient" without a join.
+    patient_identifier = models.CharField(
+        _("patient identifier"), max_length=255, blank=True
+    )
+    # What kind of search or export (never its words), result counts.
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    objects = AccessEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("access entry")
+        verbose_name_plural = _("access trail")
+        indexes = [
+            models.Index(fields=["-at"], name="access_at_idx"),
+            models.Index(fields=["user", "-at"], name="access_user_idx"),
+            models.Index(
+                fields=["patient_identifier", "-at"], name="access_patient_idx"
+            ),
+            models.Index(fields=["action", "-at"], name="access_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {clinic_time_text(self.at, seconds=True)}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnly("access entries are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("access entries are never removed")

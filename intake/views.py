@@ -62,6 +62,7 @@ from .selectors import (
 )
 from .selectors import interaction_list as interaction_list_select
 from .services import readiness
+from .services.audit import Action, audit_record, history_detail
 from .services.interactions import (
     Refusal,
     Submission,
@@ -232,6 +233,9 @@ def interaction_create(request: SignedInHttpRequest) -> HttpResponse:
         submitted_by=request.user,
         details=form.details,
     )
+    if submission.resent:
+        action = Action.CORRECTED if submission.corrected else Action.RETRIED
+        audit_record(request, action, record=submission.record)
     return _submission_answer(request, form, submission)
 
 
@@ -247,6 +251,7 @@ def interaction_retry(
     record, result = interaction_retry_service(
         record=interaction_get(record_id=record_id), user=request.user
     )
+    audit_record(request, Action.RETRIED, record=record, result=str(result.value))
     level, text = retry_notice(record, result)
     messages.add_message(request, level, text)
     return _redirect(request, record.get_absolute_url())
@@ -284,6 +289,17 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
         newer_than=HistoryCursor.parse(request.GET.get("newer")),
     )
     count = count_up_to(found, COUNT_LIMIT)
+    if (
+        filters.narrowed()
+        and not request.GET.get("older")
+        and not request.GET.get("newer")
+    ):
+        # One entry per search asked, not per page turned.
+        audit_record(
+            request,
+            Action.SEARCHED,
+            **history_detail(filters.selection(), found=count),
+        )
     context = {
         "page": page,
         "ids_only": ids_only,
@@ -316,6 +332,11 @@ def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
     """Download the submissions the list shows (same search and filters) as CSV."""
     filters = _history_filters(request)
     found, _ = _history_found(filters)
+    audit_record(
+        request,
+        Action.EXPORTED,
+        **history_detail(filters.selection(), found=count_up_to(found, COUNT_LIMIT)),
+    )
     records = found.iterator(chunk_size=2000)
     # Who exported, never what: the filters can hold a patient's name.
     logger.info(
@@ -344,6 +365,9 @@ def interaction_detail(
     record = interaction_get(record_id=record_id)
     interaction_nudge(record=record)
     template = "intake/interaction_detail.html"
+    if not (request.htmx and not request.htmx.boosted):
+        # The page opened; its own checks every few seconds are not views.
+        audit_record(request, Action.VIEWED, record=record)
     if request.htmx and not request.htmx.boosted:
         if request.GET.get("since") == dateformat.format(record.updated_at, "U.u"):
             # Nothing changed since the page last asked: nothing to swap.

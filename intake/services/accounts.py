@@ -22,6 +22,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.view_corticall",
         # The other events of a submission (refused reuses of its form, flags).
         "intake.view_interactionevent",
+        # The access trail: who viewed, searched, exported, signed in.
+        "intake.view_accessentry",
         "auth.view_user",
         "auth.view_group",
         # The sign-in record kept by django-axes: attempts, lockouts, sign-ins.

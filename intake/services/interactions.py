@@ -95,6 +95,10 @@ class Submission:
     #: Set when this POST's details were not sent. Except for
     #: INVALID_UNCHANGED, they belong in a fresh form with a new key.
     refused: Refusal | None = None
+    #: A failed submission of this form was sent again by this POST, with
+    #: other details (`corrected`) or the same.
+    resent: bool = False
+    corrected: bool = False
 
 
 def interaction_likely_duplicate(
@@ -259,7 +263,7 @@ def _resubmit(record: Interaction, *, user: User, values: dict[str, Any]) -> Sub
         # taken over): never send or drop the correction; it goes back.
         return _refuse(record, user=user, values=values, why=Refusal.OTHER_DETAILS)
     _send(record, user=user, trigger=CortiCall.Trigger.SUBMIT, held_since=held_since)
-    return Submission(record=record, replayed=False)
+    return Submission(record=record, replayed=False, resent=True, corrected=not same)
 
 
 def _replay(record: Interaction, *, user: User, values: dict[str, Any]) -> Submission:

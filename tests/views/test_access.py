@@ -188,6 +188,9 @@ NO_ACTIONS = ADMIN_READ
 # The attempts' changelist offers no action at all: a posted one only shows
 # the list again, and nothing is deleted.
 ATTEMPTS_ACTION_REFUSED = admin(OK)
+# The access trail offers one action (its CSV export): any other posted one
+# is "No action selected", back to the list, and nothing is deleted.
+TRAIL_ACTION_REFUSED = admin(Answer(302, "/admin/intake/accessentry/"))
 
 
 # One row per URL pattern, keyed by its full route.
@@ -414,6 +417,42 @@ POLICY: dict[str, Row] = {
         GET(
             "/admin/intake/interaction/{id}/",
             admin_redirect("/admin/intake/interaction/{id}/change/"),
+        ),
+    ),
+    # --- Admin: the access trail (read-only for everyone) ------------------
+    "admin/intake/accessentry/": row(
+        "admin:intake_accessentry_changelist",
+        GET("/admin/intake/accessentry/", ADMIN_READ),
+        POST(
+            "/admin/intake/accessentry/",
+            TRAIL_ACTION_REFUSED,
+            delete_action("{entry}"),
+        ),
+    ),
+    "admin/intake/accessentry/add/": row(
+        "admin:intake_accessentry_add",
+        GET("/admin/intake/accessentry/add/", ADMIN_WRITE),
+        POST("/admin/intake/accessentry/add/", ADMIN_WRITE),
+    ),
+    "admin/intake/accessentry/<path:object_id>/history/": row(
+        "admin:intake_accessentry_history",
+        GET("/admin/intake/accessentry/{entry}/history/", ADMIN_READ),
+    ),
+    "admin/intake/accessentry/<path:object_id>/delete/": row(
+        "admin:intake_accessentry_delete",
+        GET("/admin/intake/accessentry/{entry}/delete/", ADMIN_WRITE),
+        POST("/admin/intake/accessentry/{entry}/delete/", ADMIN_WRITE, {"post": "yes"}),
+    ),
+    "admin/intake/accessentry/<path:object_id>/change/": row(
+        "admin:intake_accessentry_change",
+        GET("/admin/intake/accessentry/{entry}/change/", ADMIN_READ),
+        POST("/admin/intake/accessentry/{entry}/change/", ADMIN_WRITE),
+    ),
+    "admin/intake/accessentry/<path:object_id>/": row(
+        None,
+        GET(
+            "/admin/intake/accessentry/{entry}/",
+            admin_redirect("/admin/intake/accessentry/{entry}/change/"),
         ),
     ),
     # --- Admin: auth User (only a superuser manages accounts) ---------------
@@ -712,6 +751,8 @@ def placeholders(record, clinician):
     from django.contrib.auth.models import Group
     from django.contrib.contenttypes.models import ContentType
 
+    from intake.models import AccessEntry
+
     seen = {"user_agent": "pytest", "ip_address": "192.0.2.7"}
     attempt = {"get_data": "", "post_data": "", "failures_since_start": 1}
 
@@ -735,6 +776,7 @@ def placeholders(record, clinician):
             "log": AccessLog.objects.create(**seen, username="clin").pk,
             "failure": AccessFailureLog.objects.create(**seen, username="clin").pk,
             "ct": ContentType.objects.get_for_model(Interaction).pk,
+            "entry": AccessEntry.objects.create(action="viewed", user=clinician).pk,
         }
 
     return make
