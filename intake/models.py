@@ -536,7 +536,7 @@ class AccessEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name = _("access entry")
-        verbose_name_plural = _("access trail")
+        verbose_name_plural = _("access trail entries")
         indexes = [
             models.Index(fields=["-at"], name="access_at_idx"),
             models.Index(fields=["user", "-at"], name="access_user_idx"),

@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'verbose_name': 'access entry',
-                'verbose_name_plural': 'access trail',
+                'verbose_name_plural': 'access trail entries',
                 'ordering': ['-at', '-id'],
                 'indexes': [models.Index(fields=['-at'], name='access_at_idx'), models.Index(fields=['user', '-at'], name='access_user_idx'), models.Index(fields=['patient_identifier', '-at'], name='access_patient_idx'), models.Index(fields=['action', '-at'], name='access_action_idx')],
             },

@@ -1413,3 +1413,8 @@ def test_a_corrected_submission_is_found_by_what_it_holds_now(corti, clinician_c
 
     assert found("quist") == [record.pk]
     assert found(old_name.split()[-1]) == []
+    # The access trail keeps the correction, with the patient as corrected.
+    from intake.models import AccessEntry
+
+    [entry] = AccessEntry.objects.filter(action=AccessEntry.Action.CORRECTED)
+    assert (entry.interaction_id, entry.user.username) == (record.pk, "clin")
