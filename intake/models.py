@@ -243,6 +243,7 @@ class Interaction(models.Model):
                 "resend_any_interaction",
                 _("Can correct and send again anyone's failed submission"),
             ),
+            ("view_overview", _("Can see the administrators' overview (charts)")),
         ]
         indexes = [
             # The history's order and its pages' cursors (selectors.HistoryCursor).

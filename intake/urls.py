@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("interactions/", views.interaction_list, name="interaction_list"),
+    path("overview/", views.overview, name="overview"),
     path(
         "interactions/export.csv",
         views.interaction_export,

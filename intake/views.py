@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import uuid
@@ -31,7 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from . import sessions
+from . import charts, sessions
 from .exports import interactions_csv
 from .forms import (
     HistoryFilterForm,
@@ -58,6 +59,7 @@ from .selectors import (
     interaction_events,
     interaction_get,
     interaction_page,
+    submissions_per_day,
     users_by_name,
 )
 from .selectors import interaction_list as interaction_list_select
@@ -321,6 +323,76 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
         template += "#results"
         context["oob_errors"] = True
     return render(request, template, context)
+
+
+#: The overview's periods, in days.
+OVERVIEW_PERIODS = (30, 90)
+#: Users named on the per-user chart; the rest are summed as "others".
+OVERVIEW_USERS = 20
+
+
+@permission_required("intake.view_overview", raise_exception=True)
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    """Administrators' overview: submissions per day by type and by outcome,
+    and per submitting user, over the last 30 or 90 days, as SVG and tables."""
+    days = OVERVIEW_PERIODS[0]
+    if request.GET.get("days", "").isdigit() and int(request.GET["days"]) in (
+        OVERVIEW_PERIODS
+    ):
+        days = int(request.GET["days"])
+    today = timezone.localdate()
+    first = today - dt.timedelta(days=days - 1)
+    every = 5 if days <= 30 else 15
+
+    def per_day(by: str) -> list[tuple[str, dict[str, int]]]:
+        counted = submissions_per_day(first_day=first, days=days, by=by)
+        return [(day.isoformat(), counted[day]) for day in sorted(counted)]
+
+    by_type = charts.stacked(
+        id="chart-types",
+        title=f"Submissions per day by encounter type, last {days} days",
+        caption="Each bar is one day on the clinic's clocks, its parts the types.",
+        series=[(value, str(label)) for value, label in ENCOUNTER_TYPE_CHOICES],
+        rows=per_day("encounter_type"),
+        label_every=every,
+    )
+    by_outcome = charts.stacked(
+        id="chart-outcomes",
+        title=f"Submissions per day by outcome, last {days} days",
+        caption="Each bar is one day, its parts what Corti answered.",
+        series=[(value, str(label)) for value, label in Interaction.Outcome.choices],
+        rows=per_day("outcome"),
+        label_every=every,
+    )
+    totals: dict[str, int] = {}
+    for _day, counts in per_day("submitted_by__username"):
+        for name, count in counts.items():
+            totals[name] = totals.get(name, 0) + count
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    shown = ranked[:OVERVIEW_USERS]
+    others = sum(count for _, count in ranked[OVERVIEW_USERS:])
+    if others:
+        shown.append((f"{len(ranked) - OVERVIEW_USERS} others", others))
+    per_user = charts.horizontal(
+        id="chart-users",
+        title=f"Submissions per user, last {days} days",
+        caption="Who submitted, most first.",
+        label="Submissions",
+        rows=shown,
+    )
+    return render(
+        request,
+        "intake/overview.html",
+        {
+            "days": days,
+            "periods": OVERVIEW_PERIODS,
+            "first": first,
+            "today": today,
+            "charts": [by_type, by_outcome],
+            "per_user": per_user,
+        },
+    )
 
 
 @permission_required(

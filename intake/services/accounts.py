@@ -24,6 +24,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.view_interactionevent",
         # The access trail: who viewed, searched, exported, signed in.
         "intake.view_accessentry",
+        # The overview: submissions per day, by type, outcome and user.
+        "intake.view_overview",
         "auth.view_user",
         "auth.view_group",
         # The sign-in record kept by django-axes: attempts, lockouts, sign-ins.

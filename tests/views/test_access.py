@@ -272,6 +272,19 @@ POLICY: dict[str, Row] = {
         "intake:interaction_list",
         GET("/interactions/", intake(OK)),
     ),
+    "overview/": row(
+        "intake:overview",
+        # Administrators only: the whole clinic's numbers, by user.
+        GET(
+            "/overview/",
+            roles(
+                anonymous=SIGN_IN,
+                clinician=FORBIDDEN,
+                administrator=OK,
+                no_role_user=FORBIDDEN,
+            ),
+        ),
+    ),
     "interactions/export.csv": row(
         "intake:interaction_export",
         # Needs the export permission as well: administrators only.
