@@ -313,3 +313,43 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@admin.register(CortiCall)
+class CortiCallAdmin(CalendarSafeChangelist, admin.ModelAdmin):
+    """Every call made to Corti, for every submission: read-only."""
+
+    list_display = (
+        "started_at",
+        "kind",
+        "trigger",
+        "user",
+        "result",
+        "error_status",
+        "error_request_id",
+        "interaction",
+    )
+    list_filter = (
+        "kind",
+        "result",
+        "trigger",
+        ("started_at", admin.DateFieldListFilter),
+    )
+    # A Corti request id or interaction ID, whole (each has its index or is
+    # read from the interaction's).
+    search_fields = ("=error_request_id", "=corti_id")
+    search_help_text = "A Corti request id or a Corti interaction ID, whole."
+    date_hierarchy = "started_at"
+    list_select_related = ("user", "interaction")
+    show_full_result_count = False
+    ordering = ("-started_at", "-id")
+    readonly_fields = [field.name for field in CortiCall._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -144,9 +144,11 @@ class Interaction(models.Model):
         # Corti's answer was lost and a lookup could not settle it yet.
         UNKNOWN = "unknown", _("Unknown")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(
+        _("local record id"), primary_key=True, default=uuid.uuid4, editable=False
+    )
     created_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
     # PROTECT: a user who submitted interactions cannot be deleted, only
     # deactivated, so "who created what" stays answerable.
     submitted_by = models.ForeignKey(
@@ -159,7 +161,10 @@ class Interaction(models.Model):
     )
     # One per rendered form: every POST of that form reaches this record.
     submission_key = models.UUIDField(
-        _("submission key"), unique=True, default=uuid.uuid4, editable=False
+        _("form key (one per intake form)"),
+        unique=True,
+        default=uuid.uuid4,
+        editable=False,
     )
     # When the latest call to Corti for this record began.
     last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
@@ -424,6 +429,11 @@ class CortiCall(models.Model):
         ordering = ["started_at", "id"]
         indexes = [
             models.Index(fields=["interaction", "started_at"], name="corticall_idx"),
+            # The admin's list of every call: newest first, found by the ids
+            # an operator has in hand (a Corti request id, an interaction ID).
+            models.Index(fields=["-started_at", "-id"], name="corticall_started_idx"),
+            models.Index(fields=["error_request_id"], name="corticall_request_idx"),
+            models.Index(fields=["corti_id"], name="corticall_corti_idx"),
         ]
 
     def __str__(self) -> str:

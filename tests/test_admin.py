@@ -250,3 +250,54 @@ def test_a_valid_date_hierarchy_still_narrows_the_list(admin_client_, records):
 
     assert response.status_code == 200
     assert listed(response) == {record.pk for record in records.values()}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("clinic_zone")
+def test_every_call_to_corti_is_listed_read_only_in_clinic_time(
+    admin_client_, clinician
+):
+    import datetime as dt
+
+    from intake.models import CortiCall
+
+    record = factories.make_interaction(clinician)
+    call = CortiCall.objects.create(
+        interaction=record,
+        kind="create",
+        trigger="submit",
+        started_at=dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.UTC),
+        result="failed",
+        error_status=503,
+        error_request_id="req-503-abc",
+    )
+    CortiCall.objects.create(
+        interaction=record,
+        kind="lookup",
+        trigger="worker",
+        started_at=dt.datetime(2026, 7, 1, 8, 5, tzinfo=dt.UTC),
+        result="found",
+    )
+    listing = page(admin_client_.get("/admin/intake/corticall/"))
+    # 08:00 UTC is 10:00 summer time in Copenhagen, named.
+    assert "2026-07-01 10:00:00 CEST" in listing
+    found = page(admin_client_.get("/admin/intake/corticall/", {"q": "req-503-abc"}))
+    assert '<td class="field-kind">Create</td>' in found
+    assert '<td class="field-kind">Lookup</td>' not in found
+    change = page(admin_client_.get(f"/admin/intake/corticall/{call.pk}/change/"))
+    assert 'name="result"' not in change  # read-only
+    assert admin_client_.get("/admin/intake/corticall/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_record_page_uses_plain_words(admin_client_, clinician):
+    record = factories.make_interaction(clinician)
+    html = page(admin_client_.get(f"/admin/intake/interaction/{record.pk}/change/"))
+    for label in (
+        "Local record id:",
+        "Form key (one per intake form):",
+        "Last changed:",
+    ):
+        assert label in html
+    for jargon in ("Submission key:", "May exist in corti", ">Id:<"):
+        assert jargon not in html

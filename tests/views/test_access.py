@@ -432,6 +432,38 @@ POLICY: dict[str, Row] = {
             admin_redirect("/admin/intake/interaction/{id}/change/"),
         ),
     ),
+    # --- Admin: every call to Corti (read-only for everyone) ----------------
+    "admin/intake/corticall/": row(
+        "admin:intake_corticall_changelist",
+        GET("/admin/intake/corticall/", ADMIN_READ),
+        POST("/admin/intake/corticall/", NO_ACTIONS, delete_action("{call}")),
+    ),
+    "admin/intake/corticall/add/": row(
+        "admin:intake_corticall_add",
+        GET("/admin/intake/corticall/add/", ADMIN_WRITE),
+        POST("/admin/intake/corticall/add/", ADMIN_WRITE),
+    ),
+    "admin/intake/corticall/<path:object_id>/history/": row(
+        "admin:intake_corticall_history",
+        GET("/admin/intake/corticall/{call}/history/", ADMIN_READ),
+    ),
+    "admin/intake/corticall/<path:object_id>/delete/": row(
+        "admin:intake_corticall_delete",
+        GET("/admin/intake/corticall/{call}/delete/", ADMIN_WRITE),
+        POST("/admin/intake/corticall/{call}/delete/", ADMIN_WRITE, {"post": "yes"}),
+    ),
+    "admin/intake/corticall/<path:object_id>/change/": row(
+        "admin:intake_corticall_change",
+        GET("/admin/intake/corticall/{call}/change/", ADMIN_READ),
+        POST("/admin/intake/corticall/{call}/change/", ADMIN_WRITE),
+    ),
+    "admin/intake/corticall/<path:object_id>/": row(
+        None,
+        GET(
+            "/admin/intake/corticall/{call}/",
+            admin_redirect("/admin/intake/corticall/{call}/change/"),
+        ),
+    ),
     # --- Admin: the access trail (read-only for everyone) ------------------
     "admin/intake/accessentry/": row(
         "admin:intake_accessentry_changelist",
@@ -764,7 +796,7 @@ def placeholders(record, clinician):
     from django.contrib.auth.models import Group
     from django.contrib.contenttypes.models import ContentType
 
-    from intake.models import AccessEntry
+    from intake.models import AccessEntry, CortiCall
 
     seen = {"user_agent": "pytest", "ip_address": "192.0.2.7"}
     attempt = {"get_data": "", "post_data": "", "failures_since_start": 1}
@@ -790,6 +822,13 @@ def placeholders(record, clinician):
             "failure": AccessFailureLog.objects.create(**seen, username="clin").pk,
             "ct": ContentType.objects.get_for_model(Interaction).pk,
             "entry": AccessEntry.objects.create(action="viewed", user=clinician).pk,
+            "call": CortiCall.objects.create(
+                interaction=record,
+                kind="create",
+                trigger="submit",
+                started_at=dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC),
+                result="created",
+            ).pk,
         }
 
     return make
