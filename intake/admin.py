@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from .exports import access_csv
 from .fields import Section, section_names
 from .models import AccessEntry, CortiCall, Interaction, InteractionEvent
-from .services.audit import audit_record
+from .services.audit import audit_record, search_kind
 
 admin.site.site_header = "Corti Intake administration"
 admin.site.site_title = "Corti Intake admin"
@@ -145,8 +145,42 @@ class InteractionEventInline(admin.TabularInline):
         return False
 
 
+class AuditedViews(admin.ModelAdmin):
+    """A record page shown, or a search of the list run, goes in the access
+    trail (intake.services.audit), as in the dashboard's own pages."""
+
+    def audited_record(self, obj) -> Interaction | None:
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        shown = context.get("original")
+        if response.status_code == 200 and shown is not None:
+            audit_record(
+                request,
+                AccessEntry.Action.VIEWED,
+                record=self.audited_record(shown),
+                page="admin",
+            )
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        q = request.GET.get("q", "")
+        if response.status_code == 200 and q.strip():
+            audit_record(
+                request,
+                AccessEntry.Action.SEARCHED,
+                search=search_kind(q),
+                page="admin",
+                model=self.model._meta.model_name,
+            )
+        return response
+
+
 @admin.register(Interaction)
-class InteractionAdmin(CalendarSafeChangelist, admin.ModelAdmin):
+class InteractionAdmin(AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
     """The whole history, read-only: the log is evidence, not a worksheet."""
 
     inlines = (CortiCallInline, InteractionEventInline)
@@ -316,8 +350,13 @@ def _is_address(text: str) -> bool:
 
 
 @admin.register(CortiCall)
-class CortiCallAdmin(CalendarSafeChangelist, admin.ModelAdmin):
-    """Every call made to Corti, for every submission: read-only."""
+class CortiCallAdmin(AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
+    """Every call made to Corti, for every submission: read-only. A call's
+    page shows what was sent (patient details): it is a view of its
+    submission in the access trail."""
+
+    def audited_record(self, obj) -> Interaction | None:
+        return obj.interaction
 
     list_display = (
         "started_at",

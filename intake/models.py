@@ -563,6 +563,9 @@ class AccessEntry(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnly("access entries are never changed")
+        # Always an INSERT: a new object given a stored entry's id fails
+        # instead of overwriting it.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:

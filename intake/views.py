@@ -291,16 +291,16 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
         newer_than=HistoryCursor.parse(request.GET.get("newer")),
     )
     count = count_up_to(found, COUNT_LIMIT)
-    if (
-        filters.narrowed()
-        and not request.GET.get("older")
-        and not request.GET.get("newer")
-    ):
-        # One entry per search asked, not per page turned.
+    if filters.narrowed():
+        # Every search the page runs (typing runs one whenever it pauses),
+        # and every page of it.
+        turned = "older" if "older" in request.GET else ""
+        turned = "newer" if "newer" in request.GET else turned
         audit_record(
             request,
             Action.SEARCHED,
             **history_detail(filters.selection(), found=count),
+            page=turned or "first",
         )
     context = {
         "page": page,
@@ -336,11 +336,8 @@ OVERVIEW_USERS = 20
 def overview(request: HttpRequest) -> HttpResponse:
     """Administrators' overview: submissions per day by type and by outcome,
     and per submitting user, over the last 30 or 90 days, as SVG and tables."""
-    days = OVERVIEW_PERIODS[0]
-    if request.GET.get("days", "").isdigit() and int(request.GET["days"]) in (
-        OVERVIEW_PERIODS
-    ):
-        days = int(request.GET["days"])
+    asked = request.GET.get("days", "")
+    days = next((p for p in OVERVIEW_PERIODS if str(p) == asked), OVERVIEW_PERIODS[0])
     today = timezone.localdate()
     first = today - dt.timedelta(days=days - 1)
     every = 5 if days <= 30 else 15
@@ -437,13 +434,18 @@ def interaction_detail(
     record = interaction_get(record_id=record_id)
     interaction_nudge(record=record)
     template = "intake/interaction_detail.html"
-    if not (request.htmx and not request.htmx.boosted):
-        # The page opened; its own checks every few seconds are not views.
-        audit_record(request, Action.VIEWED, record=record)
-    if request.htmx and not request.htmx.boosted:
-        if request.GET.get("since") == dateformat.format(record.updated_at, "U.u"):
-            # Nothing changed since the page last asked: nothing to swap.
-            return HttpResponse(status=204)
+    # htmx's own swaps of the live part; never a boosted link or a restore of
+    # an address from history (they want the whole page).
+    swap = bool(request.htmx) and not (
+        request.htmx.boosted or request.htmx.history_restore_request
+    )
+    if swap and request.GET.get("since") == dateformat.format(record.updated_at, "U.u"):
+        # Nothing changed since the page last asked: nothing to swap (and
+        # nothing seen: not a view).
+        return HttpResponse(status=204)
+    # Anything that shows the record (the page, a swap of its new state).
+    audit_record(request, Action.VIEWED, record=record)
+    if swap:
         template += "#live"
     return render(
         request,
@@ -521,6 +523,9 @@ def _create_page(request: SignedInHttpRequest) -> HttpResponse:
         sessions.prefill_keep(request, key=key, params=request.GET)
         return redirect(form_url(key))
     record = interaction_by_submission_key(key=key)
+    if record is not None:
+        # Its address shows what was sent: a view, as on its own page.
+        audit_record(request, Action.VIEWED, record=record, page="form address")
     editable = record is None or (
         record.is_failed and interaction_may_resend(user=request.user, record=record)
     )

@@ -30,8 +30,6 @@ def entries(action: str) -> list[AccessEntry]:
 def test_opening_a_submission_is_a_view_with_its_patient(clinician_client, clinician):
     record = make_interaction(clinician, patient_identifier="PAT-77")
     clinician_client.get(record.get_absolute_url(), REMOTE_ADDR=ADDRESS)
-    # The page's own checks every few seconds are not views.
-    clinician_client.get(record.get_absolute_url(), {"since": "1"}, headers=HTMX)
 
     [view] = entries(Action.VIEWED)
     assert (view.user, view.interaction_id, view.patient_identifier) == (
@@ -50,12 +48,60 @@ def test_a_search_keeps_its_kind_never_its_words(clinician_client, clinician):
         "search": "name or title",
         "filters": ["encounter_status", "submitted_by"],
         "found": 1,
+        "page": "first",
     }
     assert "degård" not in json.dumps(search.detail, ensure_ascii=False).lower()
-    # Turning a page is the same search: no second entry.
-    clinician_client.get(LIST, {"q": "Ødegård", "older": "1.0" * 1})
-    assert len(entries(Action.SEARCHED)) == 1
+    # Every page of it too, whatever the cursor says (a made-up one included).
+    clinician_client.get(LIST, {"q": "Ødegård", "older": "not-a-cursor"})
+    assert [e.detail["page"] for e in entries(Action.SEARCHED)] == ["first", "older"]
     assert response.status_code == 200
+
+
+def test_a_sent_forms_address_is_a_view(clinician_client, clinician):
+    record = make_interaction(clinician, patient_identifier="PAT-KEY")
+    clinician_client.get("/interactions/new/", {"key": str(record.submission_key)})
+    [view] = entries(Action.VIEWED)
+    assert (view.interaction_id, view.detail) == (record.pk, {"page": "form address"})
+
+
+def test_the_live_part_is_a_view_only_when_it_shows_something(
+    clinician_client, clinician
+):
+    from django.utils import dateformat
+
+    record = make_interaction(clinician)
+    unchanged = dateformat.format(record.updated_at, "U.u")
+    answer = clinician_client.get(
+        record.get_absolute_url(), {"since": unchanged}, headers=HTMX
+    )
+    assert answer.status_code == 204
+    assert entries(Action.VIEWED) == []
+    clinician_client.get(record.get_absolute_url(), {"since": "1"}, headers=HTMX)
+    assert len(entries(Action.VIEWED)) == 1
+
+
+def test_the_admins_record_page_and_search_are_kept(admin_client_, clinician):
+    record = make_interaction(clinician, patient_identifier="PAT-ADM")
+    admin_client_.get(f"/admin/intake/interaction/{record.pk}/change/")
+    admin_client_.get("/admin/intake/interaction/", {"q": "PAT-4711"})
+    [view] = entries(Action.VIEWED)
+    assert (view.patient_identifier, view.detail) == ("PAT-ADM", {"page": "admin"})
+    [search] = entries(Action.SEARCHED)
+    assert search.detail == {
+        "search": "identifier",
+        "page": "admin",
+        "model": "interaction",
+    }
+
+
+def test_a_failed_sign_in_is_nobodys_even_from_a_signed_in_browser(
+    clinician_client, other_clinician
+):
+    clinician_client.post(
+        "/accounts/login/", {"username": "clin2", "password": "wrong", "next": ""}
+    )
+    [failed] = entries(Action.SIGN_IN_FAILED)
+    assert (failed.user, failed.username) == (None, "clin2")
 
 
 def test_the_plain_list_is_no_search(clinician_client):
@@ -129,14 +175,27 @@ def test_the_app_never_changes_or_removes_an_entry(entry):
     assert AccessEntry.objects.get(pk=entry.pk).action == Action.VIEWED
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "UPDATE intake_accessentry SET action = 'exported'",
-        "DELETE FROM intake_accessentry",
-    ],
-)
-def test_postgresql_refuses_a_change_from_anyone(entry, sql):
+def test_a_new_entry_never_takes_a_stored_ones_place(entry):
+    from django.db import IntegrityError
+
+    forged = AccessEntry(pk=entry.pk, action=Action.SIGNED_IN, username="forged")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        forged.save()
+    assert AccessEntry.objects.get(pk=entry.pk).action == Action.VIEWED
+
+
+def test_the_database_refuses_an_update_from_anyone(entry):
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE intake_accessentry SET action = 'exported'")
+    assert AccessEntry.objects.get(pk=entry.pk).action == Action.VIEWED
+
+
+@pytest.mark.parametrize("sql", ["DELETE FROM intake_accessentry"])
+def test_postgresql_refuses_a_delete_from_anyone(entry, sql):
     if connection.vendor != "postgresql":
         pytest.skip("a trigger on PostgreSQL; SQLite has the app's guard only")
     with (

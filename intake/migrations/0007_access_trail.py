@@ -24,14 +24,28 @@ DROP FUNCTION IF EXISTS intake_access_append_only();
 """
 
 
+# On SQLite, UPDATE only: Django empties tables with DELETE there (flush, in
+# tests), and the app refuses deletes itself (AccessEntry.delete, the queryset).
+SQLITE_NO_UPDATE = """
+CREATE TRIGGER intake_access_no_update BEFORE UPDATE ON intake_accessentry
+BEGIN
+    SELECT RAISE(ABORT, 'the access trail is append-only: UPDATE refused');
+END;
+"""
+
+
 def append_only(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(APPEND_ONLY)
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(SQLITE_NO_UPDATE)
 
 
 def drop_append_only(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(DROP_APPEND_ONLY)
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("DROP TRIGGER IF EXISTS intake_access_no_update")
 
 
 class Migration(migrations.Migration):

@@ -20,17 +20,22 @@ from intake.search import id_prefix_range, words
 Action = AccessEntry.Action
 
 
+#: audit_record's `user` when the request's user acted (the usual case).
+REQUEST_USER: Any = object()
+
+
 def audit_record(
     request: HttpRequest,
     action: str,
     *,
     record: Interaction | None = None,
-    user: Any = None,
+    user: Any = REQUEST_USER,
     username: str = "",
     **detail: Any,
 ) -> AccessEntry:
-    """Append one entry for `request`'s user (or `user`) doing `action`."""
-    who = user if user is not None else getattr(request, "user", None)
+    """Append one entry for `request`'s user (or `user`: None for nobody)
+    doing `action`."""
+    who = getattr(request, "user", None) if user is REQUEST_USER else user
     if who is not None and not who.is_authenticated:
         who = None
     return AccessEntry.objects.create(
