@@ -92,7 +92,21 @@ for _model, _admin_class in (
         admin.site.register(_model, _admin_class)
 
 
-class CortiCallInline(admin.TabularInline):
+class ReadOnly:
+    """Shown in the admin, never added, changed or deleted there: the log,
+    the calls and the trail are evidence, not a worksheet."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CortiCallInline(ReadOnly, admin.TabularInline):
     """Every call made to Corti for the submission: who, when, what came back."""
 
     model = CortiCall
@@ -114,17 +128,8 @@ class CortiCallInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("started_at", "id")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class InteractionEventInline(admin.TabularInline):
+class InteractionEventInline(ReadOnly, admin.TabularInline):
     """What else happened to the submission: refused reuses of its form, flags."""
 
     model = InteractionEvent
@@ -134,15 +139,6 @@ class InteractionEventInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("at", "id")
     verbose_name_plural = "Other events"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditedViews(admin.ModelAdmin):
@@ -180,7 +176,9 @@ class AuditedViews(admin.ModelAdmin):
 
 
 @admin.register(Interaction)
-class InteractionAdmin(AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
+class InteractionAdmin(
+    ReadOnly, AuditedViews, CalendarSafeChangelist, admin.ModelAdmin
+):
     """The whole history, read-only: the log is evidence, not a worksheet."""
 
     inlines = (CortiCallInline, InteractionEventInline)
@@ -270,18 +268,9 @@ class InteractionAdmin(AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AccessEntry)
-class AccessEntryAdmin(CalendarSafeChangelist, admin.ModelAdmin):
+class AccessEntryAdmin(ReadOnly, CalendarSafeChangelist, admin.ModelAdmin):
     """The access trail, read-only: who viewed, searched, exported, retried,
     corrected, signed in or failed to, when and from where."""
 
@@ -329,15 +318,6 @@ class AccessEntryAdmin(CalendarSafeChangelist, admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="access-trail.csv"'
         return response
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 def _is_address(text: str) -> bool:
     import ipaddress
@@ -350,7 +330,7 @@ def _is_address(text: str) -> bool:
 
 
 @admin.register(CortiCall)
-class CortiCallAdmin(AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
+class CortiCallAdmin(ReadOnly, AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
     """Every call made to Corti, for every submission: read-only. A call's
     page shows what was sent (patient details): it is a view of its
     submission in the access trail."""
@@ -383,12 +363,3 @@ class CortiCallAdmin(AuditedViews, CalendarSafeChangelist, admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("-started_at", "-id")
     readonly_fields = [field.name for field in CortiCall._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
