@@ -8,16 +8,13 @@ on a running gunicorn.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
-import runpy
 import sys
 
 import pytest
-from gunicorn.config import Config
 
-from config.logs import EscapingFormatter, GunicornLogger, escape_controls
-from tests.support.processes import BASE_DIR
+from config.logs import EscapingFormatter, escape_controls
+from tests.support.processes import gunicorn_logger
 
 FORGED = "2026-11-30 08:00:00,000 CRITICAL forged.logger PATIENT Jane Roe"
 
@@ -85,26 +82,8 @@ def test_django_logging_writes_a_traceback_on_the_record_s_line():
     assert f"ValueError: bad value\\n{FORGED}" in line
 
 
-def _gunicorn_logger() -> tuple[GunicornLogger, io.StringIO, io.StringIO]:
-    """gunicorn's logger as config/gunicorn.conf.py sets it up; its two streams."""
-    cfg = Config()
-    for name, value in runpy.run_path(
-        str(BASE_DIR / "config" / "gunicorn.conf.py")
-    ).items():
-        if name in cfg.settings:
-            cfg.set(name, value)
-    assert cfg.logger_class is GunicornLogger
-    logger = cfg.logger_class(cfg)
-    access, error = io.StringIO(), io.StringIO()
-    for log, stream in ((logger.access_log, access), (logger.error_log, error)):
-        for handler in log.handlers:
-            if getattr(handler, "_gunicorn", False):  # not pytest's own
-                handler.setStream(stream)
-    return logger, access, error
-
-
 def test_gunicorn_access_log_writes_one_line_per_request():
-    logger, access, _ = _gunicorn_logger()
+    logger, access, _ = gunicorn_logger()
 
     class Response:
         status = "404 Not Found"
@@ -131,7 +110,7 @@ def test_gunicorn_access_log_writes_one_line_per_request():
 
 
 def test_gunicorn_error_log_writes_one_line_per_record():
-    logger, _, error = _gunicorn_logger()
+    logger, _, error = gunicorn_logger()
 
     logger.error("Invalid request from %s", f"x\n{FORGED}")
 

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import runpy
 import subprocess
 import sys
 import uuid
@@ -24,7 +23,6 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
-from gunicorn.config import Config
 
 from config.logs import (
     EscapingFormatter,
@@ -34,7 +32,7 @@ from config.logs import (
 from intake.models import Interaction
 from tests.support.factories import TYPED, typed_values
 from tests.support.pages import post_new_form
-from tests.support.processes import BASE_DIR
+from tests.support.processes import BASE_DIR, gunicorn_logger
 
 FORGED = "2026-11-30 08:00:00,000 CRITICAL forged.logger PATIENT Jane Roe"
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -271,18 +269,7 @@ def test_a_failed_corti_call_keeps_corti_s_request_id(capture, corti, clinician_
 
 def test_gunicorn_writes_json_access_and_error_lines(monkeypatch):
     monkeypatch.setenv("LOG_FORMAT", "json")
-    cfg = Config()
-    for name, value in runpy.run_path(
-        str(BASE_DIR / "config" / "gunicorn.conf.py")
-    ).items():
-        if name in cfg.settings:
-            cfg.set(name, value)
-    logger = cfg.logger_class(cfg)
-    access, error = io.StringIO(), io.StringIO()
-    for log, stream in ((logger.access_log, access), (logger.error_log, error)):
-        for handler in log.handlers:
-            if getattr(handler, "_gunicorn", False):  # not pytest's own
-                handler.setStream(stream)
+    logger, access, error = gunicorn_logger()
 
     class Response:
         status = "404 Not Found"
