@@ -22,7 +22,7 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --ds=config.settings.te
 FAST := not browser and not slow and not screenshots
 
 .PHONY: run test test-postgres check screenshots load-test lint types format lock \
-	check-python browser-deps clean
+	check-python browser-deps sdk-deps clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Corti Intake needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -81,6 +81,20 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 		echo "WARNING: npm is missing; the accessibility checks will be skipped."; \
 	fi
 
+# Corti's official JavaScript SDK, which a test drives against the simulator
+# (tests/sandbox/test_official_sdk.py): installed from its lock file.
+SDK := tests/sandbox/sdk/node_modules/@corti/sdk/package.json
+
+sdk-deps: $(SDK)
+
+$(SDK): tests/sandbox/sdk/package.json tests/sandbox/sdk/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/sandbox/sdk --no-audit --no-fund --loglevel=error \
+		|| echo "WARNING: npm could not install @corti/sdk; its test will fail and say so."; \
+	else \
+		echo "WARNING: npm is missing; the official SDK's test will fail and say so."; \
+	fi
+
 run: $(VENV)/.sandbox
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
@@ -88,7 +102,7 @@ run: $(VENV)/.sandbox
 	PORT=$(PORT) $(PY) manage.py run_dashboard
 
 # Every test on SQLite, the browser ones included (not the screenshot writer).
-test: $(VENV)/.dev browser-deps
+test: $(VENV)/.dev browser-deps sdk-deps
 	$(PYTEST) -n $(JOBS)
 
 # The fast loop: lint, types, and the tests that are neither browser nor slow,
@@ -104,7 +118,7 @@ screenshots: $(VENV)/.dev browser-deps
 	$(PYTEST) -m screenshots tests/browser/test_screenshots.py
 
 # Every test but the browser ones (they run once, on SQLite, in `make test`).
-test-postgres: $(VENV)/.dev
+test-postgres: $(VENV)/.dev sdk-deps
 	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()' '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
 		echo "Running the suite on PostgreSQL at $(TEST_POSTGRES_URL)"; \
 		DATABASE_URL='$(TEST_POSTGRES_URL)' $(PYTEST) -n $(JOBS) -m "not browser and not screenshots"; \
@@ -139,4 +153,4 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache tests/browser/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache tests/browser/node_modules tests/sandbox/sdk/node_modules

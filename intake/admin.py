@@ -13,7 +13,13 @@ from django.views.decorators.cache import never_cache
 
 from .exports import access_csv
 from .fields import Section, section_names
-from .models import AccessEntry, CortiCall, Interaction, InteractionEvent
+from .models import (
+    AccessEntry,
+    CortiCall,
+    Interaction,
+    InteractionChange,
+    InteractionEvent,
+)
 from .services.audit import audit_record, search_kind
 
 admin.site.site_header = "Corti Intake administration"
@@ -141,6 +147,18 @@ class InteractionEventInline(ReadOnly, admin.TabularInline):
     verbose_name_plural = "Other events"
 
 
+class InteractionChangeInline(ReadOnly, admin.TabularInline):
+    """Every change of the created interaction: who, when, before and after."""
+
+    model = InteractionChange
+    extra = 0
+    can_delete = False
+    fields = ("at", "kind", "by", "before", "after", "request_id")
+    readonly_fields = fields
+    ordering = ("at", "id")
+    verbose_name_plural = "Changes"
+
+
 class AuditedViews(admin.ModelAdmin):
     """A record page shown, or a search of the list run, goes in the access
     trail (intake.services.audit), as in the dashboard's own pages."""
@@ -181,7 +199,7 @@ class InteractionAdmin(
 ):
     """The whole history, read-only: the log is evidence, not a worksheet."""
 
-    inlines = (CortiCallInline, InteractionEventInline)
+    inlines = (CortiCallInline, InteractionChangeInline, InteractionEventInline)
 
     list_display = (
         "created_at",

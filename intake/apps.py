@@ -9,6 +9,12 @@ def _ensure_roles(sender, **kwargs):
     roles_ensure()
 
 
+def _ensure_search_index(sender, using="default", **kwargs):
+    from intake import search_index
+
+    search_index.ensure(using)
+
+
 class IntakeConfig(AppConfig):
     name = "intake"
     verbose_name = "Corti intake"
@@ -17,6 +23,8 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate: the role groups exist with their permissions.
         post_migrate.connect(_ensure_roles, sender=self)
+        # ... and on SQLite the search's index with its triggers.
+        post_migrate.connect(_ensure_search_index, sender=self)
         from intake.services.audit import on_sign_in_failed, on_signed_in
         from intake.sessions import on_sign_in
 

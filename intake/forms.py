@@ -46,6 +46,7 @@ from .models import (
     Interaction,
 )
 from .search import id_prefix_range, words
+from .selectors import DEFAULT_SORT, SORTS, HistorySort
 from .throttling import password_verify
 
 # <input type="datetime-local"> sends minutes, or seconds when a step allows.
@@ -748,6 +749,17 @@ class HistoryFilterForm(forms.Form):
         error_messages={"invalid": _("Enter a date as 2026-11-30.")},
     )
     by = forms.CharField(required=False)
+    # Set by the table's column headers, never typed: a hand-edited address
+    # with an order this list does not know says so above the table.
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, sort.words) for key, sort in SORTS.items()],
+        error_messages={
+            "invalid_choice": _(
+                "The list has no order “%(value)s”: it is shown newest first."
+            )
+        },
+    )
 
     def __init__(self, data: Any, *, user: Any, submitters: Any = ()) -> None:
         super().__init__(data)
@@ -824,6 +836,11 @@ class HistoryFilterForm(forms.Form):
             ),
             "submitted_by": submitted_by,
         }
+
+    def order(self) -> HistorySort:
+        """The list's order: the one asked for, or newest first."""
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        return SORTS[data.get("sort") or DEFAULT_SORT]
 
     def narrowed(self) -> bool:
         """Whether anything other than the defaults is asked for."""

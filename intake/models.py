@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrPromise
 
@@ -231,6 +232,31 @@ class Interaction(models.Model):
     error_problem = models.JSONField(_("problem details"), null=True, blank=True)
     # The client's name for the kind of failure (intake.corti.errors).
     error_code = models.CharField(_("error kind"), max_length=32, blank=True)
+    # Its life after the create (intake.services.lifecycle): what Corti held
+    # when last read (GET one, the list, or a change's answer), and when.
+    corti_state = models.JSONField(
+        _("what Corti holds"), null=True, blank=True, editable=False
+    )
+    corti_read_at = models.DateTimeField(
+        _("last read from Corti"), null=True, blank=True
+    )
+    # Corti answered 404: gone there (deleted elsewhere). Never erased here.
+    corti_gone_at = models.DateTimeField(
+        _("gone from Corti since"), null=True, blank=True
+    )
+    # Deleted in Corti from this dashboard, and by whom.
+    deleted_at = models.DateTimeField(_("deleted in Corti at"), null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("deleted by"),
+    )
+    # Made outside the dashboard and brought in by sync_interactions: nothing
+    # was sent from here (its request body is empty).
+    imported = models.BooleanField(_("made outside the dashboard"), default=False)
     # What the history's search box matches (intake.search): identifiers,
     # patient name and title, folded. Kept by save() and bulk_create; on
     # PostgreSQL a trigram index answers "part of it" (migration 0005).
@@ -257,12 +283,27 @@ class Interaction(models.Model):
                 fields=["submitted_by", "-created_at", "-id"],
                 name="interaction_submitter_idx",
             ),
+            # The history's other orders (selectors.SORTS), each read forwards
+            # or backwards; they also serve a filter on their first column.
             models.Index(
-                fields=["encounter_identifier"], name="interaction_encounter_idx"
+                fields=["encounter_identifier", "-created_at", "-id"],
+                name="interaction_encounter_idx",
             ),
-            models.Index(fields=["patient_identifier"], name="interaction_patient_idx"),
             models.Index(
-                fields=["outcome", "-created_at"], name="interaction_outcome_idx"
+                fields=["patient_identifier", "-created_at", "-id"],
+                name="interaction_patient_idx",
+            ),
+            models.Index(
+                fields=["encounter_status", "-created_at", "-id"],
+                name="interaction_status_idx",
+            ),
+            models.Index(
+                fields=["encounter_type", "-created_at", "-id"],
+                name="interaction_type_idx",
+            ),
+            models.Index(
+                fields=["outcome", "-created_at", "-id"],
+                name="interaction_outcome_idx",
             ),
             # The sweep's question: which unknown records are overdue a check.
             models.Index(
@@ -373,18 +414,42 @@ def _detail_row(record: Interaction, field: DetailField) -> DetailRow:
     return DetailRow(field.name, label, str(value))
 
 
+def _change_text(field: DetailField, value: Any) -> str:
+    """A value kept in the change history (JSON) as the pages show it."""
+    if value in (None, ""):
+        return "—"
+    model_field = Interaction._meta.get_field(field.name)
+    choices = dict(getattr(model_field, "flatchoices", None) or ())
+    if value in choices:
+        return f"{choices[value]} ({value})"
+    if isinstance(model_field, models.DateTimeField):
+        try:
+            return clinic_time_text(dt.datetime.fromisoformat(str(value)))
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
 class CortiCall(models.Model):
     """One call to Corti made for a submission: the audit trail of its attempts."""
 
     class Kind(models.TextChoices):
         CREATE = "create", _("Create")
         LOOKUP = "lookup", _("Lookup")
+        READ = "read", _("Read")
+        UPDATE = "update", _("Update")
+        DELETE = "delete", _("Delete")
 
     class Trigger(models.TextChoices):
         SUBMIT = "submit", _("Form submitted")
         RETRY = "retry", _("Retry")
         OPENED = "opened", _("Submission opened")
         COMMAND = "command", _("reconcile_interactions")
+        REFRESH = "refresh", _("Refreshed")
+        END = "end", _("Ended")
+        EDIT = "edit", _("Corrected")
+        REMOVE = "remove", _("Deleted")
+        SYNC = "sync", _("sync_interactions")
         WORKER = "worker", _("Background check")
 
     class Result(models.TextChoices):
@@ -395,6 +460,8 @@ class CortiCall(models.Model):
         FOUND = "found", _("Found in Corti")
         NOT_FOUND = "not_found", _("Not in Corti")
         INCONCLUSIVE = "inconclusive", _("Could not tell")
+        CHANGED = "changed", _("Changed")
+        DELETED = "deleted", _("Deleted")
 
     interaction = models.ForeignKey(
         Interaction, on_delete=models.PROTECT, related_name="calls"
@@ -482,6 +549,82 @@ class InteractionEvent(models.Model):
 
 class AppendOnly(Exception):
     """An access entry was about to be changed or removed: never allowed."""
+
+
+class InteractionChangeQuerySet(models.QuerySet["InteractionChange"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnly("an interaction's changes are never changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("an interaction's changes are never removed")
+
+
+class InteractionChange(models.Model):
+    """One change of a created interaction: who, when, before and after.
+
+    Written by intake.services.lifecycle whenever what Corti holds changes
+    the local record: a clinician ended or corrected it here, an
+    administrator deleted it, or a read (refresh, sync) found it changed or
+    gone in Corti. `before` and `after` name the record's own fields (only
+    those that changed). Append-only, shown on the submission's page.
+    """
+
+    class Kind(models.TextChoices):
+        ENDED = "ended", _("Ended")
+        CORRECTED = "corrected", _("Corrected")
+        DELETED = "deleted", _("Deleted in Corti")
+        CHANGED_IN_CORTI = "changed_in_corti", _("Changed outside the dashboard")
+        GONE = "gone", _("Gone from Corti")
+        IMPORTED = "imported", _("Imported from Corti")
+
+    interaction = models.ForeignKey(
+        Interaction, on_delete=models.PROTECT, related_name="changes"
+    )
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    kind = models.CharField(_("what"), max_length=32, choices=Kind.choices)
+    # Null when a read (refresh, sync) found the change.
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    # Corti's request id of the call that made or found the change.
+    request_id = models.CharField(_("Corti request id"), max_length=128, blank=True)
+
+    objects = InteractionChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["interaction", "at"], name="change_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {clinic_time_text(self.at, seconds=True)}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnly("an interaction's changes are never changed")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("an interaction's changes are never removed")
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(label, before, after) of each field it changed, as pages show them."""
+        return [
+            (
+                str(field.label),
+                _change_text(field, self.before.get(field.name)),
+                _change_text(field, self.after.get(field.name)),
+            )
+            for field in DETAIL_FIELDS
+            if field.name in self.before or field.name in self.after
+        ]
 
 
 class AccessEntryQuerySet(models.QuerySet["AccessEntry"]):

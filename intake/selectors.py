@@ -7,11 +7,12 @@ import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.db import connections
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
-from intake import search
-from intake.models import CortiCall, Interaction, InteractionEvent
+from intake import search, search_index
+from intake.models import CortiCall, Interaction, InteractionChange, InteractionEvent
 
 Outcome = Interaction.Outcome
 # interaction_duplicate_of's rank of a row that only looks like one.
@@ -48,8 +49,14 @@ def interaction_list(
     if q:
         match = Q()
         if not ids_only:
-            for word in search.words(q):
+            words = search.words(q)
+            for word in words:
                 match &= Q(search_text__contains=word)
+            # SQLite's trigram index narrows the rows first; each row's own
+            # text is still checked above.
+            if match:
+                vendor = connections[queryset.db].vendor
+                match &= search_index.matches(words, vendor=vendor)
         shortest = search.MIN_ID_PREFIX if ids_only else search.TEXT_AND_ID_PREFIX
         ids = search.id_prefix_range(q, shortest=shortest)
         if ids is not None:
@@ -94,14 +101,78 @@ class HistoryPage:
     """One page of the history, and where the pages beside it start."""
 
     rows: list[Interaction]
-    #: Cursors (HistoryCursor.text) for the pages of newer and older rows.
+    #: Cursors (HistoryCursor.text) for the pages before and after this one
+    #: in the list's order ("newer" and "older" in the default order).
     newer: str | None
     older: str | None
 
 
 @dataclass(frozen=True)
+class HistorySort:
+    """One order of the history: a column (or none: submission time alone),
+    then submission time and the record id, so every row has one place.
+
+    Each order is an index range (Interaction.Meta.indexes) read forwards or
+    backwards: a column A to Z lists each value's rows newest first, and its
+    reverse, Z to A, is exactly that list backwards (oldest first in each).
+    """
+
+    #: In the address: ?sort=<key>.
+    key: str
+    #: The model field sorted by first; None for submission time alone.
+    column: str | None
+    descending: bool
+    #: How the table's caption says it ("newest first").
+    words: str
+
+    def fields(self) -> list[tuple[str, bool]]:
+        """(field, descending) from first to last."""
+        ties = not self.descending if self.column else self.descending
+        first = [(self.column, self.descending)] if self.column else []
+        return [*first, ("created_at", ties), ("pk", ties)]
+
+    def order_by(self, *, reverse: bool = False) -> list[str]:
+        return [
+            f"-{name}" if descending != reverse else name
+            for name, descending in self.fields()
+        ]
+
+
+DEFAULT_SORT = "newest"
+#: The history's orders, by their key in the address. Columns sort by the
+#: stored value, which for status, type and outcome is also their English
+#: names' alphabetical order.
+SORTS: dict[str, HistorySort] = {
+    sort.key: sort
+    for sort in (
+        HistorySort("newest", None, True, "newest first"),
+        HistorySort("oldest", None, False, "oldest first"),
+        *(
+            HistorySort(key, column, descending, f"by {noun}, {way}")
+            for key, column, noun in (
+                ("encounter", "encounter_identifier", "encounter identifier"),
+                ("patient", "patient_identifier", "patient identifier"),
+                ("status", "encounter_status", "status"),
+                ("type", "encounter_type", "type"),
+                ("outcome", "outcome", "outcome"),
+            )
+            for key, descending, way in (
+                (key, False, "A to Z"),
+                (f"-{key}", True, "Z to A"),
+            )
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
 class HistoryCursor:
-    """A row's place in the newest-first order: (created_at, pk)."""
+    """A row's place in the history: (created_at, pk).
+
+    In an order by a column the row's column value is read again by its id
+    (HistoryCursor.values): the address never carries a patient identifier
+    the list did not already hold.
+    """
 
     created_at: dt.datetime
     pk: uuid.UUID
@@ -126,31 +197,61 @@ class HistoryCursor:
         except (ValueError, OverflowError, OSError):
             return None
 
+    def values(self, sort: HistorySort) -> dict[str, object] | None:
+        """The row's values of `sort`'s fields; None when the row is gone."""
+        if sort.column is None:
+            return {"created_at": self.created_at, "pk": self.pk}
+        rows = Interaction.objects.filter(pk=self.pk).order_by()
+        found = list(rows.values(sort.column, "created_at", "pk")[:1])
+        return found[0] if found else None
+
+
+def _beyond(sort: HistorySort, values: dict[str, object], *, reverse: bool) -> Q:
+    """The rows after `values` in `sort` (before them when `reverse`).
+
+    The leading bound starts the index range at the cursor; the OR only
+    sorts out the rows that share its first values.
+    """
+    fields = sort.fields()
+    after = Q()
+    same = Q()
+    for name, descending in fields:
+        way = "lt" if descending != reverse else "gt"
+        step = same & Q(**{f"{name}__{way}": values[name]})
+        after = after | step if after else step
+        same &= Q(**{name: values[name]})
+    first, descending = fields[0]
+    way = "lte" if descending != reverse else "gte"
+    return Q(**{f"{first}__{way}": values[first]}) & after
+
 
 def interaction_page(
     queryset: QuerySet[Interaction],
     *,
     size: int,
+    sort: HistorySort = SORTS[DEFAULT_SORT],
     older_than: HistoryCursor | None = None,
     newer_than: HistoryCursor | None = None,
 ) -> HistoryPage:
-    """`size` rows of `queryset` (newest first) after a cursor, by keyset.
+    """`size` rows of `queryset` in `sort`'s order after (`older_than`) or
+    before (`newer_than`) a cursor, by keyset.
 
     No OFFSET and no count: each page is an index range from its cursor, so
     page 10,000 costs what page 1 does, and rows added meanwhile never make a
-    row repeat or vanish between pages.
+    row repeat or vanish between pages. A cursor whose row is gone (or
+    unreadable) gives the first page.
     """
     if newer_than is not None:
-        # The leading bound starts the index range at the cursor; the OR
-        # only sorts out the rows of the cursor's own instant.
-        newer = queryset.filter(
-            Q(created_at__gte=newer_than.created_at),
-            Q(created_at__gt=newer_than.created_at) | Q(pk__gt=newer_than.pk),
-        ).order_by("created_at", "pk")
-        rows = list(newer[: size + 1])
+        values = newer_than.values(sort)
+        if values is None:
+            return interaction_page(queryset, size=size, sort=sort)
+        before = queryset.filter(_beyond(sort, values, reverse=True)).order_by(
+            *sort.order_by(reverse=True)
+        )
+        rows = list(before[: size + 1])
         if len(rows) <= size:
-            # Back at the newest rows: the first page, full.
-            return interaction_page(queryset, size=size)
+            # Back at the start of the list: the first page, full.
+            return interaction_page(queryset, size=size, sort=sort)
         rows = rows[:size][::-1]
         return HistoryPage(
             rows=rows,
@@ -158,16 +259,16 @@ def interaction_page(
             older=HistoryCursor.of(rows[-1]).text,
         )
     if older_than is not None:
-        queryset = queryset.filter(
-            Q(created_at__lte=older_than.created_at),
-            Q(created_at__lt=older_than.created_at) | Q(pk__lt=older_than.pk),
-        )
-    rows = list(queryset.order_by("-created_at", "-pk")[: size + 1])
+        values = older_than.values(sort)
+        if values is None:
+            return interaction_page(queryset, size=size, sort=sort)
+        queryset = queryset.filter(_beyond(sort, values, reverse=False))
+    rows = list(queryset.order_by(*sort.order_by())[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     newer_start = None
     if older_than is not None:
-        # Rows newer than this page: from its first row (or, on a page left
+        # Rows before this page: from its first row (or, on a page left
         # empty, from the cursor it was asked with).
         newer_start = HistoryCursor.of(rows[0]) if rows else older_than
     return HistoryPage(
@@ -244,6 +345,11 @@ def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:
     return record.calls.select_related("user").order_by("started_at", "id")
 
 
+def interaction_changes(*, record: Interaction) -> QuerySet[InteractionChange]:
+    """A created interaction's changes (who, when, before and after), oldest first."""
+    return InteractionChange.objects.filter(interaction=record).select_related("by")
+
+
 def interaction_events(*, record: Interaction) -> QuerySet[InteractionEvent]:
     """What else happened to a submission (refused reuses, flags), oldest first."""
     return record.events.select_related("user").order_by("at", "id")
@@ -258,27 +364,75 @@ def submissions_per_day(
     *, first_day: dt.date, days: int, by: str
 ) -> dict[dt.date, dict[str, int]]:
     """Submissions per clinic day from `first_day` for `days` days, counted
-    by `by` ("encounter_type", "outcome" or "submitted_by__username").
+    by `by` ("encounter_type" or "outcome").
 
-    One grouped query over the history index's range of those days.
+    One grouped query over the history index's range of those days. On
+    SQLite the day is not worked out per row (Django's time zone functions
+    are Python there, called once a row): rows are counted per UTC hour from
+    the stored text, and each hour goes to its clinic day here; exact
+    whenever the clinic's offset is whole hours, as it is in the clinic
+    zones of Europe and the Americas. Other zones take the per-row way.
     """
-    from django.db.models import Count
-    from django.db.models.functions import TruncDate
+    from django.db import connection
+    from django.db.models import CharField, Count
+    from django.db.models.functions import Substr, TruncDate
 
     from intake.clinic_time import clinic_day_start, clinic_time_zone
+
+    zone = clinic_time_zone()
+    start = clinic_day_start(first_day)
+    end = clinic_day_start(first_day + dt.timedelta(days=days))
+    window = Interaction.objects.filter(created_at__gte=start, created_at__lt=end)
+    counted: dict[dt.date, dict[str, int]] = {
+        first_day + dt.timedelta(days=i): {} for i in range(days)
+    }
+    if connection.vendor == "sqlite" and _whole_hour_offsets(zone, first_day, days):
+        hours = (
+            window.annotate(hour=Substr("created_at", 1, 13, output_field=CharField()))
+            .values("hour", by)
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for row in hours:
+            at = dt.datetime.strptime(row["hour"], "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
+            day = counted.setdefault(at.astimezone(zone).date(), {})
+            day[str(row[by])] = day.get(str(row[by]), 0) + row["n"]
+        return counted
+    rows = (
+        window.annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day", by)
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        counted.setdefault(row["day"], {})[str(row[by])] = row["n"]
+    return counted
+
+
+def _whole_hour_offsets(zone: dt.tzinfo, first_day: dt.date, days: int) -> bool:
+    """Whether `zone` is a whole number of hours from UTC all through the
+    days (and so every clinic day starts on a UTC hour)."""
+    from intake.clinic_time import clinic_day_start
+
+    for i in range(days + 1):
+        offset = clinic_day_start(first_day + dt.timedelta(days=i)).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+    return True
+
+
+def submissions_per_user(*, first_day: dt.date, days: int) -> dict[str, int]:
+    """Submissions per submitting user (username) over those clinic days."""
+    from django.db.models import Count
+
+    from intake.clinic_time import clinic_day_start
 
     start = clinic_day_start(first_day)
     end = clinic_day_start(first_day + dt.timedelta(days=days))
     rows = (
         Interaction.objects.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=clinic_time_zone()))
-        .values("day", by)
+        .values("submitted_by__username")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    counted: dict[dt.date, dict[str, int]] = {
-        first_day + dt.timedelta(days=i): {} for i in range(days)
-    }
-    for row in rows:
-        counted.setdefault(row["day"], {})[str(row[by])] = row["n"]
-    return counted
+    return {row["submitted_by__username"]: row["n"] for row in rows}

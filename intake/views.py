@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,18 @@ from .notices import answer_notice, retry_notice
 from .search import TEXT_AND_ID_PREFIX, id_prefix_range
 from .selectors import (
     COUNT_LIMIT,
+    SORTS,
     HistoryCursor,
+    HistorySort,
     count_up_to,
     interaction_by_submission_key,
     interaction_calls,
+    interaction_changes,
     interaction_events,
     interaction_get,
     interaction_page,
     submissions_per_day,
+    submissions_per_user,
     users_by_name,
 )
 from .selectors import interaction_list as interaction_list_select
@@ -284,9 +289,11 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
     """List submissions newest first, with search, filters and pages."""
     filters = _history_filters(request)
     found, ids_only = _history_found(filters)
+    sort = filters.order()
     page = interaction_page(
         found,
         size=PAGE_SIZE,
+        sort=sort,
         older_than=HistoryCursor.parse(request.GET.get("older")),
         newer_than=HistoryCursor.parse(request.GET.get("newer")),
     )
@@ -308,6 +315,9 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
         "count": min(count, COUNT_LIMIT),
         "more_than_counted": count > COUNT_LIMIT,
         "filtered": filters.narrowed(),
+        "sort": sort,
+        "by_time": sort.column is None and sort.descending,
+        "columns": _history_columns(sort),
         "filter_form": filters,
         "filters": _shown_filters(filters),
         "status_choices": ENCOUNTER_STATUS_CHOICES,
@@ -362,10 +372,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         rows=per_day("outcome"),
         label_every=every,
     )
-    totals: dict[str, int] = {}
-    for _day, counts in per_day("submitted_by__username"):
-        for name, count in counts.items():
-            totals[name] = totals.get(name, 0) + count
+    totals = submissions_per_user(first_day=first, days=days)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     shown = ranked[:OVERVIEW_USERS]
     others = sum(count for _, count in ranked[OVERVIEW_USERS:])
@@ -406,7 +413,7 @@ def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
         Action.EXPORTED,
         **history_detail(filters.selection(), found=count_up_to(found, COUNT_LIMIT)),
     )
-    records = found.iterator(chunk_size=2000)
+    records = found.order_by(*filters.order().order_by()).iterator(chunk_size=2000)
     # Who exported, never what: the filters can hold a patient's name.
     logger.info(
         "User %s exported interactions (%s)",
@@ -454,6 +461,7 @@ def interaction_detail(
             "interaction": record,
             "calls": interaction_calls(record=record),
             "events": interaction_events(record=record),
+            "changes": list(interaction_changes(record=record)),
             "can_resend": record.is_failed
             and interaction_may_resend(user=request.user, record=record),
             # Names as written (Søren, not S\u00f8ren); the template escapes.
@@ -498,6 +506,58 @@ def _history_found(filters: HistoryFilterForm) -> tuple[QuerySet[Interaction], b
     return found, False
 
 
+@dataclass(frozen=True)
+class HistoryColumn:
+    """One column header of the history's table."""
+
+    label: str
+    #: Shown on wide screens only.
+    secondary: bool = False
+    #: The selector's column (HistorySort.column); "" for submission time;
+    #: None for a column the list is not sorted by.
+    column: str | None = None
+    #: The order its header's link asks for, and what it says it does.
+    link: str = ""
+    action: str = ""
+    #: aria-sort when the list is sorted by it.
+    sorted: str = ""
+
+
+def _history_columns(sort: HistorySort) -> list[HistoryColumn]:
+    """The table's headers: each sortable one a link to its order (or, when
+    the list is sorted by it already, to the reverse)."""
+    plain = [
+        HistoryColumn(_("Submitted"), column=""),
+        HistoryColumn(_("Outcome"), column="outcome"),
+        HistoryColumn(_("Encounter"), column="encounter_identifier"),
+        HistoryColumn(_("Status"), secondary=True, column="encounter_status"),
+        HistoryColumn(_("Type"), secondary=True, column="encounter_type"),
+        HistoryColumn(_("Patient"), column="patient_identifier"),
+        HistoryColumn(_("By"), secondary=True),
+        HistoryColumn(_("Interaction ID"), secondary=True),
+    ]
+    columns = []
+    for header in plain:
+        if header.column is None:
+            columns.append(header)
+            continue
+        mine = (sort.column or "") == header.column
+        ways = [s for s in SORTS.values() if (s.column or "") == header.column]
+        # The reverse of the current order, or this column's first order.
+        link = next(s for s in ways if s != sort) if mine else ways[0]
+        columns.append(
+            replace(
+                header,
+                link=link.key,
+                action=_("sort %(words)s") % {"words": link.words},
+                sorted=("descending" if sort.descending else "ascending")
+                if mine
+                else "",
+            )
+        )
+    return columns
+
+
 def _shown_filters(form: HistoryFilterForm) -> dict[str, str]:
     """What the filter fields show: what was typed, valid or not."""
     data = form.data
@@ -509,6 +569,7 @@ def _shown_filters(form: HistoryFilterForm) -> dict[str, str]:
         "submitted_from": data.get("submitted_from", ""),
         "submitted_to": data.get("submitted_to", ""),
         "by": form.cleaned_data.get("by", form.default_by),
+        "sort": form.cleaned_data.get("sort", ""),
     }
 
 

@@ -83,3 +83,72 @@ def _message(error: Any) -> str:
 
 def validate_create_request(body: Any) -> list[tuple[str, str]]:
     return validation_errors(body, "InteractionsCreateRequest")
+
+
+#: The update (PATCH) body, as Corti's API reference and official SDK give it
+#: (its `InteractionsUpdateRequest`): every field optional, except that a
+#: period still needs its start and a patient its identifier; unknown fields
+#: are refused, as Corti refuses them.
+_UPDATE_SCHEMAS = {
+    "InteractionsUpdateRequest": ("InteractionsCreateRequest", ()),
+    "InteractionsEncounterUpdateRequest": ("InteractionsEncounterCreateRequest", ()),
+    "InteractionsPatientUpdate": ("InteractionsPatient", ("identifier",)),
+    "InteractionsEncounterPeriodUpdate": (
+        "InteractionsEncounterPeriod",
+        ("startedAt",),
+    ),
+}
+
+
+@functools.cache
+def _update_validator() -> Draft4Validator:
+    components = _to_json_schema(copy.deepcopy(openapi()["components"]))
+    schemas = components["schemas"]
+    for name, (source, required) in _UPDATE_SCHEMAS.items():
+        schema = copy.deepcopy(schemas[source])
+        schema.pop("required", None)
+        if required:
+            schema["required"] = list(required)
+        schema["additionalProperties"] = False
+        schemas[name] = schema
+    refs = {
+        ("InteractionsUpdateRequest", "encounter"): (
+            "InteractionsEncounterUpdateRequest"
+        ),
+        ("InteractionsUpdateRequest", "patient"): "InteractionsPatientUpdate",
+        ("InteractionsEncounterUpdateRequest", "period"): (
+            "InteractionsEncounterPeriodUpdate"
+        ),
+    }
+    for (owner, prop), target in refs.items():
+        schemas[owner]["properties"][prop] = {"$ref": f"#/components/schemas/{target}"}
+    schema = {
+        "$ref": "#/components/schemas/InteractionsUpdateRequest",
+        "components": components,
+    }
+    return Draft4Validator(schema, format_checker=FormatChecker())
+
+
+def validate_update_request(body: Any) -> list[tuple[str, str]]:
+    """(JSON path, message) for each way a PATCH body breaks the API's rules."""
+    errors = []
+    for error in sorted(
+        _update_validator().iter_errors(body), key=lambda e: list(e.path)
+    ):
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required":
+            path.append(error.message.split("'")[1] if "'" in error.message else "")
+            message = "is required"
+        elif error.validator == "additionalProperties":
+            unknown = sorted(
+                set(error.instance) - set(error.schema.get("properties", {}))
+            )
+            for name in unknown:
+                errors.append((".".join([*path, name]), "is not a known field"))
+            continue
+        elif error.validator == "anyOf" and error.context:
+            message = _message(error.context[0])
+        else:
+            message = _message(error)
+        errors.append((".".join(path) or "(body)", message))
+    return errors

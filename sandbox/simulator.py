@@ -11,11 +11,18 @@ It speaks the parts of the API the dashboard uses, as documented in
 - ``GET /v2/interactions/``: lists what was created, with Corti's query
   parameters ``sort``, ``direction``, ``pageSize``, ``index``,
   ``encounterStatus`` (repeatable) and ``patient`` (patient identifier).
+- ``GET``, ``PATCH`` and ``DELETE /v2/interactions/{id}``: one interaction;
+  a PATCH body is checked as Corti checks it (unknown fields, enum values,
+  types: `contract.validate_update_request`) and merged field by field; the
+  answer is the whole interaction. A deleted interaction is a 404 from then
+  on (a second DELETE too).
 
 Faults, to prove the dashboard loses and duplicates nothing: each rule names
-an endpoint (``create``, ``list``, ``token`` or ``any``), a kind (see
-`FAULT_KINDS`), and how often it fires (a probability ``rate`` and/or a
-``count`` of times). Set them with ``--fault`` on the command line or with
+an endpoint (``create``, ``list``, ``get``, ``update``, ``delete``,
+``token`` or ``any``), a kind (see `FAULT_KINDS`), and how often it fires (a
+probability ``rate`` and/or a ``count`` of times). On ``update`` and
+``delete`` the ``created-...`` kinds do the change and then lose or spoil
+the answer, as on ``create``. Set them with ``--fault`` on the command line or with
 ``POST /_simulator/faults``.
 
 Control endpoints for tests and demos, under ``/_simulator/``:
@@ -28,6 +35,7 @@ It keeps what was created in memory for as long as it runs.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -44,14 +52,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .contract import validate_create_request
+from .contract import validate_create_request, validate_update_request
 
 logger = logging.getLogger(__name__)
 
 TOKEN_PATH_SUFFIX = "/protocol/openid-connect/token"
+ITEM_PREFIX = "/v2/interactions/"
 PROBLEM_BASE = "https://api.corti.app/problems"
 
-ENDPOINTS = ("create", "list", "token", "any")
+ENDPOINTS = ("create", "list", "get", "update", "delete", "token", "any")
+#: Endpoints that change something: their "created-..." faults do the work,
+#: then lose or spoil the answer.
+WORK_ENDPOINTS = ("create", "update", "delete")
 #: Every fault the switch knows. Statuses answer at once and change nothing;
 #: "slow" does the work and answers after `delay` seconds; "hang" waits
 #: `delay` seconds and closes the connection without doing anything; "drop"
@@ -61,7 +73,7 @@ ENDPOINTS = ("create", "list", "token", "any")
 #: "slow-created" waits `delay` seconds, THEN creates the interaction and
 #: answers 201: with a client timeout shorter than the delay, the client has
 #: given up (and searched) before the interaction exists.
-FAULT_STATUSES = (400, 401, 403, 429, 500, 502, 503, 504)
+FAULT_STATUSES = (400, 401, 403, 404, 409, 429, 500, 502, 503, 504)
 FAULT_KINDS = (
     *(str(status) for status in FAULT_STATUSES),
     "slow",
@@ -182,6 +194,8 @@ class SimulatorState:
     token_ttl: float = 300.0
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
     interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The IDs of deleted interactions, oldest first (for tests).
+    deleted: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     initial_faults: list[Fault] = field(default_factory=list)
@@ -219,6 +233,7 @@ class SimulatorState:
         with self.lock:
             self.tokens.clear()
             self.interactions.clear()
+            self.deleted.clear()
             self.counts.clear()
             self.faults = [Fault(**f.as_json()) for f in self.initial_faults]
             self.rng = random.Random(self.seed)  # noqa: S311
@@ -262,6 +277,7 @@ class SimulatorState:
             return {
                 "tenant": self.tenant_name,
                 "interactions": [_public(i) for i in self.interactions.values()],
+                "deleted": list(self.deleted),
                 "counts": dict(self.counts),
                 "faults": [f.as_json() for f in self.faults],
             }
@@ -313,7 +329,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.request_id = str(uuid.uuid4())
         self._swallow = False
         self._swallowed: tuple[Any, ...] | None = None
-        self._did_create = False
+        self._did_work = False
         self._answer_delay = 0.0
         self.body = self._read_body()
         path = urlsplit(self.path).path
@@ -330,6 +346,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return self._faulted("create", self._create_interaction)
         if path == "/v2/interactions/" and method == "GET":
             return self._faulted("list", self._list_interactions)
+        item = path.removeprefix(ITEM_PREFIX) if path.startswith(ITEM_PREFIX) else ""
+        if item and "/" not in item:
+            if method == "GET":
+                return self._faulted("get", lambda: self._get_interaction(item))
+            if method == "PATCH":
+                return self._faulted("update", lambda: self._update_interaction(item))
+            if method == "DELETE":
+                return self._faulted("delete", lambda: self._delete_interaction(item))
         if path.startswith("/_simulator/"):
             refusal = self._control_refusal(method)
             if refusal is not None:
@@ -400,8 +424,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if fault is None:
             return handle()
         kind = fault.kind
-        if endpoint != "create":
-            # Only a create has work to spoil; elsewhere these are plain faults.
+        if endpoint not in WORK_ENDPOINTS:
+            # Only a change has work to spoil; elsewhere these are plain faults.
             kind = kind.removeprefix("created-")
         if kind == "drop":
             return self._drop()
@@ -412,7 +436,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._answer_delay = fault.delay
             return handle()
         if kind == "slow-created":
-            if endpoint != "create":
+            if endpoint not in WORK_ENDPOINTS:
                 self._answer_delay = fault.delay
                 return handle()
             # Corti still working on it after the client stopped waiting.
@@ -423,7 +447,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._swallow = True
             handle()
             self._swallow = False
-            if not self._did_create:
+            if not self._did_work:
                 # Nothing was created (a bad token or body): answer as is, and
                 # keep the fault for a create it can spoil.
                 state.refund(fault, endpoint)
@@ -558,22 +582,23 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             f"ws://{self.headers.get('Host', 'localhost')}/audio-bridge/v2/"
             f"interactions/{interaction_id}/streams?tenant-name={state.tenant_name}"
         )
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = _now()
         record = {
             "id": interaction_id,
             "assignedUserId": body.get("assignedUserId") or str(uuid.uuid4()),
-            "encounter": body["encounter"],
+            "encounter": copy.deepcopy(body["encounter"]),
             "patient": body.get("patient"),
             "createdAt": now,
             "updatedAt": now,
-            "endedAt": None,
+            "lastUpdated": now,
+            "endedAt": (body["encounter"].get("period") or {}).get("endedAt"),
             "websocketUrl": websocket_url,
         }
         with state.lock:
             record["_seq"] = len(state.interactions)
             state.interactions[interaction_id] = record
         state.count("created")
-        self._did_create = True
+        self._did_work = True
         return self._json(
             HTTPStatus.CREATED,
             {"interactionId": interaction_id, "websocketUrl": websocket_url},
@@ -652,6 +677,88 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             HTTPStatus.OK,
             {"interactions": [_public(item) for item in page]},
         )
+
+    def _found(self, item: str) -> dict[str, Any] | None:
+        """The interaction `item` names (answering 400 or 404 when none)."""
+        if not self._authorized():
+            return None
+        try:
+            key = str(uuid.UUID(item))
+        except ValueError:
+            self._problem(
+                HTTPStatus.BAD_REQUEST,
+                "The interaction ID is not a UUID.",
+                validation_errors=[{"id": "must be a valid uuid"}],
+            )
+            return None
+        state = self.server.state
+        with state.lock:
+            record = state.interactions.get(key)
+        if record is None:
+            self._problem(HTTPStatus.NOT_FOUND, f"Interaction {key} was not found.")
+        return record
+
+    def _get_interaction(self, item: str) -> None:
+        record = self._found(item)
+        if record is None:
+            return None
+        self.server.state.count("read")
+        with self.server.state.lock:
+            public = _public(record)
+        return self._json(HTTPStatus.OK, public)
+
+    def _update_interaction(self, item: str) -> None:
+        state = self.server.state
+        record = self._found(item)
+        if record is None:
+            return None
+        try:
+            body = json.loads(self.body.decode("utf-8") or "null")
+        except ValueError:
+            return self._problem(HTTPStatus.BAD_REQUEST, "The body is not JSON.")
+        errors = validate_update_request(body)
+        if errors:
+            return self._problem(
+                HTTPStatus.BAD_REQUEST,
+                "The request body does not match the contract.",
+                validation_errors=[{path: message} for path, message in errors],
+            )
+        now = _now()
+        with state.lock:
+            if record["id"] not in state.interactions:
+                # Deleted while this request was read.
+                found = False
+            else:
+                found = True
+                _merge(record, body)
+                ended = ((record["encounter"] or {}).get("period") or {}).get("endedAt")
+                record["endedAt"] = ended
+                record["updatedAt"] = record["lastUpdated"] = now
+                public = _public(record)
+        if not found:
+            return self._problem(
+                HTTPStatus.NOT_FOUND, f"Interaction {record['id']} was not found."
+            )
+        state.count("updated")
+        self._did_work = True
+        return self._json(HTTPStatus.OK, public)
+
+    def _delete_interaction(self, item: str) -> None:
+        state = self.server.state
+        record = self._found(item)
+        if record is None:
+            return None
+        with state.lock:
+            gone = state.interactions.pop(record["id"], None)
+            if gone is not None:
+                state.deleted.append(record["id"])
+        if gone is None:
+            return self._problem(
+                HTTPStatus.NOT_FOUND, f"Interaction {record['id']} was not found."
+            )
+        state.count("deleted")
+        self._did_work = True
+        return self._send(HTTPStatus.NO_CONTENT, b"", content_type=None)
 
     def _authorized(self) -> bool:
         state = self.server.state
@@ -759,6 +866,8 @@ _FAULT_DETAILS = {
     HTTPStatus.BAD_REQUEST: "The request was rejected by the simulator's fault switch.",
     HTTPStatus.UNAUTHORIZED: "Unauthorized (fault switch).",
     HTTPStatus.FORBIDDEN: "The tenant or client is not allowed (fault switch).",
+    HTTPStatus.NOT_FOUND: "No such interaction (fault switch).",
+    HTTPStatus.CONFLICT: "The interaction changed meanwhile (fault switch).",
     HTTPStatus.TOO_MANY_REQUESTS: "Too many requests (fault switch).",
     HTTPStatus.INTERNAL_SERVER_ERROR: "Internal error (fault switch).",
     HTTPStatus.BAD_GATEWAY: "Bad gateway (fault switch).",
@@ -769,7 +878,20 @@ _FAULT_DETAILS = {
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
     """An interaction as Corti shows it (without the simulator's bookkeeping)."""
-    return {k: v for k, v in item.items() if not k.startswith("_")}
+    return copy.deepcopy({k: v for k, v in item.items() if not k.startswith("_")})
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _merge(record: dict[str, Any], body: dict[str, Any]) -> None:
+    """Apply a PATCH body: objects field by field, anything else replaced."""
+    for name, value in body.items():
+        if isinstance(value, dict) and isinstance(record.get(name), dict):
+            _merge(record[name], value)
+        else:
+            record[name] = copy.deepcopy(value)
 
 
 def make_server(

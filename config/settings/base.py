@@ -325,6 +325,12 @@ INTAKE_SETTLE_SECONDS = env.float("INTAKE_SETTLE_SECONDS", default=120.0)
 if INTAKE_SETTLE_SECONDS < 0:
     raise ImproperlyConfigured("INTAKE_SETTLE_SECONDS must not be negative.")
 
+# A created interaction's page has it read from Corti again, in the
+# background, when the local copy is older than this (intake.services.lifecycle).
+INTAKE_REFRESH_SECONDS = env.float("INTAKE_REFRESH_SECONDS", default=60.0)
+if INTAKE_REFRESH_SECONDS < 0:
+    raise ImproperlyConfigured("INTAKE_REFRESH_SECONDS must not be negative.")
+
 # --- Background work ---------------------------------------------------------
 # Django's Tasks API (the django-tasks backport) with its database backend: the
 # queue lives in the same database, so SQLite and PostgreSQL need nothing else.

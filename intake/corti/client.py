@@ -48,7 +48,12 @@ from .errors import (
     api_error_for,
 )
 from .tokens import AccessToken, SharedTokenCache, TokenCacheUnavailable
-from .types import InteractionCreate, InteractionCreated, InteractionListed
+from .types import (
+    InteractionCreate,
+    InteractionCreated,
+    InteractionListed,
+    InteractionUpdate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +117,10 @@ BACKOFF_BASE = 0.2
 BACKOFF_CAP = 2.0
 #: A call waits out at most this many 429 answers.
 MAX_RATE_LIMIT_WAITS = 3
-#: Methods that may be sent again after an unknown outcome.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Methods that may be sent again after an unknown outcome. Not DELETE: a
+#: second DELETE of what the first one deleted is a 404, which would turn a
+#: success into "not found". The caller reads the interaction back instead.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 #: Seconds between two looks at the cache while another process signs in.
 TOKEN_POLL_INTERVAL = 0.05
 #: The cache's refresh lock outlives the longest sign-in by this much.
@@ -208,6 +215,40 @@ class CortiClient:
         except ValueError as exc:
             raise CortiResponseError(
                 f"Corti's interaction list could not be read: {exc}.",
+                status=response.status_code,
+                request_id=_request_id(response),
+            ) from exc
+
+    def get_interaction(self, interaction_id: uuid.UUID) -> InteractionListed:
+        """What Corti holds for one interaction now (404: CortiNotFoundError)."""
+        response = self._send("GET", f"/interactions/{interaction_id}")
+        return self._interaction(response, "read")
+
+    def update_interaction(
+        self, interaction_id: uuid.UUID, update: InteractionUpdate
+    ) -> InteractionListed:
+        """Change an interaction (only the fields in `update`); return it whole.
+
+        Never sent twice by this client: a lost answer raises (its outcome is
+        unknown) and the caller reads the interaction back to settle it.
+        """
+        response = self._send(
+            "PATCH", f"/interactions/{interaction_id}", json=update.to_json()
+        )
+        return self._interaction(response, "update")
+
+    def delete_interaction(self, interaction_id: uuid.UUID) -> None:
+        """Delete an interaction and everything under it (recordings,
+        transcripts, facts, documents). Never sent twice by this client: a lost
+        answer raises, and the caller reads back (a 404 then means deleted)."""
+        self._send("DELETE", f"/interactions/{interaction_id}")
+
+    def _interaction(self, response: requests.Response, call: str) -> InteractionListed:
+        try:
+            return InteractionListed.from_json(_json_object(response))
+        except (ValueError, TypeError) as exc:
+            raise CortiResponseError(
+                f"Corti's answer to the {call} call could not be read: {exc}.",
                 status=response.status_code,
                 request_id=_request_id(response),
             ) from exc

@@ -17,6 +17,7 @@ __all__ = [
     "InteractionCreate",
     "InteractionCreated",
     "InteractionListed",
+    "InteractionUpdate",
     "Patient",
     "parse_rfc3339",
     "to_rfc3339_utc",
@@ -130,7 +131,8 @@ def parse_rfc3339(value: Any) -> dt.datetime | None:
 
 @dataclass(frozen=True, kw_only=True)
 class InteractionListed:
-    """One interaction as `GET /interactions/` lists it.
+    """One interaction as Corti shows it: listed (`GET /interactions/`), read
+    (`GET /interactions/{id}`) or in the answer to a `PATCH`.
 
     `encounter` and `patient` stay as Corti sent them (JSON objects): they are
     compared with what was sent, never re-sent.
@@ -142,6 +144,11 @@ class InteractionListed:
     encounter: dict[str, Any]
     patient: dict[str, Any] | None
     assigned_user_id: str = ""
+    updated_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    #: The whole object as it came (unknown fields kept, as Corti's change
+    #: policy asks of clients).
+    raw: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> InteractionListed:
@@ -159,4 +166,35 @@ class InteractionListed:
             encounter=encounter,
             patient=patient if isinstance(patient, dict) else None,
             assigned_user_id=str(data.get("assignedUserId") or ""),
+            updated_at=parse_rfc3339(data.get("updatedAt") or data.get("lastUpdated")),
+            ended_at=parse_rfc3339(data.get("endedAt")),
+            raw=data,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionUpdate:
+    """The body of `PATCH /interactions/{id}`: only what changes.
+
+    `encounter` and `patient` hold the changed fields in the API's own names
+    (a period always with its `startedAt`, a patient always with its
+    `identifier`: Corti requires them beside any change of theirs). `None`
+    in them clears a field; `assigned_user_id` is sent only when given.
+    """
+
+    encounter: dict[str, Any] | None = None
+    patient: dict[str, Any] | None = None
+    assigned_user_id: uuid.UUID | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.assigned_user_id is not None:
+            body["assignedUserId"] = str(self.assigned_user_id)
+        if self.encounter:
+            body["encounter"] = self.encounter
+        if self.patient:
+            body["patient"] = self.patient
+        return body
+
+    def __bool__(self) -> bool:
+        return bool(self.to_json())

@@ -366,6 +366,7 @@ def test_state_keeps_what_was_created(corti):
         "createdAt": record["createdAt"],
         "updatedAt": record["createdAt"],
         "endedAt": None,
+        "lastUpdated": record["createdAt"],
         "websocketUrl": answer["websocketUrl"],
     }
 
@@ -404,6 +405,7 @@ def test_reset_empties_state_and_forgets_tokens(corti):
     assert corti.state() == {
         "tenant": "base",
         "interactions": [],
+        "deleted": [],
         "counts": {},
         "faults": [],
     }
@@ -415,8 +417,8 @@ def test_reset_empties_state_and_forgets_tokens(corti):
     [
         ("GET", "/v2/interactions"),
         ("POST", "/v2/interactions"),
-        ("DELETE", "/v2/interactions/42"),
-        ("PATCH", "/v2/interactions/42"),
+        ("DELETE", "/v2/interactions/42/notes"),
+        ("PATCH", "/v2/interactions/"),
         ("GET", "/_simulator/reset"),
         ("GET", "/nowhere"),
     ],
@@ -481,6 +483,8 @@ LISTED_KEYS = {
     "patient",
     "createdAt",
     "updatedAt",
+    # In Corti's official SDK's type of a read interaction, beside updatedAt.
+    "lastUpdated",
     "endedAt",
     "websocketUrl",
 }
@@ -598,6 +602,7 @@ def test_list_shows_interactions_as_corti_lists_them(corti):
         "patient": {"identifier": "PAT-1", "gender": "female"},
         "createdAt": first["createdAt"],
         "updatedAt": first["createdAt"],
+        "lastUpdated": first["createdAt"],
         "endedAt": None,
         "websocketUrl": answer["websocketUrl"],
     }
@@ -819,7 +824,7 @@ def test_faults_route_refuses_other_methods(corti):
     [
         ([{"kind": "418"}], "unknown fault '418'"),
         ([{"kind": "created-429"}], "unknown fault 'created-429'"),
-        ([{"kind": "503", "endpoint": "delete"}], "unknown endpoint 'delete'"),
+        ([{"kind": "503", "endpoint": "remove"}], "unknown endpoint 'remove'"),
         ([{"kind": "503", "rate": 1.5}], "rate must be between 0 and 1"),
         ([{"kind": "503", "rate": -0.1}], "rate must be between 0 and 1"),
         ([{"kind": "503", "count": -1}], "count must not be negative"),
@@ -1368,7 +1373,7 @@ def test_reset_rolls_the_seeded_dice_back_to_the_start(dice):
     [
         ("nonsense", "write ENDPOINT:KIND[:RATE]"),
         ("create:teapot", "unknown fault 'teapot'"),
-        ("delete:503", "unknown endpoint 'delete'"),
+        ("remove:503", "unknown endpoint 'remove'"),
         ("create:503:2", "rate must be between 0 and 1"),
     ],
 )

@@ -116,3 +116,41 @@ def test_nothing_inline_the_csp_would_block(admin_client_, history):
 def test_clinicians_do_not_see_it(clinician_client, history):
     assert clinician_client.get(OVERVIEW).status_code == 403
     assert 'href="/overview/"' not in html(clinician_client.get("/interactions/"))
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Copenhagen", "America/New_York", "Asia/Kolkata", "UTC"]
+)
+@pytest.mark.parametrize("by", ["encounter_type", "outcome"])
+def test_per_day_counts_agree_however_the_days_are_worked_out(
+    clinician, settings, monkeypatch, zone, by
+):
+    """Hours grouped and put into days (SQLite) or days grouped by the
+    database: the same counts, across both DST changes and in a zone whose
+    offset is not whole hours."""
+    import random
+
+    from intake import selectors
+
+    settings.TIME_ZONE = zone
+    rng = random.Random(15)
+    first = dt.date(2026, 3, 1)
+    start = dt.datetime(2026, 2, 28, 12, tzinfo=dt.UTC)
+    for _ in range(300):
+        make_interaction(
+            clinician,
+            created_at=start + dt.timedelta(minutes=rng.randrange(245 * 24 * 60)),
+            encounter_type=rng.choice(["consultation", "emergency"]),
+            outcome=rng.choice(["created", "failed"]),
+        )
+
+    asked = {"first_day": first, "days": 240, "by": by}
+    counted = selectors.submissions_per_day(**asked)
+    monkeypatch.setattr(selectors, "_whole_hour_offsets", lambda *a: False)
+    per_row = selectors.submissions_per_day(**asked)
+
+    assert counted == per_row
+    assert sum(sum(day.values()) for day in counted.values()) > 250
+    assert selectors.submissions_per_user(first_day=first, days=240) == {
+        clinician.get_username(): sum(sum(d.values()) for d in per_row.values())
+    }

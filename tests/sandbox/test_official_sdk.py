@@ -1,0 +1,86 @@
+"""The simulator against a client no one here wrote: Corti's official
+JavaScript SDK (`@corti/sdk`, pinned in tests/sandbox/sdk/package.json and
+installed by `make test`), run with Node: create, a paged list, a filtered
+list, get, update and delete. What the SDK sends must pass the simulator's
+checks, and what the simulator answers must parse in the SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import BASE_DIR
+
+SDK_DIR = Path(BASE_DIR) / "tests" / "sandbox" / "sdk"
+SDK_PACKAGE = SDK_DIR / "node_modules" / "@corti" / "sdk" / "package.json"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sdk():
+    node = shutil.which("node")
+    if node is None or not SDK_PACKAGE.exists():
+        pytest.fail(
+            "Node and @corti/sdk are needed: `make sdk-deps` (part of `make test`) "
+            "installs the SDK from tests/sandbox/sdk/package-lock.json."
+        )
+    return node
+
+
+def test_the_official_sdk_drives_every_call_against_the_simulator(sdk, simulator):
+    simulator.reset()
+    result = subprocess.run(
+        [sdk, "sdk_check.mjs"],
+        cwd=SDK_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **os.environ,
+            "SIM_BASE": simulator.api_url,
+            "SIM_LOGIN": f"{simulator.base_url}/realms",
+            "SIM_TENANT": simulator.tenant,
+            "SIM_CLIENT_ID": simulator.client_id,
+            "SIM_CLIENT_SECRET": simulator.client_secret,
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+
+    created = seen["created"]
+    assert len(created) == 5
+    assert seen["websocketUrl"].startswith("ws://")
+    # Pages of 2 until the empty one: every interaction once, oldest first.
+    assert seen["listed"] == created
+    assert sorted(seen["byPatient"]) == sorted(created[0::2])
+    assert seen["inProgress"] == 5
+    assert seen["got"] == {
+        "id": created[0],
+        "identifier": "SDK-ENC-1",
+        "startedAt": "2026-03-29T08:01:00.000Z",
+        "patientName": "Søren Ødegård",
+        "createdAt": True,
+    }
+    assert seen["updated"] == {
+        "status": "completed",
+        "endedAt": "2026-03-29T09:00:00.000Z",
+        "title": "SDK visit 1, ended",
+        "patientName": "Søren Ødegaard",
+        "gender": "male",
+    }
+    assert seen["afterDelete"] == 404
+    assert seen["secondDelete"] == 404
+
+    state = simulator.state()
+    assert state["deleted"] == [created[1]]
+    held = {item["id"]: item for item in state["interactions"]}
+    assert held[created[0]]["encounter"]["status"] == "completed"
+    assert held[created[0]]["patient"]["birthDate"].startswith("1980-01-02T00:00:00")
+    assert state["counts"].get("fault:create:400", 0) == 0

@@ -1,0 +1,399 @@
+"""An interaction's life after its create (intake.services.lifecycle):
+refresh and sync against the real simulator, over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+import requests
+from django.core.management import CommandError, call_command
+
+from intake.corti.errors import CortiError
+from intake.models import CortiCall, Interaction, InteractionChange
+from intake.selectors import interaction_list
+from intake.services import lifecycle
+from intake.services.lifecycle import apply_corti_state, interaction_refresh
+from tests.support.corti import corti_create, fault, token_for
+from tests.support.records import calls_of, stranded, submit
+
+pytestmark = pytest.mark.django_db
+
+Kind = InteractionChange.Kind
+R = CortiCall.Result
+READ, REFRESH = CortiCall.Kind.READ, CortiCall.Trigger.REFRESH
+
+
+def corti_call(sim, method: str, interaction_id, body=None) -> requests.Response:
+    return requests.request(
+        method,
+        f"{sim.api_url}/interactions/{interaction_id}",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {token_for(sim)}",
+            "Tenant-Name": sim.tenant,
+        },
+        timeout=5,
+    )
+
+
+def changes(record: Interaction) -> list[tuple[str, dict, dict, int | None]]:
+    return [
+        (c.kind, c.before, c.after, c.by_id)
+        for c in InteractionChange.objects.filter(interaction=record)
+    ]
+
+
+@pytest.fixture
+def created(corti, clinician) -> Interaction:
+    record = submit(clinician).record
+    assert record.outcome == Interaction.Outcome.CREATED
+    return record
+
+
+# --- refresh -----------------------------------------------------------------
+
+
+def test_refresh_takes_what_was_changed_elsewhere_and_keeps_who_and_what(
+    corti, created
+):
+    corti_call(
+        corti,
+        "PATCH",
+        created.interaction_id,
+        {
+            "encounter": {"status": "completed", "title": "Knee pain, left"},
+            "patient": {"identifier": "PAT-7", "name": "Ada King"},
+        },
+    )
+
+    result = interaction_refresh(record=created)
+
+    assert result.ok and not result.gone
+    assert sorted(result.changed) == [
+        "encounter_status",
+        "encounter_title",
+        "patient_name",
+    ]
+    created.refresh_from_db()
+    assert created.encounter_status == "completed"
+    assert created.patient_name == "Ada King"
+    # What was sent stays as it was sent.
+    assert created.request_body["patient"]["name"] == "Ada Lovelace"
+    assert created.corti_state["encounter"]["title"] == "Knee pain, left"
+    assert created.corti_read_at is not None
+    assert changes(created) == [
+        (
+            Kind.CHANGED_IN_CORTI,
+            {
+                "encounter_status": "in-progress",
+                "encounter_title": "Knee pain",
+                "patient_name": "Ada Lovelace",
+            },
+            {
+                "encounter_status": "completed",
+                "encounter_title": "Knee pain, left",
+                "patient_name": "Ada King",
+            },
+            None,
+        )
+    ]
+    assert calls_of(created)[-1] == (READ, R.FOUND, REFRESH, None)
+    # The search follows the name Corti holds now.
+    assert created in interaction_list(q="king")
+
+
+def test_a_refresh_that_finds_nothing_new_records_no_change(corti, created):
+    first = interaction_refresh(record=created)
+    read_at = Interaction.objects.get(pk=created.pk).corti_read_at
+    second = interaction_refresh(record=created)
+
+    assert first.ok and second.ok and not first.changed and not second.changed
+    assert changes(created) == []
+    assert Interaction.objects.get(pk=created.pk).corti_read_at > read_at
+
+
+def test_gone_from_corti_is_marked_once_and_nothing_is_erased(corti, created):
+    assert corti_call(corti, "DELETE", created.interaction_id).status_code == 204
+
+    result = interaction_refresh(record=created)
+    again = interaction_refresh(record=created)
+
+    assert result.ok and result.gone and again.gone
+    created.refresh_from_db()
+    assert created.corti_gone_at is not None
+    assert created.encounter_identifier == "ENC-42"
+    assert created.outcome == Interaction.Outcome.CREATED
+    assert [kind for kind, *_ in changes(created)] == [Kind.GONE]
+    assert [c[1] for c in calls_of(created)[-2:]] == [R.NOT_FOUND, R.NOT_FOUND]
+    assert created.calls.last().error_request_id
+    assert not lifecycle.refresh_due(created)
+
+
+@pytest.mark.parametrize(
+    ("kind", "result"),
+    [("403", R.FAILED), ("429", R.FAILED), ("409", R.FAILED), ("hang", R.UNKNOWN)],
+)
+def test_a_failed_read_changes_nothing_locally(corti, created, settings, kind, result):
+    settings.CORTI_TIMEOUT = 0.3
+    settings.CORTI_RETRY_BUDGET = 0.0
+    from intake.corti import clear_clients
+
+    clear_clients()
+    corti_call(corti, "PATCH", created.interaction_id, {"encounter": {"title": "X"}})
+    corti.set_faults(fault(kind, "get", count=5, delay=1.0, retry_after=30))
+    before = Interaction.objects.get(pk=created.pk)
+
+    outcome = interaction_refresh(record=created)
+
+    assert not outcome.ok and outcome.error is not None
+    after = Interaction.objects.get(pk=created.pk)
+    assert after.encounter_title == before.encounter_title == "Knee pain"
+    assert after.corti_read_at is None and after.corti_gone_at is None
+    assert changes(created) == []
+    assert calls_of(created)[-1][:2] == (READ, result)
+    if kind != "hang":
+        assert outcome.error.request_id == created.calls.last().error_request_id != ""
+
+
+def test_a_submission_not_created_is_never_read(corti, clinician):
+    record = stranded(clinician)
+
+    before = calls_of(record)
+
+    assert not interaction_refresh(record=record).ok
+    assert calls_of(record) == before
+
+
+def test_a_change_made_here_is_told_apart_from_one_made_elsewhere(
+    corti, created, clinician
+):
+    data = corti_call(corti, "GET", created.interaction_id).json()
+    data["encounter"]["status"] = "completed"
+    data["patient"]["pronouns"] = "they/them"
+
+    apply_corti_state(
+        created,
+        data,
+        by=clinician,
+        kind=Kind.ENDED,
+        mine=frozenset({"encounter_status"}),
+        request_id="req-1",
+    )
+
+    assert changes(created) == [
+        (
+            Kind.ENDED,
+            {"encounter_status": "in-progress"},
+            {"encounter_status": "completed"},
+            clinician.pk,
+        ),
+        (
+            Kind.CHANGED_IN_CORTI,
+            {"patient_pronouns": "she/her"},
+            {"patient_pronouns": "they/them"},
+            None,
+        ),
+    ]
+
+
+def test_the_change_history_is_append_only(corti, created):
+    from intake.models import AppendOnly
+
+    corti_call(corti, "PATCH", created.interaction_id, {"encounter": {"title": "Y"}})
+    interaction_refresh(record=created)
+    change = InteractionChange.objects.get(interaction=created)
+
+    with pytest.raises(AppendOnly):
+        change.save()
+    with pytest.raises(AppendOnly):
+        change.delete()
+    with pytest.raises(AppendOnly):
+        InteractionChange.objects.all().update(kind=Kind.ENDED)
+    with pytest.raises(AppendOnly):
+        InteractionChange.objects.all().delete()
+
+
+# --- sync --------------------------------------------------------------------
+
+
+def body(n: int, patient: str = "") -> dict:
+    return {
+        "encounter": {
+            "identifier": f"ELSEWHERE-{n}",
+            "status": "planned",
+            "type": "consultation",
+            "period": {"startedAt": f"2026-03-0{n % 9 + 1}T08:00:00Z"},
+            "title": f"Made elsewhere {n}",
+        },
+        "patient": {"identifier": patient or f"EXT-{n}", "name": "Åse Ørsted"},
+    }
+
+
+def test_sync_imports_pages_until_an_empty_one_and_is_idempotent(
+    corti, created, clinician
+):
+    made = [corti_create(corti, body(n)) for n in range(5)]
+
+    summary = lifecycle.interactions_sync(page_size=2)
+
+    assert summary.complete and summary.pages == 3
+    assert (summary.seen, summary.new, summary.unchanged, summary.updated) == (
+        6,
+        5,
+        1,
+        0,
+    )
+    imported = Interaction.objects.filter(imported=True)
+    assert {r.interaction_id for r in imported} == set(made)
+    one = imported.get(interaction_id=made[2])
+    assert one.encounter_identifier == "ELSEWHERE-2"
+    assert one.patient_identifier == "EXT-2"
+    assert one.outcome == Interaction.Outcome.CREATED
+    assert one.request_body == {}
+    assert one.submitted_by.username == lifecycle.IMPORT_USERNAME
+    assert not one.submitted_by.is_active
+    assert not one.submitted_by.has_usable_password()
+    held = corti_call(corti, "GET", made[2]).json()
+    assert one.created_at.isoformat().replace("+00:00", "") == held["createdAt"][:-1]
+    assert [k for k, *_ in changes(one)] == [Kind.IMPORTED]
+    # Lookups cover it.
+    assert one in interaction_list(q="orsted")
+
+    again = lifecycle.interactions_sync(page_size=2)
+    assert (again.new, again.updated, again.unchanged, again.gone) == (0, 0, 6, 0)
+    assert Interaction.objects.count() == 6
+
+
+def test_sync_updates_known_records_and_marks_the_unlisted_gone(corti, clinician):
+    kept = submit(clinician, encounter_identifier="KEPT").record
+    lost = submit(clinician, encounter_identifier="LOST").record
+    corti_call(
+        corti, "PATCH", kept.interaction_id, {"encounter": {"status": "on-hold"}}
+    )
+    corti_call(corti, "DELETE", lost.interaction_id)
+
+    summary = lifecycle.interactions_sync()
+
+    assert (summary.updated, summary.gone, summary.new) == (1, 1, 0)
+    kept.refresh_from_db()
+    lost.refresh_from_db()
+    assert kept.encounter_status == "on-hold"
+    assert lost.corti_gone_at is not None and lost.encounter_identifier == "LOST"
+
+
+def test_creates_between_pages_are_read_once(corti, monkeypatch):
+    for n in range(3):
+        corti_create(corti, body(n))
+    from intake.corti.client import CortiClient
+
+    listing = CortiClient.list_interactions
+    late: list[uuid.UUID] = []
+
+    def list_and_create(self, **kwargs):
+        page = listing(self, **kwargs)
+        if kwargs.get("index") == 1:
+            late.append(corti_create(corti, body(7)))
+        return page
+
+    monkeypatch.setattr(CortiClient, "list_interactions", list_and_create)
+
+    summary = lifecycle.interactions_sync(page_size=2)
+
+    assert summary.new == 4
+    assert Interaction.objects.filter(interaction_id=late[0]).count() == 1
+
+
+def test_an_interaction_that_may_be_a_lost_answer_is_left_for_settling(
+    corti, clinician
+):
+    # A create that reached Corti, whose worker died before the answer came:
+    # the record is pending, Corti holds its interaction.
+    record = stranded(clinician)
+    corti_create(corti, record.request_body)
+    corti_create(corti, body(1))
+
+    summary = lifecycle.interactions_sync()
+
+    assert (summary.left_for_settling, summary.new) == (1, 1)
+    assert not Interaction.objects.filter(
+        imported=True, encounter_identifier=record.encounter_identifier
+    ).exists()
+    record.refresh_from_db()
+    assert record.outcome == Interaction.Outcome.PENDING
+
+
+def test_a_page_that_cannot_be_read_stops_the_sync_and_marks_nothing_gone(
+    corti, clinician
+):
+    lost = submit(clinician).record
+    corti_call(corti, "DELETE", lost.interaction_id)
+    for n in range(3):
+        corti_create(corti, body(n))
+    corti.set_faults(fault("403", "list", count=1))
+
+    with pytest.raises(CortiError):
+        lifecycle.interactions_sync(page_size=2)
+
+    lost.refresh_from_db()
+    assert lost.corti_gone_at is None
+
+
+def test_the_command_reports_its_counts(corti, clinician, capsys):
+    corti_create(corti, body(1))
+    submit(clinician)
+
+    call_command("sync_interactions", "--page-size", "1")
+
+    out = capsys.readouterr().out
+    assert "Read 2 interaction(s) in 2 page(s): 1 new, 0 updated, 1 unchanged" in out
+
+
+def test_the_command_names_corti_s_request_id_when_it_fails(corti):
+    corti.set_faults(fault("403", "list", count=1))
+
+    with pytest.raises(CommandError, match=r"Corti request id [0-9a-f-]{36}"):
+        call_command("sync_interactions")
+
+
+def test_the_command_refuses_a_page_size_corti_would(corti):
+    with pytest.raises(CommandError, match="between 1 and 100"):
+        call_command("sync_interactions", "--page-size", "500")
+
+
+def test_a_field_from_corti_longer_than_its_column_is_cut_but_kept_whole(
+    corti, created
+):
+    long_title = "T" * 400
+    corti_call(
+        corti, "PATCH", created.interaction_id, {"encounter": {"title": long_title}}
+    )
+
+    interaction_refresh(record=created)
+
+    created.refresh_from_db()
+    assert created.encounter_title == "T" * 255
+    assert created.corti_state["encounter"]["title"] == long_title
+
+
+def test_corti_fields_read_dates_and_ids_as_the_record_keeps_them():
+    fields = lifecycle.corti_fields(
+        {
+            "assignedUserId": "not-a-uuid",
+            "encounter": {"period": {"startedAt": "2026-03-29T01:30:00Z"}},
+            "patient": {"identifier": "P", "birthDate": "1980-01-02T00:00:00Z"},
+        }
+    )
+    assert fields["assigned_user_id"] is None
+    assert fields["encounter_started_at"] == dt.datetime(
+        2026, 3, 29, 1, 30, tzinfo=dt.UTC
+    )
+    assert fields["patient_birth_date"] == dt.date(1980, 1, 2)
+    assert fields["encounter_ended_at"] is None
+    assert (
+        lifecycle.corti_fields({"patient": None, "encounter": "x"})[
+            "patient_identifier"
+        ]
+        == ""
+    )
