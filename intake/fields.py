@@ -238,6 +238,54 @@ def value_at(body: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
     return node
 
 
+def details_from_body(
+    body: Mapping[str, Any] | None, *, lengths: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """The twelve details found in an interaction's JSON (a create body, or
+    an interaction as Corti shows it), typed as a record keeps them.
+
+    Text is cut to `lengths` (a column's size) where given; a time, date or
+    UUID that cannot be read is None, as is anything missing.
+    """
+    found: dict[str, Any] = {}
+    for field in DETAIL_FIELDS:
+        value = value_at(body, field.path)
+        if field.kind == Kind.TEXT:
+            text = "" if value is None else str(value)
+            limit = (lengths or {}).get(field.name)
+            found[field.name] = text[:limit] if limit else text
+        elif field.kind == Kind.UUID:
+            try:
+                found[field.name] = uuid.UUID(str(value)) if value else None
+            except ValueError:
+                found[field.name] = None
+        else:
+            instant = _instant(value)
+            if field.name.endswith("_date"):
+                # A date travels as midnight UTC of that date.
+                day = instant.astimezone(dt.UTC).date() if instant else None
+                if day is None and isinstance(value, str):
+                    try:
+                        day = dt.date.fromisoformat(value[:10])
+                    except ValueError:
+                        day = None
+                found[field.name] = day
+            else:
+                found[field.name] = instant
+    return found
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    """An RFC 3339 time (Z or an offset) as an aware datetime, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 if tuple(f.name for f in dataclasses.fields(InteractionDetails)) != DETAIL_NAMES:
     raise RuntimeError("InteractionDetails and DETAIL_FIELDS list other fields")
 if sorted(f.form_position for f in DETAIL_FIELDS) != list(range(1, 13)):

@@ -852,3 +852,80 @@ class HistoryFilterForm(forms.Form):
             or any(data.get(name) for name in asked)
             or data.get("by", self.default_by) != self.default_by
         )
+
+
+class EndForm(forms.Form):
+    """When an encounter ended: now (left empty), or a time on the clinic's
+    clocks, not before its start and not in the future (DST-safe, as the
+    intake form: a skipped time is refused, a repeated one asks which)."""
+
+    error_messages = {
+        "before_start": _("The end must not be before the start (%(start)s)."),
+        "future": _("The end cannot be in the future: leave it empty for now."),
+    }
+    #: A clock a little ahead of the server's is not "the future".
+    FUTURE_SLACK = dt.timedelta(minutes=2)
+
+    ended_at = ClinicDateTimeField(required=False, label=_("Ended at"))
+
+    def __init__(self, *args: Any, started_at: dt.datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started_at = started_at
+        field = self.fields["ended_at"]
+        assert isinstance(field, ClinicDateTimeField)
+        if self.is_bound:
+            field.fold_choice = self.data.get(self.add_prefix("ended_at") + FOLD_SUFFIX)
+        field.help_text = _(
+            "Optional: leave empty for now. Clinic time, %(zone)s; not before "
+            "the start (%(start)s)."
+        ) % {"zone": settings.TIME_ZONE, "start": clinic_time_text(started_at)}
+        describe_fields(self)
+
+    def clean_ended_at(self) -> dt.datetime | None:
+        ended: dt.datetime | None = self.cleaned_data.get("ended_at")
+        if ended is None:
+            return None
+        if ended < self.started_at:
+            raise ValidationError(
+                self.error_messages["before_start"],
+                code="before_start",
+                params={"start": clinic_time_text(self.started_at)},
+            )
+        if ended > timezone.now() + self.FUTURE_SLACK:
+            raise ValidationError(self.error_messages["future"], code="future")
+        return ended
+
+
+class CorrectionForm(IntakeForm):
+    """The intake form for correcting a created interaction: the same fields
+    and rules, without a submission key. A patient identifier once given can
+    be corrected but not removed (Corti keeps a patient once it has one)."""
+
+    error_messages = {
+        **IntakeForm.error_messages,
+        "patient_kept": _(
+            "Corti keeps the patient once given: correct the identifier "
+            "instead of removing it."
+        ),
+    }
+
+    def __init__(self, *args: Any, had_patient: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_renewed = False
+        del self.fields["submission_key"]
+        self.had_patient = had_patient
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if (
+            self.had_patient
+            and not data.get("patient_identifier")
+            and "patient_identifier" not in self.errors
+        ):
+            self.add_error(
+                "patient_identifier",
+                ValidationError(
+                    self.error_messages["patient_kept"], code="patient_kept"
+                ),
+            )
+        return data

@@ -10,12 +10,19 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrPromise
 
 from intake.clinic_time import clinic_time_text
 from intake.enums import EncounterStatus, EncounterType, ErrorCode, Gender
-from intake.fields import DETAIL_FIELDS, DetailField, InteractionDetails
+from intake.fields import (
+    DETAIL_FIELDS,
+    DetailField,
+    InteractionDetails,
+    Kind,
+    details_from_body,
+)
 from intake.search import search_text
 
 ENCOUNTER_STATUS_CHOICES = [
@@ -275,6 +282,15 @@ class Interaction(models.Model):
                 _("Can correct and send again anyone's failed submission"),
             ),
             ("view_overview", _("Can see the administrators' overview (charts)")),
+            (
+                "follow_interaction",
+                _("Can refresh, end and correct own created interactions"),
+            ),
+            (
+                "change_any_interaction",
+                _("Can refresh, end and correct anyone's created interactions"),
+            ),
+            ("delete_in_corti", _("Can delete interactions in Corti")),
         ]
         indexes = [
             # The history's order and its pages' cursors (selectors.HistoryCursor).
@@ -345,6 +361,52 @@ class Interaction(models.Model):
         """The details as the pages show them, in the order of Corti's body."""
         return [_detail_row(self, field) for field in DETAIL_FIELDS]
 
+    @cached_property
+    def sent(self) -> Interaction:
+        """The details as they were sent when it was created (from its
+        request body), whatever Corti holds now; itself when nothing was sent
+        from here (imported) or the body holds no details."""
+        if not self.request_body:
+            return self
+        details = details_from_body(self.request_body)
+        if details["encounter_started_at"] is None:
+            return self
+        return Interaction(
+            pk=self.pk,
+            interaction_id=self.interaction_id,
+            submitted_by_id=self.submitted_by_id,
+            created_at=self.created_at,
+            **details,
+        )
+
+    def sent_rows(self) -> list[DetailRow]:
+        """The details as sent, as the pages show them."""
+        return [_detail_row(self.sent, field) for field in DETAIL_FIELDS]
+
+    def comparison_rows(self) -> list[tuple[str, str, str, bool]]:
+        """(label, as sent, as Corti holds it now, whether they differ) for
+        each detail: what was sent when it was created (its request body)
+        beside the record, which follows Corti (intake.services.lifecycle)."""
+        sent = self.sent
+        rows = []
+        for field in DETAIL_FIELDS:
+            before = _detail_row(sent, field)
+            now = _detail_row(self, field)
+            sent_value = getattr(sent, field.name)
+            # An assigned user not sent is Corti's to choose: no difference.
+            differs = sent_value != getattr(self, field.name) and not (
+                field.kind == Kind.UUID and sent_value is None
+            )
+            rows.append(
+                (
+                    str(field.label),
+                    _row_text(before) if self.request_body else "",
+                    _row_text(now),
+                    differs and bool(self.request_body),
+                )
+            )
+        return rows
+
     @property
     def failure_explanation(self) -> str:
         """What a failed or unknown submission means for the clinician."""
@@ -396,6 +458,12 @@ class DetailRow:
     label: str
     text: str
     code: str = ""
+
+
+def _row_text(row: DetailRow) -> str:
+    if not row.text:
+        return "—"
+    return f"{row.text} ({row.code})" if row.code else row.text
 
 
 def _detail_row(record: Interaction, field: DetailField) -> DetailRow:

@@ -10,8 +10,12 @@ from django.contrib import messages
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from .clinic_time import clinic_time_text
+from .enums import ErrorCode
+from .fields import DETAIL_FIELDS
 from .models import Interaction
 from .services.interactions import RetryResult
+from .services.lifecycle import LifeResult
 
 Outcome = Interaction.Outcome
 Notice = tuple[int, Promise]
@@ -117,3 +121,156 @@ def retry_notice(record: Interaction, result: RetryResult) -> tuple[int, str]:
                 "why": record.failure_explanation,
             }
     raise LookupError(f"no notice for {result} on a {record.outcome} record")
+
+
+#: Why a change or a read of a created interaction did not happen, by the
+#: kind of error (intake.enums.ErrorCode); "" for any other.
+LIFE_FAILURES: dict[str, Promise] = {
+    ErrorCode.UNREACHABLE: _("Corti cannot be reached right now."),
+    ErrorCode.AUTH: _(
+        "The dashboard could not sign in to Corti: ask an administrator to "
+        "check the Corti settings."
+    ),
+    ErrorCode.MISCONFIGURED: _(
+        "The dashboard's Corti settings cannot be used: ask an administrator "
+        "to check them."
+    ),
+    ErrorCode.UNAUTHORIZED: _(
+        "Corti did not accept the dashboard's access token: ask an "
+        "administrator to check the Corti settings."
+    ),
+    ErrorCode.FORBIDDEN: _(
+        "Corti refused it (403): this tenant or API client may not do that."
+    ),
+    ErrorCode.RATE_LIMITED: _(
+        "Corti is limiting requests right now: try again in a minute."
+    ),
+    ErrorCode.INVALID: _("Corti did not accept the change: %(fields)s."),
+    ErrorCode.TIMEOUT: _("Corti did not answer in time."),
+    ErrorCode.DISCONNECTED: _("The connection to Corti dropped."),
+    ErrorCode.SERVER_ERROR: _("Corti answered with a server error."),
+    "": _("Corti answered with an error (%(status)s)."),
+}
+
+#: What the page says after each action (refresh, end, correct, delete),
+#: by what happened.
+LIFE_NOTICES: dict[tuple[str, str], Notice] = {
+    ("refresh", "changed"): (
+        messages.SUCCESS,
+        _(
+            "Read from Corti: %(count)s detail(s) had been changed outside the "
+            "dashboard; this page shows them now (see Changes)."
+        ),
+    ),
+    ("refresh", "same"): (
+        messages.SUCCESS,
+        _("Read from Corti: nothing has changed."),
+    ),
+    ("end", "done"): (messages.SUCCESS, _("Encounter ended in Corti at %(ended)s.")),
+    ("correct", "done"): (
+        messages.SUCCESS,
+        _("Corrected in Corti: %(fields)s."),
+    ),
+    ("correct", "same"): (
+        messages.INFO,
+        _("Nothing was changed: the details are as Corti holds them."),
+    ),
+    ("delete", "done"): (
+        messages.SUCCESS,
+        _(
+            "Deleted in Corti, with its recordings, transcripts, facts and "
+            "documents. This record is kept, marked deleted."
+        ),
+    ),
+    ("any", "gone"): (
+        messages.WARNING,
+        _(
+            "Corti no longer has this interaction: it was deleted outside the "
+            "dashboard. Nothing was changed; this record is kept, marked gone."
+        ),
+    ),
+    ("any", "unsettled"): (
+        messages.WARNING,
+        _(
+            "Corti's answer was lost and the interaction could not be read back, "
+            "so it is not known whether Corti made the change. Nothing changed "
+            "here and nothing was sent again: press Refresh in a moment to see "
+            "what Corti holds. %(why)s"
+        ),
+    ),
+    ("any", "failed"): (
+        messages.ERROR,
+        _("Nothing was changed. %(why)s%(request)s"),
+    ),
+    ("refresh", "failed"): (
+        messages.ERROR,
+        _(
+            "Could not read from Corti; this page shows the last copy. "
+            "%(why)s%(request)s"
+        ),
+    ),
+    ("any", "not_made"): (
+        messages.ERROR,
+        _(
+            "Corti's answer was lost; reading the interaction back shows the "
+            "change was not made. Nothing was changed; try again. %(why)s"
+        ),
+    ),
+    ("any", "closed"): (
+        messages.ERROR,
+        _(
+            "This interaction can no longer be changed: it is not in Corti "
+            "(deleted, or gone), or was never created there."
+        ),
+    ),
+}
+
+
+def life_notice(
+    action: str, result: LifeResult, record: Interaction
+) -> tuple[int, str]:
+    """What the page says after a refresh, end, correction or delete."""
+    error = result.error
+    why = ""
+    request = ""
+    if error is not None:
+        fields = ", ".join(
+            f"{path}: {message}"
+            for path, message in (
+                error.problem.validation_errors if error.problem else ()
+            )
+        )
+        why = str(LIFE_FAILURES.get(error.code, LIFE_FAILURES[""])) % {
+            "fields": fields or error.message,
+            "status": error.status or "no status",
+        }
+        if error.request_id:
+            request = " " + str(_("Corti request id: %(id)s.")) % {
+                "id": error.request_id
+            }
+    if result.gone:
+        case = "gone"
+    elif result.unsettled:
+        case = "unsettled"
+    elif not result.ok and error is None:
+        case = "closed"
+    elif not result.ok and error is not None and error.outcome_unknown:
+        case = "not_made"
+    elif not result.ok:
+        case = "failed"
+    elif action in ("refresh", "correct") and not result.changed:
+        case = "same"
+    elif action == "refresh":
+        case = "changed"
+    else:
+        case = "done"
+    level, text = LIFE_NOTICES.get((action, case)) or LIFE_NOTICES[("any", case)]
+    labels = {f.name: str(f.label) for f in DETAIL_FIELDS}
+    ended = record.encounter_ended_at
+    return level, str(text) % {
+        "count": len(result.changed),
+        "fields": ", ".join(labels.get(n, n) for n in result.changed),
+        "ended": clinic_time_text(ended) if ended else "",
+        "why": why,
+        "request": request,
+    }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, Q
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 TABLE = "intake_interaction_fts"
@@ -104,11 +104,13 @@ def matches(words: list[str], *, vendor: str) -> Q:
         return Q()
     # Each word a quoted string: FTS5's query syntax never reads into it.
     query = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+    # By id, not by the outer row's rowid: the condition reads the same
+    # inside a subquery, where Django gives the table another alias.
     return Q(
-        RawSQL(
-            "intake_interaction.rowid IN (SELECT rowid FROM intake_interaction_fts "
+        pk__in=RawSQL(
+            "SELECT id FROM intake_interaction WHERE rowid IN "
+            "(SELECT rowid FROM intake_interaction_fts "
             "WHERE intake_interaction_fts MATCH %s)",
             [query],
-            output_field=BooleanField(),
         )
     )

@@ -169,13 +169,16 @@ SORTS: dict[str, HistorySort] = {
 class HistoryCursor:
     """A row's place in the history: (created_at, pk).
 
-    In an order by a column the row's column value is read again by its id
-    (HistoryCursor.values): the address never carries a patient identifier
-    the list did not already hold.
+    In an order by a column the row's column value is not in the address
+    (it can be a patient identifier): the view keeps it in the session
+    (`value`), else it is read again by the row's id (HistoryCursor.values).
     """
 
     created_at: dt.datetime
     pk: uuid.UUID
+    #: The row's value of the sorted column when its page was shown (kept
+    #: by the view, never in the address); None: read the row again.
+    value: str | None = None
 
     @property
     def text(self) -> str:
@@ -198,9 +201,20 @@ class HistoryCursor:
             return None
 
     def values(self, sort: HistorySort) -> dict[str, object] | None:
-        """The row's values of `sort`'s fields; None when the row is gone."""
+        """The row's values of `sort`'s fields; None when the row is gone.
+
+        A column's value as the page showed it when the view kept it, so a
+        row changed since (a refresh from Corti, say) does not move the page
+        boundary; else as the row holds it now.
+        """
         if sort.column is None:
             return {"created_at": self.created_at, "pk": self.pk}
+        if self.value is not None:
+            return {
+                sort.column: self.value,
+                "created_at": self.created_at,
+                "pk": self.pk,
+            }
         rows = Interaction.objects.filter(pk=self.pk).order_by()
         found = list(rows.values(sort.column, "created_at", "pk")[:1])
         return found[0] if found else None
@@ -249,13 +263,17 @@ def interaction_page(
             *sort.order_by(reverse=True)
         )
         rows = list(before[: size + 1])
-        if len(rows) <= size:
-            # Back at the start of the list: the first page, full.
+        if not rows:
+            # Nothing before the cursor: the start of the list.
             return interaction_page(queryset, size=size, sort=sort)
+        more = len(rows) > size
         rows = rows[:size][::-1]
+        # Fewer than a page before it (rows left the filter meanwhile, say):
+        # those alone, the start of the list, so none repeats from the page
+        # the reader came from.
         return HistoryPage(
             rows=rows,
-            newer=HistoryCursor.of(rows[0]).text,
+            newer=HistoryCursor.of(rows[0]).text if more else None,
             older=HistoryCursor.of(rows[-1]).text,
         )
     if older_than is not None:
@@ -382,7 +400,10 @@ def submissions_per_day(
     zone = clinic_time_zone()
     start = clinic_day_start(first_day)
     end = clinic_day_start(first_day + dt.timedelta(days=days))
-    window = Interaction.objects.filter(created_at__gte=start, created_at__lt=end)
+    # Submissions made here: not interactions imported from elsewhere.
+    window = Interaction.objects.filter(
+        created_at__gte=start, created_at__lt=end, imported=False
+    )
     counted: dict[dt.date, dict[str, int]] = {
         first_day + dt.timedelta(days=i): {} for i in range(days)
     }
@@ -430,7 +451,9 @@ def submissions_per_user(*, first_day: dt.date, days: int) -> dict[str, int]:
     start = clinic_day_start(first_day)
     end = clinic_day_start(first_day + dt.timedelta(days=days))
     rows = (
-        Interaction.objects.filter(created_at__gte=start, created_at__lt=end)
+        Interaction.objects.filter(
+            created_at__gte=start, created_at__lt=end, imported=False
+        )
         .values("submitted_by__username")
         .annotate(n=Count("pk"))
         .order_by()

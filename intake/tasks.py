@@ -38,6 +38,24 @@ def settle_interaction(record_id: str, force: bool = False) -> str:
 
 
 @task()
+def refresh_interaction(record_id: str) -> str:
+    """Read one created interaction from Corti again (its page was opened)."""
+    from intake.services import lifecycle
+
+    record = Interaction.objects.filter(pk=record_id).first()
+    if record is None:
+        return "missing"
+    if not lifecycle.refresh_due(record):
+        return "fresh"
+    result = lifecycle.interaction_refresh(
+        record=record, trigger=CortiCall.Trigger.OPENED
+    )
+    if result.gone:
+        return "gone"
+    return "read" if result.ok else "failed"
+
+
+@task()
 def sweep() -> dict[str, int]:
     """Catch what a dead worker or request left behind, then run again later.
 

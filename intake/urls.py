@@ -31,4 +31,24 @@ urlpatterns = [
         views.interaction_retry,
         name="interaction_retry",
     ),
+    path(
+        "interactions/<uuid:record_id>/refresh/",
+        views.interaction_refresh,
+        name="interaction_refresh",
+    ),
+    path(
+        "interactions/<uuid:record_id>/end/",
+        views.interaction_end,
+        name="interaction_end",
+    ),
+    path(
+        "interactions/<uuid:record_id>/edit/",
+        views.interaction_edit,
+        name="interaction_edit",
+    ),
+    path(
+        "interactions/<uuid:record_id>/delete/",
+        views.interaction_delete,
+        name="interaction_delete",
+    ),
 ]

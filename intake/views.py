@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.contrib.staticfiles import finders
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
@@ -35,7 +36,10 @@ from django_htmx.middleware import HtmxDetails
 
 from . import charts, sessions
 from .exports import interactions_csv
+from .fields import InteractionDetails
 from .forms import (
+    CorrectionForm,
+    EndForm,
     HistoryFilterForm,
     IntakeForm,
     PasswordChangeForm,
@@ -49,12 +53,13 @@ from .models import (
     ENCOUNTER_TYPE_CHOICES,
     Interaction,
 )
-from .notices import answer_notice, retry_notice
+from .notices import answer_notice, life_notice, retry_notice
 from .search import TEXT_AND_ID_PREFIX, id_prefix_range
 from .selectors import (
     COUNT_LIMIT,
     SORTS,
     HistoryCursor,
+    HistoryPage,
     HistorySort,
     count_up_to,
     interaction_by_submission_key,
@@ -68,7 +73,7 @@ from .selectors import (
     users_by_name,
 )
 from .selectors import interaction_list as interaction_list_select
-from .services import readiness
+from .services import lifecycle, readiness
 from .services.audit import Action, audit_record, history_detail
 from .services.interactions import (
     Refusal,
@@ -78,6 +83,7 @@ from .services.interactions import (
     interaction_submit,
 )
 from .services.interactions import interaction_retry as interaction_retry_service
+from .services.lifecycle import LifeResult
 from .services.reconciliation import interaction_nudge
 
 logger = logging.getLogger(__name__)
@@ -294,9 +300,10 @@ def interaction_list(request: HtmxHttpRequest) -> HttpResponse:
         found,
         size=PAGE_SIZE,
         sort=sort,
-        older_than=HistoryCursor.parse(request.GET.get("older")),
-        newer_than=HistoryCursor.parse(request.GET.get("newer")),
+        older_than=_cursor(request, "older", sort),
+        newer_than=_cursor(request, "newer", sort),
     )
+    _keep_cursor_values(request, sort, page)
     count = count_up_to(found, COUNT_LIMIT)
     if filters.narrowed():
         # Every search the page runs (typing runs one whenever it pauses),
@@ -433,14 +440,15 @@ def interaction_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
 def interaction_detail(
     request: SignedInHttpRequest, record_id: uuid.UUID
 ) -> HttpResponse:
-    """Show one submission: Corti's answer and everything that was sent.
+    """Show one submission: Corti's answer, what was sent, what Corti holds now.
 
-    Never calls Corti: a submission whose check is due gets a background task,
-    and the page asks again every few seconds until it has settled.
+    Never calls Corti: a submission whose check is due, or whose copy of
+    Corti's state is older than INTAKE_REFRESH_SECONDS, gets a background task,
+    and the page asks again every few seconds until that is done.
     """
     record = interaction_get(record_id=record_id)
     interaction_nudge(record=record)
-    template = "intake/interaction_detail.html"
+    lifecycle.interaction_refresh_soon(record=record)
     # htmx's own swaps of the live part; never a boosted link or a restore of
     # an address from history (they want the whole page).
     swap = bool(request.htmx) and not (
@@ -452,8 +460,22 @@ def interaction_detail(
         return HttpResponse(status=204)
     # Anything that shows the record (the page, a swap of its new state).
     audit_record(request, Action.VIEWED, record=record)
-    if swap:
+    return _detail_page(request, record, live_only=swap)
+
+
+def _detail_page(
+    request: SignedInHttpRequest,
+    record: Interaction,
+    *,
+    live_only: bool = False,
+    end_form: EndForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    template = "intake/interaction_detail.html"
+    if live_only:
         template += "#live"
+    may_change = lifecycle.interaction_may_change(user=request.user, record=record)
+    changeable = lifecycle.changeable(record)
     return render(
         request,
         template,
@@ -462,6 +484,14 @@ def interaction_detail(
             "calls": interaction_calls(record=record),
             "events": interaction_events(record=record),
             "changes": list(interaction_changes(record=record)),
+            "comparison": record.comparison_rows() if record.corti_read_at else [],
+            "refreshing": lifecycle.refresh_queued(record),
+            "may_change": may_change and changeable,
+            "may_refresh": may_change and lifecycle.refresh_allowed(record),
+            "may_delete": changeable
+            and lifecycle.interaction_may_delete(user=request.user),
+            "end_form": end_form or EndForm(started_at=record.encounter_started_at),
+            "ended": record.encounter_status in ENDED_STATUSES,
             "can_resend": record.is_failed
             and interaction_may_resend(user=request.user, record=record),
             # Names as written (Søren, not S\u00f8ren); the template escapes.
@@ -474,7 +504,157 @@ def interaction_detail(
             if record.error_problem
             else "",
         },
+        status=status,
     )
+
+
+#: Statuses after which "End the encounter" is not offered.
+ENDED_STATUSES = frozenset({"completed", "cancelled", "deleted"})
+
+
+def _changeable_record(
+    request: SignedInHttpRequest, record_id: uuid.UUID
+) -> Interaction:
+    """The record, when this user may refresh, end and correct it."""
+    record = interaction_get(record_id=record_id)
+    if not lifecycle.interaction_may_change(user=request.user, record=record):
+        raise PermissionDenied
+    return record
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@require_POST
+def interaction_refresh(
+    request: SignedInHttpRequest, record_id: uuid.UUID
+) -> HttpResponse:
+    """Read what Corti holds for the interaction now, and keep it."""
+    record = _changeable_record(request, record_id)
+    result = lifecycle.interaction_refresh(record=record, user=request.user)
+    messages.add_message(request, *life_notice("refresh", result, record))
+    return _redirect(request, record.get_absolute_url())
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@require_POST
+def interaction_end(request: SignedInHttpRequest, record_id: uuid.UUID) -> HttpResponse:
+    """End the encounter in Corti: now, or at the time given."""
+    record = _changeable_record(request, record_id)
+    form = EndForm(request.POST, started_at=record.encounter_started_at)
+    if not form.is_valid():
+        return _detail_page(request, record, end_form=form, status=400)
+    result = lifecycle.interaction_end(
+        record=record, user=request.user, ended_at=form.cleaned_data["ended_at"]
+    )
+    messages.add_message(request, *life_notice("end", result, record))
+    return _redirect(request, record.get_absolute_url())
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def interaction_edit(
+    request: SignedInHttpRequest, record_id: uuid.UUID
+) -> HttpResponse:
+    """Correct a created interaction: the intake form's fields and rules;
+    only what changed is sent, and every change is kept on the record."""
+    record = _changeable_record(request, record_id)
+    if not lifecycle.changeable(record):
+        messages.error(request, life_notice("correct", LifeResult(ok=False), record)[1])
+        return _redirect(request, record.get_absolute_url())
+    had_patient = bool(record.patient_identifier)
+    if request.method == "GET":
+        form = CorrectionForm(
+            initial=InteractionDetails.of(record).as_dict(), had_patient=had_patient
+        )
+        audit_record(request, Action.VIEWED, record=record, page="correction form")
+        return _edit_page(request, record, form)
+    form = CorrectionForm(request.POST, had_patient=had_patient)
+    if not form.is_valid():
+        return _edit_page(request, record, form, status=400)
+    result = lifecycle.interaction_correct(
+        record=record,
+        user=request.user,
+        details=InteractionDetails.from_values(form.cleaned_data),
+    )
+    error = result.error
+    problem = error.problem if error is not None else None
+    if not result.ok and problem is not None and problem.validation_errors:
+        # Corti's own messages, beside the fields they name.
+        form.add_corti_errors(
+            [{path: message} for path, message in problem.validation_errors]
+        )
+        messages.add_message(request, *life_notice("correct", result, record))
+        return _edit_page(request, record, form, status=400)
+    messages.add_message(request, *life_notice("correct", result, record))
+    return _redirect(request, record.get_absolute_url())
+
+
+def _edit_page(
+    request: SignedInHttpRequest,
+    record: Interaction,
+    form: CorrectionForm,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "intake/interaction_edit.html",
+        {"interaction": record, "form": form},
+        status=status,
+    )
+
+
+@permission_required("intake.delete_in_corti", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def interaction_delete(
+    request: SignedInHttpRequest, record_id: uuid.UUID
+) -> HttpResponse:
+    """Delete the interaction in Corti, after a confirmation that names it;
+    the local record is kept and marked deleted."""
+    record = interaction_get(record_id=record_id)
+    if not lifecycle.changeable(record):
+        messages.error(request, life_notice("delete", LifeResult(ok=False), record)[1])
+        return _redirect(request, record.get_absolute_url())
+    if request.method == "GET":
+        audit_record(request, Action.VIEWED, record=record, page="delete confirmation")
+        return render(
+            request, "intake/interaction_delete.html", {"interaction": record}
+        )
+    result = lifecycle.interaction_delete(record=record, user=request.user)
+    messages.add_message(request, *life_notice("delete", result, record))
+    return _redirect(request, record.get_absolute_url())
+
+
+#: The session keeps the sorted column's value of this many page edges.
+CURSOR_VALUES_KEPT = 200
+CURSOR_VALUES_KEY = "intake:history-cursor-values"
+
+
+def _cursor(request: HttpRequest, name: str, sort: HistorySort) -> HistoryCursor | None:
+    """The cursor in the address, with its row's column value as its page
+    showed it (kept in the session, never in the address)."""
+    cursor = HistoryCursor.parse(request.GET.get(name))
+    if cursor is None or sort.column is None:
+        return cursor
+    kept = request.session.get(CURSOR_VALUES_KEY, {})
+    value = kept.get(f"{sort.column}:{cursor.pk.hex}")
+    return replace(cursor, value=value) if isinstance(value, str) else cursor
+
+
+def _keep_cursor_values(
+    request: HttpRequest, sort: HistorySort, page: HistoryPage
+) -> None:
+    """Remember the sorted column's value at the page's two edges, for its
+    Next and Previous links."""
+    if sort.column is None or not page.rows:
+        return
+    kept = dict(request.session.get(CURSOR_VALUES_KEY, {}))
+    for row in (page.rows[0], page.rows[-1]):
+        key = f"{sort.column}:{row.pk.hex}"
+        kept.pop(key, None)
+        kept[key] = str(getattr(row, sort.column))
+    while len(kept) > CURSOR_VALUES_KEPT:
+        kept.pop(next(iter(kept)))
+    request.session[CURSOR_VALUES_KEY] = kept
 
 
 def _history_filters(request: HttpRequest) -> HistoryFilterForm:

@@ -158,3 +158,12 @@ def test_short_words_and_long_ones_together(clinician):
     assert names("太郎 山田") == {"山田 太郎"}
     assert names("田 花") == {"山田 花子"}
     assert names("山田太") == set()
+
+
+def test_the_search_reads_the_same_inside_a_subquery(clinician):
+    ada = make_interaction(clinician, patient_name="Ada Lovelace")
+    make_interaction(clinician, patient_name="Grace Hopper")
+
+    inner = interaction_list(q="lovelace").values("pk")
+
+    assert list(Interaction.objects.filter(pk__in=inner)) == [ada]

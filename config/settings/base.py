@@ -331,6 +331,11 @@ INTAKE_REFRESH_SECONDS = env.float("INTAKE_REFRESH_SECONDS", default=60.0)
 if INTAKE_REFRESH_SECONDS < 0:
     raise ImproperlyConfigured("INTAKE_REFRESH_SECONDS must not be negative.")
 
+# Whether clinicians may end, refresh and correct interactions that others
+# created (and ones made outside the dashboard), not only their own.
+# Administrators always may; only Administrators delete.
+INTAKE_CLINICIANS_CHANGE_ANY = env.bool("INTAKE_CLINICIANS_CHANGE_ANY", default=False)
+
 # --- Background work ---------------------------------------------------------
 # Django's Tasks API (the django-tasks backport) with its database backend: the
 # queue lives in the same database, so SQLite and PostgreSQL need nothing else.

@@ -222,7 +222,7 @@ class CortiClient:
     def get_interaction(self, interaction_id: uuid.UUID) -> InteractionListed:
         """What Corti holds for one interaction now (404: CortiNotFoundError)."""
         response = self._send("GET", f"/interactions/{interaction_id}")
-        return self._interaction(response, "read")
+        return self._interaction(response, "read", interaction_id)
 
     def update_interaction(
         self, interaction_id: uuid.UUID, update: InteractionUpdate
@@ -235,7 +235,7 @@ class CortiClient:
         response = self._send(
             "PATCH", f"/interactions/{interaction_id}", json=update.to_json()
         )
-        return self._interaction(response, "update")
+        return self._interaction(response, "update", interaction_id)
 
     def delete_interaction(self, interaction_id: uuid.UUID) -> None:
         """Delete an interaction and everything under it (recordings,
@@ -243,15 +243,27 @@ class CortiClient:
         answer raises, and the caller reads back (a 404 then means deleted)."""
         self._send("DELETE", f"/interactions/{interaction_id}")
 
-    def _interaction(self, response: requests.Response, call: str) -> InteractionListed:
+    def _interaction(
+        self, response: requests.Response, call: str, interaction_id: uuid.UUID
+    ) -> InteractionListed:
+        """The interaction in an answer, which must be the one asked about:
+        another's would put its patient's details on this record."""
         try:
-            return InteractionListed.from_json(_json_object(response))
+            held = InteractionListed.from_json(_json_object(response))
         except (ValueError, TypeError) as exc:
             raise CortiResponseError(
                 f"Corti's answer to the {call} call could not be read: {exc}.",
                 status=response.status_code,
                 request_id=_request_id(response),
             ) from exc
+        if held.id != interaction_id:
+            raise CortiResponseError(
+                f"Corti's answer to the {call} call of {interaction_id} is about "
+                f"another interaction ({held.id}); it was not used.",
+                status=response.status_code,
+                request_id=_request_id(response),
+            )
+        return held
 
     # --- the retry policy: the one place that decides what an answer means --
 

@@ -9,7 +9,13 @@ CLINICIANS = "Clinicians"
 ADMINISTRATORS = "Administrators"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    CLINICIANS: ["intake.add_interaction", "intake.view_interaction"],
+    CLINICIANS: [
+        "intake.add_interaction",
+        "intake.view_interaction",
+        # Refresh, end and correct their own created interactions (others'
+        # too where INTAKE_CLINICIANS_CHANGE_ANY allows it).
+        "intake.follow_interaction",
+    ],
     # Administrators review everything in the Django admin, read-only; only a
     # superuser manages accounts, so no one can grant themselves more.
     ADMINISTRATORS: [
@@ -18,6 +24,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.export_interaction",
         # Correct or send again a failed submission someone else made.
         "intake.resend_any_interaction",
+        # Refresh, end and correct anyone's interaction; delete it in Corti.
+        "intake.follow_interaction",
+        "intake.change_any_interaction",
+        "intake.delete_in_corti",
         # The call log, shown with each interaction in the admin.
         "intake.view_corticall",
         # The other events of a submission (refused reuses of its form, flags).

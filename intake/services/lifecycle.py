@@ -25,15 +25,25 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from intake.corti import get_client
 from intake.corti.errors import CortiError, CortiNotFoundError
-from intake.corti.types import InteractionListed, parse_rfc3339
+from intake.corti.types import (
+    InteractionListed,
+    InteractionUpdate,
+    parse_rfc3339,
+    to_rfc3339_utc,
+)
+from intake.enums import EncounterStatus
+from intake.fields import BY_NAME, InteractionDetails, details_from_body, value_at
 from intake.models import CortiCall, Interaction, InteractionChange
 
 from . import calls, reconciliation
+from .interactions import interaction_request
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +84,9 @@ class LifeResult:
     #: The local fields that changed (record names).
     changed: list[str] = field(default_factory=list)
     error: CortiError | None = None
-
-
-def _max_length(name: str) -> int | None:
-    return getattr(Interaction._meta.get_field(name), "max_length", None)
-
-
-def _text(value: Any, name: str) -> str:
-    text = "" if value is None else str(value)
-    limit = _max_length(name)
-    return text[:limit] if limit else text
+    #: A change's answer was lost and a read could not tell whether Corti
+    #: made it: nothing changed here; reading again later settles it.
+    unsettled: bool = False
 
 
 def corti_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -92,41 +95,15 @@ def corti_fields(data: dict[str, Any]) -> dict[str, Any]:
     Text longer than a column is cut (the whole JSON stays in corti_state);
     a start time Corti does not give is None (the caller keeps its own).
     """
-    encounter = _object(data.get("encounter"))
-    period = _object(encounter.get("period"))
-    patient = _object(data.get("patient"))
-    born = parse_rfc3339(patient.get("birthDate"))
-    if born is None and isinstance(patient.get("birthDate"), str):
-        try:
-            born_day: dt.date | None = dt.date.fromisoformat(patient["birthDate"][:10])
-        except ValueError:
-            born_day = None
-    else:
-        born_day = born.astimezone(dt.UTC).date() if born else None
-    try:
-        assigned: uuid.UUID | None = uuid.UUID(str(data.get("assignedUserId")))
-    except ValueError:
-        assigned = None
-    return {
-        "encounter_identifier": _text(
-            encounter.get("identifier"), "encounter_identifier"
-        ),
-        "encounter_status": _text(encounter.get("status"), "encounter_status"),
-        "encounter_type": _text(encounter.get("type"), "encounter_type"),
-        "encounter_title": _text(encounter.get("title"), "encounter_title"),
-        "encounter_started_at": parse_rfc3339(period.get("startedAt")),
-        "encounter_ended_at": parse_rfc3339(period.get("endedAt")),
-        "patient_identifier": _text(patient.get("identifier"), "patient_identifier"),
-        "patient_name": _text(patient.get("name"), "patient_name"),
-        "patient_gender": _text(patient.get("gender"), "patient_gender"),
-        "patient_birth_date": born_day,
-        "patient_pronouns": _text(patient.get("pronouns"), "patient_pronouns"),
-        "assigned_user_id": assigned,
-    }
+    return details_from_body(data, lengths=COLUMN_LENGTHS)
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+#: The size of each text column the details go in.
+COLUMN_LENGTHS: dict[str, int] = {
+    name: length
+    for name in FOLLOWED_FIELDS
+    if (length := getattr(Interaction._meta.get_field(name), "max_length", None))
+}
 
 
 def _shown(value: Any) -> Any:
@@ -158,6 +135,12 @@ def apply_corti_state(
     held = corti_fields(data)
     with transaction.atomic():
         locked = Interaction.objects.select_for_update().get(pk=record.pk)
+        if _older(data, locked.corti_state):
+            # Read before what the record already holds (a listing page
+            # read a while ago): never put older values back.
+            record.refresh_from_db()
+            return []
+        quiet: list[str] = []
         ours: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         theirs: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         for name in FOLLOWED_FIELDS:
@@ -166,6 +149,11 @@ def apply_corti_state(
                 continue
             old = getattr(locked, name)
             if old == value:
+                continue
+            if name == "assigned_user_id" and old is None:
+                # None was sent: Corti assigns one itself. Kept, not a change.
+                setattr(locked, name, value)
+                quiet.append(name)
                 continue
             before, after = ours if name in mine else theirs
             before[name], after[name] = _shown(old), _shown(value)
@@ -177,6 +165,7 @@ def apply_corti_state(
         locked.save(
             update_fields=[
                 *changed,
+                *quiet,
                 "corti_state",
                 "corti_read_at",
                 "corti_gone_at",
@@ -204,6 +193,18 @@ def apply_corti_state(
             )
     record.refresh_from_db()
     return changed
+
+
+def _older(data: dict[str, Any], kept: Any) -> bool:
+    """Whether Corti's `data` was last changed before what `kept` shows."""
+    if not isinstance(kept, dict):
+        return False
+    new, old = _changed_at(data), _changed_at(kept)
+    return new is not None and old is not None and new < old
+
+
+def _changed_at(data: dict[str, Any]) -> dt.datetime | None:
+    return parse_rfc3339(data.get("updatedAt") or data.get("lastUpdated"))
 
 
 def mark_gone(
@@ -257,6 +258,11 @@ def interaction_refresh(
     calls.call_finish(call, result=CortiCall.Result.FOUND, corti_id=held.id)
     changed = apply_corti_state(record, held.raw or {})
     return LifeResult(ok=True, changed=changed)
+
+
+def refresh_allowed(record: Interaction) -> bool:
+    """Whether the record's interaction can be read from Corti (again)."""
+    return _followable(record) and not record.deleted_at
 
 
 def refresh_due(record: Interaction, now: dt.datetime | None = None) -> bool:
@@ -316,11 +322,6 @@ def interactions_sync(*, page_size: int = SYNC_PAGE_SIZE) -> SyncSummary:
     client = get_client()
     summary = SyncSummary()
     listed: set[uuid.UUID] = set()
-    unsettled = list(
-        Interaction.objects.filter(
-            outcome__in=[Outcome.PENDING, Outcome.UNKNOWN], interaction_id__isnull=True
-        )
-    )
     importer: User | None = None
     for index in range(1, SYNC_MAX_PAGES + 1):
         page = client.list_interactions(
@@ -338,7 +339,7 @@ def interactions_sync(*, page_size: int = SYNC_PAGE_SIZE) -> SyncSummary:
             summary.seen += 1
             record = Interaction.objects.filter(interaction_id=item.id).first()
             if record is None:
-                if any(reconciliation.matches(r.request_body, item) for r in unsettled):
+                if _may_be_unsettled(item):
                     summary.left_for_settling += 1
                     continue
                 importer = importer or import_user()
@@ -347,7 +348,8 @@ def interactions_sync(*, page_size: int = SYNC_PAGE_SIZE) -> SyncSummary:
                 else:
                     summary.unchanged += 1
                 continue
-            if not _followable(record):
+            if not _followable(record) or record.corti_gone_at or record.deleted_at:
+                # Gone (a 404 is newer than any listing) or deleted here.
                 summary.unchanged += 1
                 continue
             if apply_corti_state(record, item.raw or {}):
@@ -357,6 +359,23 @@ def interactions_sync(*, page_size: int = SYNC_PAGE_SIZE) -> SyncSummary:
     if summary.complete:
         summary.gone = _mark_unlisted_gone(listed)
     return summary
+
+
+def _may_be_unsettled(item: InteractionListed) -> bool:
+    """Whether the interaction could be a submission of ours whose create
+    answer has not arrived or was lost (pending or unknown): one Corti made
+    after the oldest such submission was saved (give or take the clocks'
+    difference), however it was changed since. Importing it would stand
+    beside that submission: the lost-answer check adopts it instead, and a
+    later sync imports whatever is left. Asked afresh for each interaction,
+    so a submission made while the sync runs counts too."""
+    oldest = Interaction.objects.filter(
+        outcome__in=[Outcome.PENDING, Outcome.UNKNOWN], interaction_id__isnull=True
+    ).aggregate(oldest=Min("created_at"))["oldest"]
+    if oldest is None:
+        return False
+    made = item.created_at
+    return made is None or made >= oldest - reconciliation.CLOCK_SKEW
 
 
 def _import(item: InteractionListed, importer: User) -> bool:
@@ -419,3 +438,281 @@ def _mark_unlisted_gone(listed: set[uuid.UUID]) -> int:
         except CortiError:
             logger.warning("sync: could not read %s back", record.interaction_id)
     return gone
+
+
+# --- changes made here: end, correct, delete --------------------------------
+
+
+def interaction_may_change(*, user: User, record: Interaction) -> bool:
+    """Whether `user` may refresh, end and correct this interaction: their
+    own (with the permission), anyone's with `change_any_interaction`, or
+    anyone's when the clinic allows it (INTAKE_CLINICIANS_CHANGE_ANY)."""
+    if not user.has_perm("intake.follow_interaction"):
+        return False
+    return (
+        record.submitted_by_id == user.pk
+        or user.has_perm("intake.change_any_interaction")
+        or settings.INTAKE_CLINICIANS_CHANGE_ANY
+    )
+
+
+def interaction_may_delete(*, user: User) -> bool:
+    """Only those with `delete_in_corti` (Administrators) delete in Corti."""
+    return user.has_perm("intake.delete_in_corti")
+
+
+def changeable(record: Interaction) -> bool:
+    """Whether the record's interaction can still be changed in Corti."""
+    return _followable(record) and not record.corti_gone_at and not record.deleted_at
+
+
+def interaction_end(
+    *,
+    record: Interaction,
+    user: User,
+    ended_at: dt.datetime | None = None,
+) -> LifeResult:
+    """End the encounter: status `completed` and `period.endedAt` now (or at
+    `ended_at`, which the form checked), through one PATCH."""
+    ended = ended_at or timezone.now()
+    update = InteractionUpdate(
+        encounter={
+            "status": EncounterStatus.COMPLETED.value,
+            "period": {
+                "startedAt": to_rfc3339_utc(record.encounter_started_at),
+                "endedAt": to_rfc3339_utc(ended),
+            },
+        }
+    )
+    return _change(
+        record,
+        user,
+        update,
+        kind=Kind.ENDED,
+        trigger=CortiCall.Trigger.END,
+        mine=frozenset({"encounter_status", "encounter_ended_at"}),
+    )
+
+
+def correction_update(
+    record: Interaction, details: InteractionDetails
+) -> tuple[InteractionUpdate, frozenset[str]]:
+    """The PATCH for what differs between the record and `details` (only the
+    changed fields; a period with its start, a patient with its identifier,
+    as Corti requires), and the names of the fields it changes."""
+    changed = frozenset(
+        name
+        for name, value in details.as_dict().items()
+        if getattr(record, name) != value
+    )
+    body = interaction_request(details).to_json()
+    encounter: dict[str, Any] = {}
+    patient: dict[str, Any] = {}
+    for name in changed:
+        field = BY_NAME[name]
+        value = value_at(body, field.path)
+        if field.path[0] == "encounter":
+            if field.path[1] == "period":
+                period = encounter.setdefault(
+                    "period",
+                    {"startedAt": value_at(body, ("encounter", "period", "startedAt"))},
+                )
+                period[field.path[2]] = value
+            else:
+                encounter[field.path[1]] = value
+        elif field.path[0] == "patient":
+            patient[field.path[1]] = value
+    if patient:
+        patient["identifier"] = details.patient_identifier
+    assigned = details.assigned_user_id if "assigned_user_id" in changed else None
+    update = InteractionUpdate(
+        encounter=encounter or None, patient=patient or None, assigned_user_id=assigned
+    )
+    return update, changed
+
+
+def interaction_correct(
+    *, record: Interaction, user: User, details: InteractionDetails
+) -> LifeResult:
+    """Send what the clinician changed (only that) and keep the change."""
+    update, changed = correction_update(record, details)
+    if not update:
+        return LifeResult(ok=True)
+    return _change(
+        record,
+        user,
+        update,
+        kind=Kind.CORRECTED,
+        trigger=CortiCall.Trigger.EDIT,
+        mine=changed,
+    )
+
+
+def interaction_delete(*, record: Interaction, user: User) -> LifeResult:
+    """Delete the interaction in Corti (with everything under it) and mark
+    the record deleted; the record itself is kept.
+
+    A lost answer is settled by reading the interaction back (a 404 then
+    means it was deleted), never by sending the DELETE again.
+    """
+    if not changeable(record):
+        return LifeResult(ok=False)
+    interaction_id = record.interaction_id
+    assert interaction_id is not None
+    client = get_client()
+    call = calls.call_start(
+        record, kind=CortiCall.Kind.DELETE, trigger=CortiCall.Trigger.REMOVE, user=user
+    )
+    try:
+        client.delete_interaction(interaction_id)
+    except CortiNotFoundError as error:
+        calls.call_finish(call, result=CortiCall.Result.NOT_FOUND, error=error)
+        mark_gone(record, request_id=error.request_id)
+        return LifeResult(ok=False, gone=True, error=error)
+    except CortiError as error:
+        if not error.outcome_unknown:
+            calls.call_finish(call, result=CortiCall.Result.FAILED, error=error)
+            return LifeResult(ok=False, error=error)
+        calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=error)
+        held = _read_back(record, user, CortiCall.Trigger.REMOVE)
+        if held is _GONE:
+            _mark_deleted(record, user, request_id=error.request_id)
+            return LifeResult(ok=True, error=error)
+        if held is None:
+            return LifeResult(ok=False, unsettled=True, error=error)
+        # Corti still has it: the DELETE did not happen.
+        apply_corti_state(record, held.raw or {})
+        return LifeResult(ok=False, error=error)
+    calls.call_finish(call, result=CortiCall.Result.DELETED)
+    _mark_deleted(record, user)
+    return LifeResult(ok=True)
+
+
+def _mark_deleted(record: Interaction, user: User, *, request_id: str = "") -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Interaction.objects.filter(
+            pk=record.pk, deleted_at__isnull=True
+        ).update(deleted_at=now, deleted_by=user, updated_at=now)
+        if updated:
+            InteractionChange.objects.create(
+                interaction_id=record.pk,
+                at=now,
+                kind=Kind.DELETED,
+                by=user,
+                request_id=request_id,
+            )
+    record.refresh_from_db()
+
+
+#: _read_back's answer when Corti has no such interaction (404).
+_GONE: Any = object()
+
+
+def _read_back(record: Interaction, user: User | None, trigger: str) -> Any:
+    """What Corti holds after a change whose answer was lost: the
+    interaction, _GONE (404), or None when it could not be read either."""
+    call = calls.call_start(
+        record, kind=CortiCall.Kind.READ, trigger=trigger, user=user
+    )
+    try:
+        held = get_client().get_interaction(record.interaction_id)  # type: ignore[arg-type]
+    except CortiNotFoundError as error:
+        calls.call_finish(call, result=CortiCall.Result.NOT_FOUND, error=error)
+        return _GONE
+    except CortiError as error:
+        calls.call_finish(call, result=CortiCall.Result.INCONCLUSIVE, error=error)
+        return None
+    calls.call_finish(call, result=CortiCall.Result.FOUND, corti_id=held.id)
+    return held
+
+
+def _change(
+    record: Interaction,
+    user: User,
+    update: InteractionUpdate,
+    *,
+    kind: str,
+    trigger: str,
+    mine: frozenset[str],
+) -> LifeResult:
+    """One PATCH; what Corti answers (or, when the answer is lost, what a
+    read shows) becomes the record. Nothing changes locally on an error."""
+    if not changeable(record):
+        return LifeResult(ok=False)
+    interaction_id = record.interaction_id
+    assert interaction_id is not None
+    sent = update.to_json()
+    call = calls.call_start(
+        record,
+        kind=CortiCall.Kind.UPDATE,
+        trigger=trigger,
+        user=user,
+        request_body=sent,
+    )
+    try:
+        answer = get_client().update_interaction(interaction_id, update)
+    except CortiNotFoundError as error:
+        calls.call_finish(call, result=CortiCall.Result.NOT_FOUND, error=error)
+        mark_gone(record, request_id=error.request_id)
+        return LifeResult(ok=False, gone=True, error=error)
+    except CortiError as error:
+        if not error.outcome_unknown:
+            calls.call_finish(call, result=CortiCall.Result.FAILED, error=error)
+            return LifeResult(ok=False, error=error)
+        calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=error)
+        held = _read_back(record, user, trigger)
+        if held is _GONE:
+            mark_gone(record, request_id=error.request_id)
+            return LifeResult(ok=False, gone=True, error=error)
+        if held is None:
+            return LifeResult(ok=False, unsettled=True, error=error)
+        if _holds(held.raw or {}, sent):
+            changed = apply_corti_state(
+                record, held.raw or {}, by=user, kind=kind, mine=mine
+            )
+            return LifeResult(ok=True, changed=changed, error=error)
+        apply_corti_state(record, held.raw or {})
+        return LifeResult(ok=False, error=error)
+    calls.call_finish(call, result=CortiCall.Result.CHANGED, corti_id=answer.id)
+    changed = apply_corti_state(record, answer.raw or {}, by=user, kind=kind, mine=mine)
+    return LifeResult(ok=True, changed=changed)
+
+
+def _holds(held: Any, sent: Any) -> bool:
+    """Whether Corti's interaction holds every value of a PATCH body (times
+    compared as instants, text as is, a null as absent)."""
+    if isinstance(sent, dict):
+        held = held if isinstance(held, dict) else {}
+        return all(_holds(held.get(key), value) for key, value in sent.items())
+    if sent is None:
+        return held in (None, "")
+    if isinstance(sent, str) and isinstance(held, str) and sent != held:
+        a, b = parse_rfc3339(sent), parse_rfc3339(held)
+        if a is not None and b is not None:
+            return a == b
+        try:
+            return uuid.UUID(sent) == uuid.UUID(held)
+        except ValueError:
+            return False
+    return bool(held == sent)
+
+
+def interaction_refresh_soon(*, record: Interaction) -> bool:
+    """Queue a background read of a record whose copy is older than
+    INTAKE_REFRESH_SECONDS, as its page asks: never inside the page's GET,
+    and at most once a refresh period however often the page is opened."""
+    if not refresh_due(record):
+        return False
+    period = max(int(settings.INTAKE_REFRESH_SECONDS), 5)
+    if not cache.add(f"intake:refresh:{record.pk}", 1, period):
+        return False
+    from intake.tasks import refresh_interaction
+
+    refresh_interaction.enqueue(str(record.pk))
+    return True
+
+
+def refresh_queued(record: Interaction) -> bool:
+    """Whether a background read of the record was asked for and not done."""
+    return refresh_due(record) and cache.get(f"intake:refresh:{record.pk}") is not None

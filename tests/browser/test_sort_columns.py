@@ -46,9 +46,7 @@ def tab_to(page: Page, selector: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def test_sort_by_patient_with_the_keyboard_then_search_page_and_go_back(
-    context, env
-):
+def test_sort_by_patient_with_the_keyboard_then_search_page_and_go_back(context, env):
     seed(env)
     page = context.new_page()
     signed_in(page, env, env.nurse)
@@ -95,8 +93,6 @@ def test_sort_by_patient_with_the_keyboard_then_search_page_and_go_back(
     # The address opened anew, as a bookmark: the same list.
     fresh = context.new_page()
     fresh.goto(page.url)
-    expect(fresh.locator("th[aria-sort]")).to_have_attribute(
-        "aria-sort", "descending"
-    )
+    expect(fresh.locator("th[aria-sort]")).to_have_attribute("aria-sort", "descending")
     assert patients_shown(fresh) == patients_shown(page)
     env.watch.assert_clean()

@@ -131,3 +131,39 @@ def test_a_read_is_tried_again_after_a_5xx(corti, held):
 
     assert corti.client().get_interaction(held).id == held
     assert counts(corti)["get_requests"] == 2
+
+
+def test_an_answer_about_another_interaction_is_refused():
+    """A misrouted or cached answer would put another patient's details on
+    the record: the client refuses any answer whose id is not the one asked."""
+    import responses
+
+    from intake.corti.client import CortiClient, CortiConfig
+    from intake.corti.errors import CortiResponseError
+
+    api = "https://api.eu.corti.test/v2"
+    auth = "https://auth.eu.corti.test/realms/base/protocol/openid-connect/token"
+    asked, other = uuid.uuid4(), uuid.uuid4()
+    client = CortiClient(
+        CortiConfig(
+            api_url=api,
+            auth_url=auth,
+            tenant_name="base",
+            client_id="c",
+            client_secret="s",
+            retry_budget=0.0,
+        )
+    )
+    answer = {"id": str(other), "encounter": BODY["encounter"], "patient": None}
+    with responses.RequestsMock() as mocked:
+        mocked.post(auth, json={"access_token": "t", "expires_in": 300})
+        mocked.get(f"{api}/interactions/{asked}", json=answer)
+        mocked.patch(f"{api}/interactions/{asked}", json=answer)
+        with pytest.raises(CortiResponseError, match="another interaction"):
+            client.get_interaction(asked)
+        with pytest.raises(CortiResponseError) as lost:
+            client.update_interaction(
+                asked, InteractionUpdate(encounter={"title": "x"})
+            )
+        # Corti may have made the change: only a read can tell.
+        assert lost.value.outcome_unknown

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from intake.corti.errors import CortiError
 from intake.models import CortiCall, Interaction, InteractionChange
@@ -308,20 +309,94 @@ def test_creates_between_pages_are_read_once(corti, monkeypatch):
 def test_an_interaction_that_may_be_a_lost_answer_is_left_for_settling(
     corti, clinician
 ):
+    # Made elsewhere before the dashboard's submission: imported.
+    earlier = corti_create(corti, body(1))
     # A create that reached Corti, whose worker died before the answer came:
-    # the record is pending, Corti holds its interaction.
-    record = stranded(clinician)
-    corti_create(corti, record.request_body)
-    corti_create(corti, body(1))
+    # the record is pending, Corti holds its interaction, and someone has
+    # changed it there since (so it no longer matches what was sent).
+    record = stranded(clinician, created_ago=dt.timedelta(seconds=0))
+    Interaction.objects.filter(pk=record.pk).update(
+        created_at=timezone.now() + lifecycle.reconciliation.CLOCK_SKEW
+    )
+    ours = corti_create(corti, record.request_body)
+    corti_call(corti, "PATCH", ours, {"encounter": {"status": "completed"}})
+    # Made elsewhere after it: it could be ours too, so it waits.
+    later = corti_create(corti, body(2))
 
     summary = lifecycle.interactions_sync()
 
-    assert (summary.left_for_settling, summary.new) == (1, 1)
-    assert not Interaction.objects.filter(
-        imported=True, encounter_identifier=record.encounter_identifier
-    ).exists()
+    assert (summary.new, summary.left_for_settling) == (1, 2)
+    assert Interaction.objects.filter(interaction_id=earlier, imported=True).exists()
+    assert not Interaction.objects.filter(interaction_id__in=[ours, later]).exists()
     record.refresh_from_db()
     assert record.outcome == Interaction.Outcome.PENDING
+
+    # Once settled, the next sync imports what is left (not ours: adopted).
+    Interaction.objects.filter(pk=record.pk).update(
+        outcome=Interaction.Outcome.CREATED, interaction_id=ours
+    )
+    again = lifecycle.interactions_sync()
+    assert (again.new, again.left_for_settling) == (1, 0)
+    assert Interaction.objects.filter(interaction_id=later, imported=True).exists()
+
+
+def test_a_submission_made_while_the_sync_runs_is_never_imported_beside_it(
+    corti, clinician, monkeypatch
+):
+    for n in range(3):
+        corti_create(corti, body(n))
+    from intake.corti.client import CortiClient
+
+    listing = CortiClient.list_interactions
+    made: list[Interaction] = []
+
+    def list_then_submit(self, **kwargs):
+        page = listing(self, **kwargs)
+        if kwargs.get("index") == 1:
+            # A clinician submits; Corti creates it, the answer is not in yet.
+            record = stranded(clinician, created_ago=dt.timedelta(seconds=0))
+            # Well after the three made elsewhere (beyond the clocks' slack).
+            Interaction.objects.filter(pk=record.pk).update(
+                created_at=timezone.now() + lifecycle.reconciliation.CLOCK_SKEW
+            )
+            made.append(record)
+            corti_create(corti, record.request_body)
+        return page
+
+    monkeypatch.setattr(CortiClient, "list_interactions", list_then_submit)
+
+    summary = lifecycle.interactions_sync(page_size=2)
+
+    assert (summary.new, summary.left_for_settling) == (3, 1)
+    assert Interaction.objects.count() == 4  # three imported, and ours
+    assert not Interaction.objects.filter(
+        imported=True, encounter_identifier=made[0].encounter_identifier
+    ).exists()
+
+
+def test_older_data_never_overwrites_newer(corti, created):
+    data = corti_call(corti, "GET", created.interaction_id).json()
+    newer = {**data, "updatedAt": "2026-12-01T10:00:00.000000Z"}
+    newer["encounter"] = {**data["encounter"], "title": "Newer"}
+    older = {**data, "updatedAt": "2026-12-01T09:00:00.000000Z"}
+    older["encounter"] = {**data["encounter"], "title": "Older"}
+
+    apply_corti_state(created, newer)
+    assert apply_corti_state(created, older) == []
+
+    created.refresh_from_db()
+    assert created.encounter_title == "Newer"
+    assert created.corti_state["encounter"]["title"] == "Newer"
+
+
+def test_a_listing_never_unmarks_a_record_found_gone(corti, created):
+    lifecycle.mark_gone(created)
+
+    summary = lifecycle.interactions_sync()
+
+    created.refresh_from_db()
+    assert created.corti_gone_at is not None
+    assert summary.unchanged == 1
 
 
 def test_a_page_that_cannot_be_read_stops_the_sync_and_marks_nothing_gone(
@@ -397,3 +472,274 @@ def test_corti_fields_read_dates_and_ids_as_the_record_keeps_them():
         ]
         == ""
     )
+
+
+# --- end, correct, delete ----------------------------------------------------
+
+UPDATE, DELETE = CortiCall.Kind.UPDATE, CortiCall.Kind.DELETE
+END, EDIT, REMOVE = (
+    CortiCall.Trigger.END,
+    CortiCall.Trigger.EDIT,
+    CortiCall.Trigger.REMOVE,
+)
+
+
+def held_by_corti(sim, record) -> dict:
+    return corti_call(sim, "GET", record.interaction_id).json()
+
+
+def update_requests(sim) -> int:
+    return sim.state()["counts"].get("update_requests", 0)
+
+
+def test_end_completes_the_encounter_now_in_one_patch(corti, created, clinician):
+    result = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert result.ok
+    held = held_by_corti(corti, created)
+    assert held["encounter"]["status"] == "completed"
+    assert held["encounter"]["period"]["startedAt"] == "2026-01-15T09:00:00Z"
+    created.refresh_from_db()
+    assert created.encounter_status == "completed"
+    ended = created.encounter_ended_at
+    assert ended is not None
+    assert abs((ended - dt.datetime.now(dt.UTC)).total_seconds()) < 60
+    [change] = InteractionChange.objects.filter(interaction=created)
+    assert (change.kind, change.by_id) == (Kind.ENDED, clinician.pk)
+    assert change.before["encounter_status"] == "in-progress"
+    assert change.after["encounter_status"] == "completed"
+    assert calls_of(created)[-1] == (UPDATE, R.CHANGED, END, clinician.pk)
+    assert update_requests(corti) == 1
+
+
+def test_end_at_a_chosen_time(corti, created, clinician):
+    at = dt.datetime(2026, 1, 15, 9, 40, tzinfo=dt.UTC)
+
+    assert lifecycle.interaction_end(record=created, user=clinician, ended_at=at).ok
+
+    created.refresh_from_db()
+    assert created.encounter_ended_at == at
+    assert held_by_corti(corti, created)["encounter"]["period"]["endedAt"] == (
+        "2026-01-15T09:40:00Z"
+    )
+
+
+@pytest.mark.parametrize("status", ["403", "409", "429"])
+def test_a_refused_change_changes_nothing_and_keeps_the_request_id(
+    corti, created, clinician, status
+):
+    corti.set_faults(fault(status, "update", count=3, retry_after=30))
+
+    result = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert not result.ok and result.error is not None
+    created.refresh_from_db()
+    assert created.encounter_status == "in-progress"
+    assert changes(created) == []
+    assert calls_of(created)[-1][:2] == (UPDATE, R.FAILED)
+    assert created.calls.last().error_request_id == result.error.request_id != ""
+    assert held_by_corti(corti, created)["encounter"]["status"] == "in-progress"
+
+
+def test_a_change_of_what_is_gone_marks_it_gone(corti, created, clinician):
+    corti_call(corti, "DELETE", created.interaction_id)
+
+    result = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert not result.ok and result.gone
+    created.refresh_from_db()
+    assert created.corti_gone_at is not None
+    assert created.encounter_status == "in-progress"
+    # Gone: nothing more is sent for it.
+    assert not lifecycle.interaction_end(record=created, user=clinician).ok
+    assert update_requests(corti) == 1
+
+
+def test_a_lost_answer_after_the_change_is_confirmed_by_reading_back(
+    corti, created, clinician
+):
+    corti.set_faults(fault("created-503", "update", count=1))
+
+    result = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert result.ok
+    assert update_requests(corti) == 1
+    created.refresh_from_db()
+    assert created.encounter_status == "completed"
+    assert [c[:3] for c in calls_of(created)[-2:]] == [
+        (UPDATE, R.UNKNOWN, END),
+        (READ, R.FOUND, END),
+    ]
+    assert [c[0] for c in changes(created)] == [Kind.ENDED]
+
+
+def test_a_lost_answer_of_a_change_not_made_changes_nothing(corti, created, clinician):
+    corti.set_faults(fault("503", "update", count=1))
+
+    result = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert not result.ok and not result.unsettled
+    assert update_requests(corti) == 1
+    created.refresh_from_db()
+    assert created.encounter_status == "in-progress"
+    assert changes(created) == []
+
+
+def test_a_lost_answer_that_cannot_be_read_back_is_left_unsettled(
+    corti, created, clinician
+):
+    corti.set_faults(
+        fault("created-drop", "update", count=1), fault("403", "get", count=1)
+    )
+
+    result = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert not result.ok and result.unsettled
+    assert update_requests(corti) == 1
+    created.refresh_from_db()
+    # Corti did end it, but nothing here says so until a read does.
+    assert created.encounter_status == "in-progress"
+    assert changes(created) == []
+    assert calls_of(created)[-1][:2] == (READ, R.INCONCLUSIVE)
+    assert interaction_refresh(record=created).changed == [
+        "encounter_status",
+        "encounter_ended_at",
+    ]
+
+
+def test_a_correction_sends_only_what_changed(corti, created, clinician):
+    from intake.fields import InteractionDetails
+
+    details = InteractionDetails.of(created)
+    details = InteractionDetails.from_values(
+        {
+            **details.as_dict(),
+            "encounter_title": "Knee pain, right",
+            "patient_name": "Ada King",
+            "encounter_started_at": dt.datetime(2026, 1, 15, 8, 45, tzinfo=dt.UTC),
+        }
+    )
+
+    result = lifecycle.interaction_correct(
+        record=created, user=clinician, details=details
+    )
+
+    assert result.ok
+    sent = created.calls.last().request_body
+    assert sent == {
+        "encounter": {
+            "title": "Knee pain, right",
+            "period": {
+                "startedAt": "2026-01-15T08:45:00Z",
+            },
+        },
+        "patient": {"identifier": "PAT-7", "name": "Ada King"},
+    }
+    created.refresh_from_db()
+    assert (created.encounter_title, created.patient_name) == (
+        "Knee pain, right",
+        "Ada King",
+    )
+    [change] = InteractionChange.objects.filter(interaction=created)
+    assert change.kind == Kind.CORRECTED and change.by_id == clinician.pk
+    assert set(change.after) == {
+        "encounter_title",
+        "patient_name",
+        "encounter_started_at",
+    }
+
+
+def test_a_correction_that_clears_a_field_sends_null(corti, created, clinician):
+    from intake.fields import InteractionDetails
+
+    details = InteractionDetails.from_values(
+        {**InteractionDetails.of(created).as_dict(), "encounter_title": ""}
+    )
+
+    assert lifecycle.interaction_correct(
+        record=created, user=clinician, details=details
+    ).ok
+
+    assert created.calls.last().request_body == {"encounter": {"title": None}}
+    assert held_by_corti(corti, created)["encounter"]["title"] is None
+    created.refresh_from_db()
+    assert created.encounter_title == ""
+
+
+def test_a_correction_with_nothing_changed_calls_nobody(corti, created, clinician):
+    from intake.fields import InteractionDetails
+
+    result = lifecycle.interaction_correct(
+        record=created, user=clinician, details=InteractionDetails.of(created)
+    )
+
+    assert result.ok and result.changed == []
+    assert update_requests(corti) == 0
+
+
+def test_delete_marks_the_record_deleted_and_keeps_it(corti, created, administrator):
+    result = lifecycle.interaction_delete(record=created, user=administrator)
+
+    assert result.ok
+    assert corti.state()["deleted"] == [str(created.interaction_id)]
+    created.refresh_from_db()
+    assert created.deleted_at is not None and created.deleted_by == administrator
+    assert created.encounter_identifier == "ENC-42"
+    assert [c[0] for c in changes(created)] == [Kind.DELETED]
+    assert calls_of(created)[-1] == (DELETE, R.DELETED, REMOVE, administrator.pk)
+    # Deleted: nothing more is sent for it.
+    assert not lifecycle.interaction_end(record=created, user=administrator).ok
+
+
+def test_a_lost_delete_answer_is_settled_by_reading_back(corti, created, administrator):
+    corti.set_faults(fault("created-504", "delete", count=1))
+
+    result = lifecycle.interaction_delete(record=created, user=administrator)
+
+    assert result.ok
+    assert corti.state()["counts"]["delete_requests"] == 1
+    created.refresh_from_db()
+    assert created.deleted_at is not None
+    assert [c[:2] for c in calls_of(created)[-2:]] == [
+        (DELETE, R.UNKNOWN),
+        (READ, R.NOT_FOUND),
+    ]
+
+
+def test_a_delete_that_did_not_happen_is_said_so(corti, created, administrator):
+    corti.set_faults(fault("503", "delete", count=1))
+
+    result = lifecycle.interaction_delete(record=created, user=administrator)
+
+    assert not result.ok and not result.unsettled
+    assert corti.state()["counts"]["delete_requests"] == 1
+    created.refresh_from_db()
+    assert created.deleted_at is None
+    assert corti.state()["deleted"] == []
+
+
+def test_who_may_change_and_delete(created, clinician, administrator, settings):
+    from tests.support.factories import make_user
+
+    other = make_user("other-clinician", password="pw-o-1", role="clinician")
+    may = lifecycle.interaction_may_change
+
+    assert may(user=clinician, record=created)
+    assert not may(user=other, record=created)
+    assert may(user=administrator, record=created)
+    settings.INTAKE_CLINICIANS_CHANGE_ANY = True
+    assert may(user=other, record=created)
+    assert lifecycle.interaction_may_delete(user=administrator)
+    assert not lifecycle.interaction_may_delete(user=clinician)
+
+
+def test_an_assigned_user_corti_chose_is_kept_and_is_no_change(corti, clinician):
+    record = submit(clinician, assigned_user_id=None).record
+
+    result = interaction_refresh(record=record)
+
+    assert result.ok and result.changed == []
+    record.refresh_from_db()
+    assert record.assigned_user_id is not None
+    assert changes(record) == []
+    assert not any(differs for *_, differs in record.comparison_rows())

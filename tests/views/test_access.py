@@ -324,6 +324,45 @@ POLICY: dict[str, Row] = {
         POST("/interactions/{id}/retry/", intake(Answer(303, "/interactions/{id}/"))),
         GET("/interactions/{id}/retry/", intake(NOT_ALLOWED)),
     ),
+    # An interaction's life (issue 15). `{id}` is pending: not in Corti yet,
+    # so each answers with its page and a notice, and nothing is sent.
+    "interactions/<uuid:record_id>/refresh/": row(
+        "intake:interaction_refresh",
+        POST("/interactions/{id}/refresh/", intake(Answer(303, "/interactions/{id}/"))),
+        GET("/interactions/{id}/refresh/", intake(NOT_ALLOWED)),
+    ),
+    "interactions/<uuid:record_id>/end/": row(
+        "intake:interaction_end",
+        POST("/interactions/{id}/end/", intake(Answer(303, "/interactions/{id}/"))),
+        GET("/interactions/{id}/end/", intake(NOT_ALLOWED)),
+    ),
+    "interactions/<uuid:record_id>/edit/": row(
+        "intake:interaction_edit",
+        GET("/interactions/{id}/edit/", intake(Answer(303, "/interactions/{id}/"))),
+        POST("/interactions/{id}/edit/", intake(Answer(303, "/interactions/{id}/"))),
+    ),
+    "interactions/<uuid:record_id>/delete/": row(
+        "intake:interaction_delete",
+        # Administrators only; clinicians may not delete in Corti.
+        GET(
+            "/interactions/{id}/delete/",
+            roles(
+                anonymous=SIGN_IN,
+                clinician=FORBIDDEN,
+                administrator=Answer(303, "/interactions/{id}/"),
+                no_role_user=FORBIDDEN,
+            ),
+        ),
+        POST(
+            "/interactions/{id}/delete/",
+            roles(
+                anonymous=SIGN_IN,
+                clinician=FORBIDDEN,
+                administrator=Answer(303, "/interactions/{id}/"),
+                no_role_user=FORBIDDEN,
+            ),
+        ),
+    ),
     # --- The Django admin site's own views ----------------------------------
     "admin/": row(
         "admin:index",

@@ -141,7 +141,7 @@ def test_bulk_created_rows_are_searchable(clinician, clinician_client):
 
 def test_a_name_search_uses_the_trigram_index_on_postgresql(clinician):
     if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's index (SQLite reads its one folded column)")
+        pytest.skip("PostgreSQL's index (SQLite's: tests/test_search_index.py)")
     make_interaction(clinician, patient_name="Søren Ødegård")
     with CaptureQueriesContext(connection) as queries:
         list(interaction_list(q="odegard")[:25])

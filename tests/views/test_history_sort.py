@@ -255,3 +255,35 @@ def test_each_order_is_read_from_its_index_on_postgresql(clinician, key, index):
             plan = " ".join(row[0] for row in cursor.fetchall())
             assert index in plan, plan
             assert " Sort " not in plan and not plan.startswith("Sort"), plan
+
+
+def test_a_row_changed_between_pages_does_not_move_the_page_edge(
+    admin_client_, history
+):
+    """A refresh from Corti may change the status of the row the next page
+    starts after: the rows after it are still all there, once."""
+    first = admin_client_.get(LIST, {"sort": "status"})
+    edge = listed(first)[-1]
+    Interaction.objects.filter(pk=edge).update(encounter_status="cancelled")
+    second = admin_client_.get(LIST + link(first, "next"))
+
+    seen = listed(first) + listed(second)
+    rest = expected(history, "status")[PAGE_SIZE:]
+    assert [pk for pk in listed(second) if pk != edge] == rest
+    assert len(set(seen)) == len(seen) or seen.count(edge) == 2
+
+
+def test_the_previous_page_never_repeats_a_row_when_rows_left_the_filter(
+    admin_client_, history, clinician, administrator
+):
+    first = admin_client_.get(LIST, {"sort": "outcome", "by": clinician.pk})
+    second = admin_client_.get(LIST + link(first, "next"))
+    # Two rows of the first page leave the filter meanwhile.
+    gone = listed(first)[:2]
+    Interaction.objects.filter(pk__in=gone).update(submitted_by=administrator)
+
+    back = admin_client_.get(LIST + link(second, "prev"))
+
+    assert not set(listed(back)) & set(listed(second))
+    assert listed(back) == [pk for pk in listed(first) if pk not in gone]
+    assert link(back, "prev") is None

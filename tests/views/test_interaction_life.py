@@ -7,8 +7,10 @@ import datetime as dt
 
 import pytest
 
+from intake.fields import InteractionDetails
 from intake.models import InteractionChange
 from intake.services import lifecycle
+from intake.services.interactions import interaction_request
 from tests.support.factories import make_interaction
 
 pytestmark = pytest.mark.django_db
@@ -53,8 +55,9 @@ def test_changes_found_in_corti_are_shown_with_before_and_after(
         patient_identifier="PAT-1",
         patient_name="Ada Lovelace",
         encounter_status="in-progress",
-        request_body={"encounter": {"identifier": "ENC-0"}},
     )
+    record.request_body = interaction_request(InteractionDetails.of(record)).to_json()
+    record.save(update_fields=["request_body"])
     lifecycle.apply_corti_state(
         record,
         corti_json(
@@ -72,8 +75,10 @@ def test_changes_found_in_corti_are_shown_with_before_and_after(
 
     html = page(clinician_client, record)
 
-    assert "Details, as Corti holds them" in html
+    assert "What was sent, and what Corti holds now" in html
     assert "Last read from Corti" in html
+    assert "In Corti now</th>" in html
+    assert html.count('class="badge badge-changed"') == 2
     assert "Changes</h2>" in html
     assert "Ended" in html and clinician.get_username() in html
     assert "In progress (in-progress)" in html and "Completed (completed)" in html
@@ -95,6 +100,10 @@ def test_a_record_gone_from_corti_says_so_and_keeps_its_details(
     assert "This record is kept" in html
     assert "ENC-GONE" in html
     assert "outside the dashboard" in html
+    # Nothing changed: the page says so, and does not call it Corti's now.
+    assert "Last known in Corti" in html
+    assert "In Corti now" not in html
+    assert "badge-changed" not in html
 
 
 def test_an_imported_record_says_it_was_made_elsewhere(admin_client_, administrator):
