@@ -502,12 +502,21 @@ class IntakeForm(forms.Form):
 
     ended_statuses = ENDED_STATUSES
 
+    #: The user's own Corti user ID (their profile), set as the assigned
+    #: user of a new form: a value the group may keep closed over.
+    assigned_default: uuid.UUID | None = None
+
     @property
     def more_details_open(self) -> bool:
         """Whether the group of rarely used fields is shown open."""
         if any(self[name].errors for name in RARELY_USED_NAMES):
             return True
-        if any(self[name].value() not in (None, "") for name in RARELY_USED_NAMES):
+        default = str(self.assigned_default or "")
+        if any(
+            self[name].value() not in (None, "")
+            and not (name == "assigned_user_id" and str(self[name].value()) == default)
+            for name in RARELY_USED_NAMES
+        ):
             return True
         return self["encounter_status"].value() in ENDED_STATUSES
 
@@ -929,3 +938,28 @@ class CorrectionForm(IntakeForm):
                 ),
             )
         return data
+
+
+class ProfileForm(forms.Form):
+    """A user's Corti user ID: the intake form's assigned user by default."""
+
+    corti_user_id = forms.UUIDField(
+        required=False,
+        label=_("Corti user ID"),
+        help_text=_(
+            "Optional. The user's ID in Corti, as the Corti console shows it; "
+            "new intake forms assign interactions to it."
+        ),
+        error_messages={
+            "invalid": _(
+                "Enter a valid UUID, like f47ac10b-58cc-4372-a567-0e02b2c3d479."
+            )
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "maxlength": 36}
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        describe_fields(self)

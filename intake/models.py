@@ -781,3 +781,24 @@ class AccessEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnly("access entries are never removed")
+
+
+class Profile(models.Model):
+    """What the dashboard keeps about a user beyond Django's account: their
+    Corti user ID, which the intake form's assigned user defaults to."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="intake_profile",
+        verbose_name=_("user"),
+    )
+    corti_user_id = models.UUIDField(_("Corti user ID"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("profile")
+        permissions = [("change_any_profile", _("Can set anyone's Corti user ID"))]
+
+    def __str__(self) -> str:
+        return f"Profile of user {self.user_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connections
@@ -459,3 +460,50 @@ def submissions_per_user(*, first_day: dt.date, days: int) -> dict[str, int]:
         .order_by()
     )
     return {row["submitted_by__username"]: row["n"] for row in rows}
+
+
+def profile_corti_user_id(*, user: Any) -> uuid.UUID | None:
+    """The Corti user ID `user` keeps in their profile, if any."""
+    from intake.models import Profile
+
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (
+        Profile.objects.filter(user=user)
+        .values_list("corti_user_id", flat=True)
+        .first()
+    )
+
+
+def people_with_profiles() -> list[tuple[User, uuid.UUID | None]]:
+    """Every active user by name, with the Corti user ID they keep."""
+    from intake.models import Profile
+
+    kept = dict(Profile.objects.values_list("user_id", "corti_user_id"))
+    return [
+        (person, kept.get(person.pk))
+        for person in User.objects.filter(is_active=True).order_by("username")
+    ]
+
+
+def my_day(*, user: User, day: dt.date) -> list[Interaction]:
+    """`user`'s submissions of one clinic day: planned and in progress
+    first, then the rest; newest first within each."""
+    from django.db.models import IntegerField
+
+    from intake.clinic_time import clinic_day_start
+
+    open_first = Case(
+        When(encounter_status__in=["planned", "in-progress"], then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return list(
+        Interaction.objects.filter(
+            submitted_by=user,
+            created_at__gte=clinic_day_start(day),
+            created_at__lt=clinic_day_start(day + dt.timedelta(days=1)),
+        )
+        .select_related("submitted_by")
+        .order_by(open_first, "-created_at", "-pk")
+    )

@@ -13,6 +13,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.utils import timezone
 from django_tasks import task
 
@@ -56,16 +57,47 @@ def refresh_interaction(record_id: str) -> str:
 
 
 @task()
+def sync_interactions() -> dict[str, object]:
+    """What `manage.py sync_interactions` does, on the worker (every
+    INTAKE_SYNC_MINUTES, queued by the sweep)."""
+    from intake.services import lifecycle
+
+    summary = lifecycle.interactions_sync()
+    logger.info(
+        "Sync: %s new, %s updated, %s unchanged, %s gone, %s left for settling",
+        summary.new,
+        summary.updated,
+        summary.unchanged,
+        summary.gone,
+        summary.left_for_settling,
+    )
+    return summary.as_dict()
+
+
+def sync_due() -> bool:
+    """Queue a sync when the last was queued INTAKE_SYNC_MINUTES ago or more
+    (0: never); True if queued. One marker in the shared cache, so several
+    workers queue one sync between them."""
+    minutes = settings.INTAKE_SYNC_MINUTES
+    if not minutes or not cache.add("intake:sync-queued", 1, int(minutes * 60)):
+        return False
+    sync_interactions.enqueue()
+    return True
+
+
+@task()
 def sweep() -> dict[str, int]:
     """Catch what a dead worker or request left behind, then run again later.
 
-    Queues a search for every stranded or overdue submission, deletes expired
-    sessions (a kept draft of the intake form lives in one), and forgets
-    finished tasks after a week (they hold record ids only).
+    Queues a search for every stranded or overdue submission and, when one
+    is due, a sync with Corti (sync_interactions); deletes expired sessions
+    (a kept draft of the intake form lives in one), and forgets finished
+    tasks after a week (they hold record ids only).
     """
     from django_tasks_db.models import DBTaskResult
 
     try:
+        sync_due()
         summary = reconciliation.interactions_sweep()
         now = timezone.now()
         expired, _ = Session.objects.filter(expire_date__lt=now).delete()

@@ -8,6 +8,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("my-day/", views.my_day, name="my_day"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/<int:user_id>/", views.profile, name="profile_of"),
+    path("profiles/", views.profiles, name="profiles"),
     path("interactions/", views.interaction_list, name="interaction_list"),
     path("overview/", views.overview, name="overview"),
     path(

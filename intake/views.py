@@ -25,7 +25,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
@@ -43,6 +43,7 @@ from .forms import (
     HistoryFilterForm,
     IntakeForm,
     PasswordChangeForm,
+    ProfileForm,
     SignInForm,
     form_for_record,
     prefill_from_query,
@@ -68,12 +69,16 @@ from .selectors import (
     interaction_events,
     interaction_get,
     interaction_page,
+    people_with_profiles,
+    profile_corti_user_id,
     submissions_per_day,
     submissions_per_user,
     users_by_name,
 )
 from .selectors import interaction_list as interaction_list_select
+from .selectors import my_day as my_day_select
 from .services import lifecycle, readiness
+from .services.accounts import profile_set_corti_user_id
 from .services.audit import Action, audit_record, history_detail
 from .services.interactions import (
     Refusal,
@@ -109,9 +114,86 @@ class SignedInHttpRequest(HtmxHttpRequest):
 
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
+    """A clinician's home is their day; a reader's, the history."""
     if request.user.has_perm("intake.add_interaction"):
+        if request.user.has_perm("intake.follow_interaction"):
+            return redirect("intake:my_day")
         return redirect("intake:interaction_create")
     return redirect("intake:interaction_list")
+
+
+@permission_required("intake.add_interaction", raise_exception=True)
+@require_GET
+def my_day(request: SignedInHttpRequest) -> HttpResponse:
+    """The clinician's own submissions of today on the clinic's clocks:
+    planned and in progress first, each with End (one press) and Open."""
+    today = timezone.localdate()
+    rows = my_day_select(user=request.user, day=today)
+    return render(
+        request,
+        "intake/my_day.html",
+        {
+            "rows": [
+                (
+                    row,
+                    lifecycle.changeable(row)
+                    and row.encounter_status not in ENDED_STATUSES
+                    and lifecycle.interaction_may_change(user=request.user, record=row),
+                )
+                for row in rows
+            ],
+            "today": today,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def profile(request: SignedInHttpRequest, user_id: int | None = None) -> HttpResponse:
+    """A user's Corti user ID: their own, or anyone's for administrators."""
+    person = request.user
+    if user_id is not None and user_id != request.user.pk:
+        if not request.user.has_perm("intake.change_any_profile"):
+            raise PermissionDenied
+        person = get_object_or_404(User, pk=user_id, is_active=True)
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            profile_set_corti_user_id(
+                user=person, corti_user_id=form.cleaned_data["corti_user_id"]
+            )
+            messages.success(
+                request,
+                _("Saved: new intake forms of %(user)s are assigned to %(id)s.")
+                % {
+                    "user": person.get_username(),
+                    "id": form.cleaned_data["corti_user_id"] or _("no one"),
+                }
+                if form.cleaned_data["corti_user_id"]
+                else _("Saved: %(user)s keeps no Corti user ID.")
+                % {"user": person.get_username()},
+            )
+            if person == request.user:
+                return _redirect(request, reverse("intake:profile"))
+            return _redirect(request, reverse("intake:profiles"))
+        status = 400
+    else:
+        form = ProfileForm(
+            initial={"corti_user_id": profile_corti_user_id(user=person)}
+        )
+        status = 200
+    return render(
+        request,
+        "intake/profile.html",
+        {"form": form, "person": person, "own": person == request.user},
+        status=status,
+    )
+
+
+@permission_required("intake.change_any_profile", raise_exception=True)
+@require_GET
+def profiles(request: SignedInHttpRequest) -> HttpResponse:
+    """Administrators: every user's Corti user ID, each with a link to set it."""
+    return render(request, "intake/profiles.html", {"people": people_with_profiles()})
 
 
 @login_not_required
@@ -545,7 +627,14 @@ def interaction_end(request: SignedInHttpRequest, record_id: uuid.UUID) -> HttpR
     result = lifecycle.interaction_end(
         record=record, user=request.user, ended_at=form.cleaned_data["ended_at"]
     )
-    messages.add_message(request, *life_notice("end", result, record))
+    level, text = life_notice("end", result, record)
+    # From My day, back to it (the only other place End is pressed).
+    back = reverse("intake:my_day")
+    if request.POST.get("next") == back:
+        text = f"{record.encounter_identifier}: {text}"
+        messages.add_message(request, level, text)
+        return _redirect(request, back)
+    messages.add_message(request, level, text)
     return _redirect(request, record.get_absolute_url())
 
 
@@ -815,6 +904,10 @@ def _new_form_page(request: HtmxHttpRequest, key: uuid.UUID) -> HttpResponse:
     initial.setdefault(
         "encounter_started_at", timezone.now().replace(second=0, microsecond=0)
     )
+    # Assigned to the clinician's own Corti user, when their profile has one.
+    assigned = profile_corti_user_id(user=request.user)
+    if assigned is not None:
+        initial.setdefault("assigned_user_id", assigned)
     return _render_form(request, IntakeForm(initial=initial))
 
 
@@ -917,6 +1010,7 @@ def _render_form(
     template = "intake/interaction_form.html"
     if request.htmx and request.method == "POST":
         template += "#form"
+    form.assigned_default = profile_corti_user_id(user=request.user)
     return render(
         request,
         template,

@@ -336,6 +336,13 @@ if INTAKE_REFRESH_SECONDS < 0:
 # Administrators always may; only Administrators delete.
 INTAKE_CLINICIANS_CHANGE_ANY = env.bool("INTAKE_CLINICIANS_CHANGE_ANY", default=False)
 
+# The worker brings the local log in step with Corti (sync_interactions:
+# imports what was made elsewhere, marks what is gone) this often; 0 turns
+# the periodic sync off (the command still works).
+INTAKE_SYNC_MINUTES = env.float("INTAKE_SYNC_MINUTES", default=60.0)
+if INTAKE_SYNC_MINUTES < 0:
+    raise ImproperlyConfigured("INTAKE_SYNC_MINUTES must not be negative.")
+
 # --- Background work ---------------------------------------------------------
 # Django's Tasks API (the django-tasks backport) with its database backend: the
 # queue lives in the same database, so SQLite and PostgreSQL need nothing else.

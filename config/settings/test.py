@@ -24,6 +24,9 @@ CORTI_RETRY_AFTER_MAX = 1.0
 # One process's memory (tests/test_gunicorn.py runs workers on the database
 # cache, as production does); the `corti` fixture empties it.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# No periodic sync with Corti unless a test asks for one (it reads every
+# interaction the simulator holds; tests/services/test_lifecycle.py).
+INTAKE_SYNC_MINUTES = 0
 # Serve static files from the source folders; no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

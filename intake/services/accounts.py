@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group, Permission
+from django.contrib.auth.models import AbstractUser, Group, Permission, User
 
 CLINICIANS = "Clinicians"
 ADMINISTRATORS = "Administrators"
@@ -28,6 +30,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.follow_interaction",
         "intake.change_any_interaction",
         "intake.delete_in_corti",
+        # Set a clinician's Corti user ID (each user sets their own).
+        "intake.change_any_profile",
         # The call log, shown with each interaction in the admin.
         "intake.view_corticall",
         # The other events of a submission (refused reuses of its form, flags).
@@ -77,3 +81,12 @@ def demo_accounts_ensure(*, password: str) -> dict[str, AbstractUser]:
         user.groups.add(groups[role])
         accounts[username] = user
     return accounts
+
+
+def profile_set_corti_user_id(*, user: User, corti_user_id: uuid.UUID | None) -> None:
+    """Keep `user`'s Corti user ID (None forgets it)."""
+    from intake.models import Profile
+
+    Profile.objects.update_or_create(
+        user=user, defaults={"corti_user_id": corti_user_id}
+    )

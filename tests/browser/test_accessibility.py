@@ -352,6 +352,64 @@ def admin_history(page: Page, env: Env) -> None:
     ).to_be_visible()
 
 
+def changed_elsewhere(env: Env):
+    """A created interaction whose title another tool changed in Corti, read
+    back: the page shows what was sent beside what Corti holds, and a change."""
+    import requests
+
+    from intake.services.lifecycle import interaction_refresh
+    from tests.support.corti import token_for
+
+    record = submit(env)
+    requests.patch(
+        f"{env.corti.api_url}/interactions/{record.interaction_id}",
+        json={"encounter": {"title": "Follow-up: knee pain, right"}},
+        headers={
+            "Authorization": f"Bearer {token_for(env.corti)}",
+            "Tenant-Name": env.corti.tenant,
+        },
+        timeout=5,
+    )
+    interaction_refresh(record=record)
+    return record
+
+
+def detail_in_corti_now(page: Page, env: Env) -> None:
+    record = changed_elsewhere(env)
+    signed_in(page, env, env.chief)
+    page.goto(f"{env.site}/interactions/{record.pk}/")
+    expect(page.get_by_role("heading", name="Changes")).to_be_visible()
+    expect(page.get_by_role("button", name="End the encounter")).to_be_visible()
+    expect(page.get_by_role("link", name="Delete in Corti…")).to_be_visible()
+
+
+def end_with_errors(page: Page, env: Env) -> None:
+    # The page with the time's error beside it comes back as a 400.
+    env.watch.expect_console_error(r"status of 400 .*/end/")
+    record = submit(env)
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/interactions/{record.pk}/")
+    page.locator("#id_ended_at").fill("2026-03-01T08:00")
+    page.get_by_role("button", name="End the encounter").click()
+    expect(page.locator("#id_ended_at-errors")).to_contain_text("before the start")
+
+
+def correction_form(page: Page, env: Env) -> None:
+    record = changed_elsewhere(env)
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/interactions/{record.pk}/edit/")
+    expect(
+        page.get_by_role("button", name="Save the correction in Corti")
+    ).to_be_visible()
+
+
+def delete_confirmation(page: Page, env: Env) -> None:
+    record = submit(env)
+    signed_in(page, env, env.chief)
+    page.goto(f"{env.site}/interactions/{record.pk}/delete/")
+    expect(page.get_by_role("button", name="Delete it in Corti")).to_be_visible()
+
+
 STATES: dict[str, Callable[[Page, Env], None]] = {
     "sign-in": sign_in_page,
     "sign-in-wrong-password": sign_in_wrong_password,
@@ -367,6 +425,10 @@ STATES: dict[str, Callable[[Page, Env], None]] = {
     "form-reused": form_reused,
     "detail-unknown": detail_unknown,
     "idle-warning": idle_warning,
+    "detail-in-corti-now": detail_in_corti_now,
+    "end-errors": end_with_errors,
+    "correction-form": correction_form,
+    "delete-confirmation": delete_confirmation,
     "admin-changelist": admin_changelist,
     "admin-change": admin_change,
     "admin-history": admin_history,

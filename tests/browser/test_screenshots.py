@@ -325,6 +325,39 @@ def admin(page: Page, env: Env) -> None:
     expect(page.locator("#result_list tbody tr")).to_have_count(len(ENCOUNTERS) + 1)
 
 
+def detail_changes(page: Page, env: Env) -> None:
+    """A created interaction ended here, then retitled in another tool and
+    read back: what was sent beside what Corti holds, and the changes."""
+    import requests
+
+    from intake.services.lifecycle import interaction_end, interaction_refresh
+    from tests.support.corti import token_for
+
+    record = submit(env, minutes_ago=30, **ENCOUNTERS[0])
+    interaction_end(record=record, user=env.nurse)
+    requests.patch(
+        f"{env.corti.api_url}/interactions/{record.interaction_id}",
+        json={"encounter": {"title": "Follow-up: knee pain, right knee"}},
+        headers={
+            "Authorization": f"Bearer {token_for(env.corti)}",
+            "Tenant-Name": env.corti.tenant,
+        },
+        timeout=5,
+    )
+    interaction_refresh(record=record)
+    sign_in(page, env.site, "nurse", next_path=f"/interactions/{record.pk}/")
+    expect(page.get_by_role("heading", name="Changes")).to_be_visible()
+
+
+def my_day(page: Page, env: Env) -> None:
+    seed_day(env)
+    sign_in(page, env.site, "nurse", next_path="/my-day/")
+    expect(page.get_by_role("heading", name="My day")).to_be_visible()
+    expect(
+        page.get_by_role("button", name=re.compile("^End the encounter"))
+    ).not_to_have_count(0)
+
+
 PAGES: dict[str, Callable[[Page, Env], None]] = {
     "login": login,
     "form": form,
@@ -334,6 +367,8 @@ PAGES: dict[str, Callable[[Page, Env], None]] = {
     "reused": reused,
     "already-sent": already_sent,
     "detail": detail,
+    "detail-changes": detail_changes,
+    "my-day": my_day,
     "list": interaction_list,
     "list-retry": list_retry,
     "idle-warning": idle_warning,

@@ -743,3 +743,22 @@ def test_an_assigned_user_corti_chose_is_kept_and_is_no_change(corti, clinician)
     assert record.assigned_user_id is not None
     assert changes(record) == []
     assert not any(differs for *_, differs in record.comparison_rows())
+
+
+def test_the_worker_syncs_every_so_often(corti, settings):
+    from django.core.cache import cache
+
+    from intake.tasks import sweep, sync_due
+    from tests.support.tasks import queued, run_tasks
+
+    corti_create(corti, body(1))
+    assert not sync_due()  # 0: off
+    settings.INTAKE_SYNC_MINUTES = 60
+    cache.clear()
+
+    sweep.call()
+
+    assert len(queued("sync_interactions")) == 1
+    assert not sync_due()  # queued once per period, however often asked
+    run_tasks()
+    assert Interaction.objects.filter(imported=True).count() == 1

@@ -253,9 +253,45 @@ POLICY: dict[str, Row] = {
             "/",
             roles(
                 anonymous=SIGN_IN,
-                clinician=Answer(302, "/interactions/new/"),
-                administrator=Answer(302, "/interactions/new/"),
+                clinician=Answer(302, "/my-day/"),
+                administrator=Answer(302, "/my-day/"),
                 no_role_user=Answer(302, "/interactions/"),
+            ),
+        ),
+    ),
+    "my-day/": row(
+        "intake:my_day",
+        GET("/my-day/", intake(OK)),
+        POST("/my-day/", intake(NOT_ALLOWED)),
+    ),
+    "profile/": row(
+        "intake:profile",
+        # Everyone signed in keeps their own Corti user ID (a POST saves it,
+        # so the policy's no-write check asks only for the page).
+        GET("/profile/", signed_in(OK)),
+    ),
+    "profile/<int:user_id>/": row(
+        "intake:profile_of",
+        # Someone else's: administrators only.
+        GET(
+            "/profile/{user}/",
+            roles(
+                anonymous=SIGN_IN,
+                clinician=OK,  # {user} is the clinician: their own
+                administrator=OK,
+                no_role_user=FORBIDDEN,
+            ),
+        ),
+    ),
+    "profiles/": row(
+        "intake:profiles",
+        GET(
+            "/profiles/",
+            roles(
+                anonymous=SIGN_IN,
+                clinician=FORBIDDEN,
+                administrator=OK,
+                no_role_user=FORBIDDEN,
             ),
         ),
     ),

@@ -52,7 +52,8 @@ class Command(BaseCommand):
             metavar="ENDPOINT:KIND[:RATE]",
             help=(
                 "Misbehave on purpose; repeat for several rules, the first that "
-                "fires wins. ENDPOINT is create, list, token or any; KIND one of "
+                "fires wins. ENDPOINT is create, list, get, update, delete, token "
+                "or any; KIND one of "
                 f"{', '.join(FAULT_KINDS)}; RATE the probability (default 1). "
                 "Example: --fault create:created-504:0.05"
             ),
