@@ -410,6 +410,29 @@ def delete_confirmation(page: Page, env: Env) -> None:
     expect(page.get_by_role("button", name="Delete it in Corti")).to_be_visible()
 
 
+def my_day_page(page: Page, env: Env) -> None:
+    submit(env)
+    submit(env, encounter_identifier="ENC-3002", encounter_status="planned")
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/my-day/")
+    expect(page.get_by_role("heading", name="My day")).to_be_visible()
+
+
+def profile_errors(page: Page, env: Env) -> None:
+    env.watch.expect_console_error(r"status of 400 .*/profile/")
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/profile/")
+    page.get_by_label("Corti user ID").fill("me")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#id_corti_user_id-errors")).to_contain_text("valid UUID")
+
+
+def people_page(page: Page, env: Env) -> None:
+    signed_in(page, env, env.chief)
+    page.goto(f"{env.site}/profiles/")
+    expect(page.get_by_role("heading", name="People")).to_be_visible()
+
+
 STATES: dict[str, Callable[[Page, Env], None]] = {
     "sign-in": sign_in_page,
     "sign-in-wrong-password": sign_in_wrong_password,
@@ -426,6 +449,9 @@ STATES: dict[str, Callable[[Page, Env], None]] = {
     "detail-unknown": detail_unknown,
     "idle-warning": idle_warning,
     "detail-in-corti-now": detail_in_corti_now,
+    "my-day": my_day_page,
+    "profile-errors": profile_errors,
+    "people": people_page,
     "end-errors": end_with_errors,
     "correction-form": correction_form,
     "delete-confirmation": delete_confirmation,

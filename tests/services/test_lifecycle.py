@@ -762,3 +762,104 @@ def test_the_worker_syncs_every_so_often(corti, settings):
     assert not sync_due()  # queued once per period, however often asked
     run_tasks()
     assert Interaction.objects.filter(imported=True).count() == 1
+
+
+# --- every action against every error Corti may give ---------------------------
+
+ACTIONS = {
+    "refresh": (
+        "get",
+        lambda record, user: interaction_refresh(record=record, user=user),
+    ),
+    "end": (
+        "update",
+        lambda record, user: lifecycle.interaction_end(record=record, user=user),
+    ),
+    "correct": (
+        "update",
+        lambda record, user: lifecycle.interaction_correct(
+            record=record,
+            user=user,
+            details=__import__(
+                "intake.fields", fromlist=["x"]
+            ).InteractionDetails.from_values(
+                {
+                    **__import__("intake.fields", fromlist=["x"])
+                    .InteractionDetails.of(record)
+                    .as_dict(),
+                    "encounter_title": "Corrected",
+                }
+            ),
+        ),
+    ),
+    "delete": (
+        "delete",
+        lambda record, user: lifecycle.interaction_delete(record=record, user=user),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["403", "409", "429", "500", "hang"])
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_no_corti_error_changes_anything_here(
+    corti, created, administrator, settings, action, kind
+):
+    """Each action, each error: the record and its history stay as they were
+    (a lost answer is read back, and the read fails too here), the call is in
+    the log with Corti's request id, and nothing is sent twice."""
+    from intake.corti import clear_clients
+
+    settings.CORTI_TIMEOUT = 0.3
+    settings.CORTI_RETRY_BUDGET = 0.0
+    clear_clients()
+    endpoint, run = ACTIONS[action]
+    before = Interaction.objects.filter(pk=created.pk).values().get()
+    held_before = corti_call(corti, "GET", created.interaction_id).json()
+    counts_before = dict(corti.state()["counts"])
+    # The read-back after a lost answer fails as well: nothing can be known.
+    corti.set_faults(
+        fault(kind, endpoint, count=1, delay=1.0, retry_after=30),
+        fault("403", "get", count=1),
+    )
+
+    result = run(created, administrator)
+
+    assert not result.ok
+    after = Interaction.objects.filter(pk=created.pk).values().get()
+    ignored = {"updated_at", "corti_read_at", "corti_state"}
+    assert {k: v for k, v in after.items() if k not in ignored} == {
+        k: v for k, v in before.items() if k not in ignored
+    }
+    assert changes(created) == []
+    sent = corti.state()["counts"].get(f"{endpoint}_requests", 0) - counts_before.get(
+        f"{endpoint}_requests", 0
+    )
+    assert sent == 1
+    last = (
+        created.calls.exclude(kind=CortiCall.Kind.CREATE).order_by("started_at").first()
+    )
+    assert last is not None and last.user_id == administrator.pk
+    if kind != "hang":
+        assert (
+            last.error_request_id and last.error_request_id == result.error.request_id
+        )
+    # Corti still holds what it held (the faults changed nothing there).
+    corti.set_faults()
+    assert corti_call(corti, "GET", created.interaction_id).json() == held_before
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_a_404_on_any_action_marks_the_record_gone_and_keeps_it(
+    corti, created, administrator, action
+):
+    endpoint, run = ACTIONS[action]
+    corti.set_faults(fault("404", endpoint, count=1))
+
+    result = run(created, administrator)
+
+    assert result.gone
+    assert not result.ok or action == "refresh"
+    created.refresh_from_db()
+    assert created.corti_gone_at is not None
+    assert created.encounter_identifier == "ENC-42"
+    assert [c[0] for c in changes(created)] == [Kind.GONE]
