@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -871,6 +872,10 @@ class EndForm(forms.Form):
     error_messages = {
         "before_start": _("The end must not be before the start (%(start)s)."),
         "future": _("The end cannot be in the future: leave it empty for now."),
+        "starts_later": _(
+            "It starts at %(start)s, later than now: it cannot end before it "
+            "starts. Correct its start first, or end it once it has started."
+        ),
     }
     #: A clock a little ahead of the server's is not "the future".
     FUTURE_SLACK = dt.timedelta(minutes=2)
@@ -892,6 +897,13 @@ class EndForm(forms.Form):
 
     def clean_ended_at(self) -> dt.datetime | None:
         ended: dt.datetime | None = self.cleaned_data.get("ended_at")
+        if ended is None and timezone.now() < self.started_at:
+            # "Now" is before a planned start: say so, send nothing.
+            raise ValidationError(
+                self.error_messages["starts_later"],
+                code="starts_later",
+                params={"start": clinic_time_text(self.started_at)},
+            )
         if ended is None:
             return None
         if ended < self.started_at:
@@ -905,6 +917,19 @@ class EndForm(forms.Form):
         return ended
 
 
+def shown_details(details: InteractionDetails) -> str:
+    """The details a correction form shows, as its hidden `shown` field
+    carries them (JSON): what the clinician's changes are measured against."""
+    values = {}
+    for name, value in details.as_dict().items():
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC).isoformat()
+        elif isinstance(value, dt.date | uuid.UUID):
+            value = str(value)
+        values[name] = value
+    return json.dumps(values)
+
+
 class CorrectionForm(IntakeForm):
     """The intake form for correcting a created interaction: the same fields
     and rules, without a submission key. A patient identifier once given can
@@ -916,13 +941,55 @@ class CorrectionForm(IntakeForm):
             "Corti keeps the patient once given: correct the identifier "
             "instead of removing it."
         ),
+        "assigned_kept": _(
+            "Corti always keeps an assigned user (it picks one when none is "
+            "given): enter another user's ID instead of removing it."
+        ),
     }
 
-    def __init__(self, *args: Any, had_patient: bool, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, had_patient: bool, had_assigned: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.key_renewed = False
         del self.fields["submission_key"]
         self.had_patient = had_patient
+        self.had_assigned = had_assigned
+
+    # What the form showed (shown_details): only fields the clinician changed
+    # from it are sent, never a value Corti took while the form was open.
+    shown = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def edited(self) -> frozenset[str]:
+        """The details the clinician changed from what the form showed (to the
+        minute for times, as the form shows them); all of them when the form
+        does not say what it showed."""
+        try:
+            shown = json.loads(self.cleaned_data.get("shown") or "")
+        except ValueError:
+            shown = None
+        names = [name for name in InteractionDetails.__dataclass_fields__]
+        if not isinstance(shown, dict):
+            return frozenset(names)
+        edited = set()
+        for name in names:
+            now = self.cleaned_data.get(name)
+            before = shown.get(name)
+            if isinstance(now, dt.datetime):
+                try:
+                    then = dt.datetime.fromisoformat(str(before))
+                except ValueError:
+                    edited.add(name)
+                    continue
+                if then.replace(second=0, microsecond=0) != now.replace(
+                    second=0, microsecond=0
+                ):
+                    edited.add(name)
+            elif ("" if now is None else str(now)) != (
+                "" if before is None else str(before)
+            ):
+                edited.add(name)
+        return frozenset(edited)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -935,6 +1002,17 @@ class CorrectionForm(IntakeForm):
                 "patient_identifier",
                 ValidationError(
                     self.error_messages["patient_kept"], code="patient_kept"
+                ),
+            )
+        if (
+            self.had_assigned
+            and not data.get("assigned_user_id")
+            and "assigned_user_id" not in self.errors
+        ):
+            self.add_error(
+                "assigned_user_id",
+                ValidationError(
+                    self.error_messages["assigned_kept"], code="assigned_kept"
                 ),
             )
         return data

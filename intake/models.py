@@ -261,6 +261,13 @@ class Interaction(models.Model):
         related_name="+",
         verbose_name=_("deleted by"),
     )
+    # A change sent from here whose answer was lost and that no read has
+    # confirmed yet: {"kind", "by" (user id), "at", "fields", "sent"}. The
+    # next read that shows it done credits it to its sender; until it is
+    # settled no other change is sent (intake.services.lifecycle).
+    pending_change = models.JSONField(
+        _("unconfirmed change"), null=True, blank=True, editable=False
+    )
     # Made outside the dashboard and brought in by sync_interactions: nothing
     # was sent from here (its request body is empty).
     imported = models.BooleanField(_("made outside the dashboard"), default=False)

@@ -192,11 +192,15 @@ LIFE_NOTICES: dict[tuple[str, str], Notice] = {
     ("any", "unsettled"): (
         messages.WARNING,
         _(
-            "Corti's answer was lost and the interaction could not be read back, "
-            "so it is not known whether Corti made the change. Nothing changed "
-            "here and nothing was sent again: press Refresh in a moment to see "
-            "what Corti holds. %(why)s"
+            "Corti's answer was lost, and reading the interaction back could "
+            "not confirm the change: Corti may still be making it. Nothing was "
+            "sent again and nothing changed here; press Refresh in a moment to "
+            "see what Corti holds. %(why)s"
         ),
+    ),
+    ("end", "already"): (
+        messages.INFO,
+        _("This encounter had already ended (%(ended)s); nothing was sent."),
     ),
     ("any", "failed"): (
         messages.ERROR,
@@ -209,18 +213,13 @@ LIFE_NOTICES: dict[tuple[str, str], Notice] = {
             "%(why)s%(request)s"
         ),
     ),
-    ("any", "not_made"): (
-        messages.ERROR,
-        _(
-            "Corti's answer was lost; reading the interaction back shows the "
-            "change was not made. Nothing was changed; try again. %(why)s"
-        ),
-    ),
     ("any", "closed"): (
         messages.ERROR,
         _(
-            "This interaction can no longer be changed: it is not in Corti "
-            "(deleted, or gone), or was never created there."
+            "Nothing was sent: this interaction cannot be changed now. It is "
+            "not in Corti (deleted, or gone), was never created there, or an "
+            "earlier change's answer was lost and is not settled yet (press "
+            "Refresh from Corti)."
         ),
     ),
 }
@@ -248,14 +247,14 @@ def life_notice(
             request = " " + str(_("Corti request id: %(id)s.")) % {
                 "id": error.request_id
             }
-    if result.gone:
+    if result.already:
+        case = "already"
+    elif result.gone:
         case = "gone"
     elif result.unsettled:
         case = "unsettled"
     elif not result.ok and error is None:
         case = "closed"
-    elif not result.ok and error is not None and error.outcome_unknown:
-        case = "not_made"
     elif not result.ok:
         case = "failed"
     elif action in ("refresh", "correct") and not result.changed:

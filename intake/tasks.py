@@ -46,14 +46,20 @@ def refresh_interaction(record_id: str) -> str:
     record = Interaction.objects.filter(pk=record_id).first()
     if record is None:
         return "missing"
-    if not lifecycle.refresh_due(record):
-        return "fresh"
-    result = lifecycle.interaction_refresh(
-        record=record, trigger=CortiCall.Trigger.OPENED
-    )
-    if result.gone:
-        return "gone"
-    return "read" if result.ok else "failed"
+    failed = True
+    try:
+        if not lifecycle.refresh_due(record):
+            failed = False
+            return "fresh"
+        result = lifecycle.interaction_refresh(
+            record=record, trigger=CortiCall.Trigger.OPENED
+        )
+        failed = not result.ok
+        if result.gone:
+            return "gone"
+        return "read" if result.ok else "failed"
+    finally:
+        lifecycle.refresh_finished(record, failed=failed)
 
 
 @task()

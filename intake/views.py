@@ -47,12 +47,14 @@ from .forms import (
     SignInForm,
     form_for_record,
     prefill_from_query,
+    shown_details,
 )
 from .keys import FORM_KEY_PARAM, uuid_or_none
 from .models import (
     ENCOUNTER_STATUS_CHOICES,
     ENCOUNTER_TYPE_CHOICES,
     Interaction,
+    InteractionChange,
 )
 from .notices import answer_notice, life_notice, retry_notice
 from .search import TEXT_AND_ID_PREFIX, id_prefix_range
@@ -128,6 +130,7 @@ def my_day(request: SignedInHttpRequest) -> HttpResponse:
     """The clinician's own submissions of today on the clinic's clocks:
     planned and in progress first, each with End (one press) and Open."""
     today = timezone.localdate()
+    now = timezone.now()
     rows = my_day_select(user=request.user, day=today)
     return render(
         request,
@@ -138,6 +141,8 @@ def my_day(request: SignedInHttpRequest) -> HttpResponse:
                     row,
                     lifecycle.changeable(row)
                     and row.encounter_status not in ENDED_STATUSES
+                    # One planned for later cannot end now.
+                    and row.encounter_started_at <= now
                     and lifecycle.interaction_may_change(user=request.user, record=row),
                 )
                 for row in rows
@@ -536,7 +541,12 @@ def interaction_detail(
     swap = bool(request.htmx) and not (
         request.htmx.boosted or request.htmx.history_restore_request
     )
-    if swap and request.GET.get("since") == dateformat.format(record.updated_at, "U.u"):
+    unchanged = request.GET.get("since") == dateformat.format(
+        record.updated_at, "U.u"
+    ) and request.GET.get("r", "0") == (
+        "1" if lifecycle.refresh_queued(record) else "0"
+    )
+    if swap and unchanged:
         # Nothing changed since the page last asked: nothing to swap (and
         # nothing seen: not a view).
         return HttpResponse(status=204)
@@ -567,7 +577,9 @@ def _detail_page(
             "events": interaction_events(record=record),
             "changes": list(interaction_changes(record=record)),
             "comparison": record.comparison_rows() if record.corti_read_at else [],
+            **_pending(record),
             "refreshing": lifecycle.refresh_queued(record),
+            "refresh_failed_at": lifecycle.refresh_failed_at(record),
             "may_change": may_change and changeable,
             "may_refresh": may_change and lifecycle.refresh_allowed(record),
             "may_delete": changeable
@@ -588,6 +600,29 @@ def _detail_page(
         },
         status=status,
     )
+
+
+def _pending(record: Interaction) -> dict[str, Any]:
+    """What the page says of a change whose answer was lost."""
+    pending = record.pending_change or {}
+    if not pending:
+        return {}
+    by = User.objects.filter(pk=pending.get("by") or 0).first()
+    at = None
+    try:
+        at = dt.datetime.fromisoformat(str(pending.get("at")))
+    except ValueError:
+        at = None
+    words = {
+        str(InteractionChange.Kind.ENDED): _("Ending the encounter"),
+        str(InteractionChange.Kind.CORRECTED): _("A correction"),
+        str(InteractionChange.Kind.DELETED): _("Deleting it in Corti"),
+    }
+    return {
+        "pending_what": words.get(str(pending.get("kind")), _("A change")),
+        "pending_by": by.get_username() if by else "",
+        "pending_at": at,
+    }
 
 
 #: Statuses after which "End the encounter" is not offered.
@@ -623,6 +658,8 @@ def interaction_end(request: SignedInHttpRequest, record_id: uuid.UUID) -> HttpR
     record = _changeable_record(request, record_id)
     form = EndForm(request.POST, started_at=record.encounter_started_at)
     if not form.is_valid():
+        # The record's page again, with the time's message: a view.
+        audit_record(request, Action.VIEWED, record=record, page="end form")
         return _detail_page(request, record, end_form=form, status=400)
     result = lifecycle.interaction_end(
         record=record, user=request.user, ended_at=form.cleaned_data["ended_at"]
@@ -646,24 +683,36 @@ def interaction_edit(
     """Correct a created interaction: the intake form's fields and rules;
     only what changed is sent, and every change is kept on the record."""
     record = _changeable_record(request, record_id)
+    kept = {
+        "had_patient": bool(record.patient_identifier),
+        "had_assigned": record.assigned_user_id is not None,
+    }
+    if request.method == "POST":
+        form = CorrectionForm(request.POST, **kept)
     if not lifecycle.changeable(record):
-        messages.error(request, life_notice("correct", LifeResult(ok=False), record)[1])
+        text = life_notice("correct", LifeResult(ok=False), record)[1]
+        if request.method == "POST" and record.pending_change:
+            # Another change is not settled yet: keep what was typed.
+            messages.error(request, text)
+            return _edit_page(request, record, form, status=409)
+        messages.error(request, text)
         return _redirect(request, record.get_absolute_url())
-    had_patient = bool(record.patient_identifier)
     if request.method == "GET":
+        details = InteractionDetails.of(record)
         form = CorrectionForm(
-            initial=InteractionDetails.of(record).as_dict(), had_patient=had_patient
+            initial={**details.as_dict(), "shown": shown_details(details)}, **kept
         )
         audit_record(request, Action.VIEWED, record=record, page="correction form")
         return _edit_page(request, record, form)
-    form = CorrectionForm(request.POST, had_patient=had_patient)
     if not form.is_valid():
         return _edit_page(request, record, form, status=400)
     result = lifecycle.interaction_correct(
         record=record,
         user=request.user,
         details=InteractionDetails.from_values(form.cleaned_data),
+        edited=form.edited(),
     )
+    messages.add_message(request, *life_notice("correct", result, record))
     error = result.error
     problem = error.problem if error is not None else None
     if not result.ok and problem is not None and problem.validation_errors:
@@ -671,9 +720,10 @@ def interaction_edit(
         form.add_corti_errors(
             [{path: message} for path, message in problem.validation_errors]
         )
-        messages.add_message(request, *life_notice("correct", result, record))
         return _edit_page(request, record, form, status=400)
-    messages.add_message(request, *life_notice("correct", result, record))
+    if not result.ok and not result.gone and not result.unsettled:
+        # Refused (403, 409, 429, ...): the form again, as typed.
+        return _edit_page(request, record, form, status=409)
     return _redirect(request, record.get_absolute_url())
 
 

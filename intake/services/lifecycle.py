@@ -84,9 +84,11 @@ class LifeResult:
     #: The local fields that changed (record names).
     changed: list[str] = field(default_factory=list)
     error: CortiError | None = None
-    #: A change's answer was lost and a read could not tell whether Corti
+    #: A change's answer was lost and a read could not confirm that Corti
     #: made it: nothing changed here; reading again later settles it.
     unsettled: bool = False
+    #: The encounter had already ended: nothing was sent.
+    already: bool = False
 
 
 def corti_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +142,20 @@ def apply_corti_state(
             # read a while ago): never put older values back.
             record.refresh_from_db()
             return []
+        pending = locked.pending_change
+        if pending and not mine:
+            # A change sent from here whose answer was lost: a read that shows
+            # it done credits it to its sender; one long after that does not
+            # show it says it was not made.
+            if pending.get("kind") != Kind.DELETED and _holds(
+                data, pending.get("sent") or {}
+            ):
+                by = User.objects.filter(pk=pending.get("by") or 0).first()
+                kind = pending["kind"]
+                mine = frozenset(pending.get("fields") or ())
+                locked.pending_change = None
+            elif _settled_without(pending, now):
+                locked.pending_change = None
         quiet: list[str] = []
         ours: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         theirs: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
@@ -150,7 +166,7 @@ def apply_corti_state(
             old = getattr(locked, name)
             if old == value:
                 continue
-            if name == "assigned_user_id" and old is None:
+            if name == "assigned_user_id" and old is None and name not in mine:
                 # None was sent: Corti assigns one itself. Kept, not a change.
                 setattr(locked, name, value)
                 quiet.append(name)
@@ -169,6 +185,7 @@ def apply_corti_state(
                 "corti_state",
                 "corti_read_at",
                 "corti_gone_at",
+                "pending_change",
                 "updated_at",
             ]
         )
@@ -195,6 +212,14 @@ def apply_corti_state(
     return changed
 
 
+def _settled_without(pending: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether a lost change is old enough that a read not showing it proves
+    it was not made (the create's rule: INTAKE_SETTLE_SECONDS)."""
+    sent_at = parse_rfc3339(pending.get("at"))
+    window = dt.timedelta(seconds=settings.INTAKE_SETTLE_SECONDS)
+    return sent_at is None or now - sent_at >= window
+
+
 def _older(data: dict[str, Any], kept: Any) -> bool:
     """Whether Corti's `data` was last changed before what `kept` shows."""
     if not isinstance(kept, dict):
@@ -210,11 +235,21 @@ def _changed_at(data: dict[str, Any]) -> dt.datetime | None:
 def mark_gone(
     record: Interaction, *, request_id: str = "", now: dt.datetime | None = None
 ) -> bool:
-    """Corti answered 404 for the record's interaction: mark it gone (once)."""
+    """Corti answered 404 for the record's interaction: mark it gone (once).
+
+    Deleted from here (by a DELETE whose answer was lost), it is marked
+    deleted by its sender instead; one deleted here stays as it is.
+    """
     now = now or timezone.now()
+    pending = record.pending_change or {}
+    if pending.get("kind") == Kind.DELETED:
+        sender = User.objects.filter(pk=pending.get("by") or 0).first()
+        if sender is not None:
+            _mark_deleted(record, sender, request_id=request_id)
+            return False
     with transaction.atomic():
         updated = Interaction.objects.filter(
-            pk=record.pk, corti_gone_at__isnull=True
+            pk=record.pk, corti_gone_at__isnull=True, deleted_at__isnull=True
         ).update(corti_gone_at=now, corti_read_at=now, updated_at=now)
         if updated:
             InteractionChange.objects.create(
@@ -236,7 +271,7 @@ def interaction_refresh(
 ) -> LifeResult:
     """Read what Corti holds for the record now and keep it (never inside a
     page's GET: a button's POST, or a background task)."""
-    if not _followable(record):
+    if not refresh_allowed(record):
         return LifeResult(ok=False)
     call = calls.call_start(
         record, kind=CortiCall.Kind.READ, trigger=trigger, user=user
@@ -423,8 +458,9 @@ def _mark_unlisted_gone(listed: set[uuid.UUID]) -> int:
             outcome=Outcome.CREATED,
             interaction_id__isnull=False,
             corti_gone_at__isnull=True,
+            deleted_at__isnull=True,
         )
-        .only("pk", "interaction_id", "outcome")
+        .only("pk", "interaction_id", "outcome", "pending_change")
         .order_by("pk")
     )
     for record in followed.iterator(chunk_size=2000):
@@ -462,8 +498,15 @@ def interaction_may_delete(*, user: User) -> bool:
 
 
 def changeable(record: Interaction) -> bool:
-    """Whether the record's interaction can still be changed in Corti."""
-    return _followable(record) and not record.corti_gone_at and not record.deleted_at
+    """Whether the record's interaction can be changed in Corti now: created,
+    not gone or deleted, and no earlier change from here still unconfirmed
+    (a read settles that first: nothing is sent on top of it)."""
+    return (
+        _followable(record)
+        and not record.corti_gone_at
+        and not record.deleted_at
+        and not record.pending_change
+    )
 
 
 def interaction_end(
@@ -473,7 +516,10 @@ def interaction_end(
     ended_at: dt.datetime | None = None,
 ) -> LifeResult:
     """End the encounter: status `completed` and `period.endedAt` now (or at
-    `ended_at`, which the form checked), through one PATCH."""
+    `ended_at`, which the form checked), through one PATCH. One already
+    completed is not ended again (a second press, a stale tab)."""
+    if record.encounter_status == EncounterStatus.COMPLETED.value:
+        return LifeResult(ok=False, already=True)
     ended = ended_at or timezone.now()
     update = InteractionUpdate(
         encounter={
@@ -495,15 +541,20 @@ def interaction_end(
 
 
 def correction_update(
-    record: Interaction, details: InteractionDetails
+    record: Interaction, details: InteractionDetails, edited: frozenset[str]
 ) -> tuple[InteractionUpdate, frozenset[str]]:
-    """The PATCH for what differs between the record and `details` (only the
-    changed fields; a period with its start, a patient with its identifier,
-    as Corti requires), and the names of the fields it changes."""
+    """The PATCH for the fields the clinician changed (`edited`: what the
+    form showed and what it sent differ, CorrectionForm.changed_data) that
+    also differ from the record: only those, with a period's start and a
+    patient's identifier beside them as Corti requires, taken from the record
+    when not changed (to the second), and the names of the fields it changes.
+
+    Changes Corti took meanwhile in fields the clinician left alone are
+    never sent back."""
     changed = frozenset(
         name
         for name, value in details.as_dict().items()
-        if getattr(record, name) != value
+        if name in edited and getattr(record, name) != value
     )
     body = interaction_request(details).to_json()
     encounter: dict[str, Any] = {}
@@ -513,17 +564,23 @@ def correction_update(
         value = value_at(body, field.path)
         if field.path[0] == "encounter":
             if field.path[1] == "period":
-                period = encounter.setdefault(
-                    "period",
-                    {"startedAt": value_at(body, ("encounter", "period", "startedAt"))},
+                start = (
+                    value_at(body, ("encounter", "period", "startedAt"))
+                    if "encounter_started_at" in changed
+                    else to_rfc3339_utc(record.encounter_started_at)
                 )
+                period = encounter.setdefault("period", {"startedAt": start})
                 period[field.path[2]] = value
             else:
                 encounter[field.path[1]] = value
         elif field.path[0] == "patient":
             patient[field.path[1]] = value
     if patient:
-        patient["identifier"] = details.patient_identifier
+        patient["identifier"] = (
+            details.patient_identifier
+            if "patient_identifier" in changed
+            else record.patient_identifier
+        )
     assigned = details.assigned_user_id if "assigned_user_id" in changed else None
     update = InteractionUpdate(
         encounter=encounter or None, patient=patient or None, assigned_user_id=assigned
@@ -532,10 +589,16 @@ def correction_update(
 
 
 def interaction_correct(
-    *, record: Interaction, user: User, details: InteractionDetails
+    *,
+    record: Interaction,
+    user: User,
+    details: InteractionDetails,
+    edited: frozenset[str] | None = None,
 ) -> LifeResult:
-    """Send what the clinician changed (only that) and keep the change."""
-    update, changed = correction_update(record, details)
+    """Send what the clinician changed (only that) and keep the change.
+    `edited`: the fields changed on the form (all that differ when None)."""
+    names = frozenset(details.as_dict()) if edited is None else edited
+    update, changed = correction_update(record, details, names)
     if not update:
         return LifeResult(ok=True)
     return _change(
@@ -578,11 +641,12 @@ def interaction_delete(*, record: Interaction, user: User) -> LifeResult:
         if held is _GONE:
             _mark_deleted(record, user, request_id=error.request_id)
             return LifeResult(ok=True, error=error)
-        if held is None:
-            return LifeResult(ok=False, unsettled=True, error=error)
-        # Corti still has it: the DELETE did not happen.
-        apply_corti_state(record, held.raw or {})
-        return LifeResult(ok=False, error=error)
+        # Not known, or Corti still has it (it may still be deleting it):
+        # a later read settles it; nothing is sent again meanwhile.
+        _mark_pending(record, {"kind": Kind.DELETED, "by": user.pk})
+        if held is not None:
+            apply_corti_state(record, held.raw or {})
+        return LifeResult(ok=False, unsettled=True, error=error)
     calls.call_finish(call, result=CortiCall.Result.DELETED)
     _mark_deleted(record, user)
     return LifeResult(ok=True)
@@ -593,7 +657,7 @@ def _mark_deleted(record: Interaction, user: User, *, request_id: str = "") -> N
     with transaction.atomic():
         updated = Interaction.objects.filter(
             pk=record.pk, deleted_at__isnull=True
-        ).update(deleted_at=now, deleted_by=user, updated_at=now)
+        ).update(deleted_at=now, deleted_by=user, pending_change=None, updated_at=now)
         if updated:
             InteractionChange.objects.create(
                 interaction_id=record.pk,
@@ -602,6 +666,15 @@ def _mark_deleted(record: Interaction, user: User, *, request_id: str = "") -> N
                 by=user,
                 request_id=request_id,
             )
+    record.refresh_from_db()
+
+
+def _mark_pending(record: Interaction, change: dict[str, Any]) -> None:
+    """Keep a change whose answer was lost until a read settles it."""
+    now = timezone.now()
+    Interaction.objects.filter(pk=record.pk).update(
+        pending_change={**change, "at": now.isoformat()}, updated_at=now
+    )
     record.refresh_from_db()
 
 
@@ -665,15 +738,20 @@ def _change(
         if held is _GONE:
             mark_gone(record, request_id=error.request_id)
             return LifeResult(ok=False, gone=True, error=error)
-        if held is None:
-            return LifeResult(ok=False, unsettled=True, error=error)
-        if _holds(held.raw or {}, sent):
+        if held is not None and _holds(held.raw or {}, sent):
             changed = apply_corti_state(
                 record, held.raw or {}, by=user, kind=kind, mine=mine
             )
             return LifeResult(ok=True, changed=changed, error=error)
-        apply_corti_state(record, held.raw or {})
-        return LifeResult(ok=False, error=error)
+        # Not known, or not shown yet (Corti may still be making it): a
+        # later read settles it, crediting it to this user if it shows it.
+        _mark_pending(
+            record,
+            {"kind": kind, "by": user.pk, "fields": sorted(mine), "sent": sent},
+        )
+        if held is not None:
+            apply_corti_state(record, held.raw or {})
+        return LifeResult(ok=False, unsettled=True, error=error)
     calls.call_finish(call, result=CortiCall.Result.CHANGED, corti_id=answer.id)
     changed = apply_corti_state(record, answer.raw or {}, by=user, kind=kind, mine=mine)
     return LifeResult(ok=True, changed=changed)
@@ -701,18 +779,47 @@ def _holds(held: Any, sent: Any) -> bool:
 def interaction_refresh_soon(*, record: Interaction) -> bool:
     """Queue a background read of a record whose copy is older than
     INTAKE_REFRESH_SECONDS, as its page asks: never inside the page's GET,
-    and at most once a refresh period however often the page is opened."""
+    and at most once every few seconds however often the page is opened."""
     if not refresh_due(record):
         return False
-    period = max(int(settings.INTAKE_REFRESH_SECONDS), 5)
-    if not cache.add(f"intake:refresh:{record.pk}", 1, period):
+    period = max(int(settings.INTAKE_REFRESH_SECONDS), REFRESH_GATE_SECONDS)
+    if not cache.add(_key("refresh", record), 1, period):
         return False
     from intake.tasks import refresh_interaction
 
+    cache.set(_key("refreshing", record), 1, REFRESHING_SECONDS)
     refresh_interaction.enqueue(str(record.pk))
     return True
 
 
+#: A page asks for a background read of one record at most this often.
+REFRESH_GATE_SECONDS = 5
+#: A page shows "reading it from Corti now" for at most this long (a read
+#: that never ran, a worker that is down): then it stops asking.
+REFRESHING_SECONDS = 60
+
+
+def _key(name: str, record: Interaction) -> str:
+    return f"intake:{name}:{record.pk}"
+
+
 def refresh_queued(record: Interaction) -> bool:
     """Whether a background read of the record was asked for and not done."""
-    return refresh_due(record) and cache.get(f"intake:refresh:{record.pk}") is not None
+    return cache.get(_key("refreshing", record)) is not None
+
+
+def refresh_finished(record: Interaction, *, failed: bool) -> None:
+    """The background read is over (the task says): pages stop waiting, and
+    a failed one is shown as such for a refresh period."""
+    cache.delete(_key("refreshing", record))
+    if failed:
+        period = max(int(settings.INTAKE_REFRESH_SECONDS), REFRESH_GATE_SECONDS)
+        cache.set(_key("refresh-failed", record), timezone.now().isoformat(), period)
+    else:
+        cache.delete(_key("refresh-failed", record))
+
+
+def refresh_failed_at(record: Interaction) -> dt.datetime | None:
+    """When the last background read of the record failed, if lately."""
+    kept = cache.get(_key("refresh-failed", record))
+    return dt.datetime.fromisoformat(kept) if kept else None

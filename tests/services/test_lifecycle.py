@@ -573,16 +573,47 @@ def test_a_lost_answer_after_the_change_is_confirmed_by_reading_back(
     assert [c[0] for c in changes(created)] == [Kind.ENDED]
 
 
-def test_a_lost_answer_of_a_change_not_made_changes_nothing(corti, created, clinician):
+def test_a_lost_answer_of_a_change_not_made_changes_nothing(
+    corti, created, clinician, settings
+):
     corti.set_faults(fault("503", "update", count=1))
 
     result = lifecycle.interaction_end(record=created, user=clinician)
 
-    assert not result.ok and not result.unsettled
+    # Corti does not show it (yet): not confirmed, nothing sent again, and
+    # nothing else sent on top of it until a read settles it.
+    assert not result.ok and result.unsettled
     assert update_requests(corti) == 1
     created.refresh_from_db()
     assert created.encounter_status == "in-progress"
+    assert created.pending_change["kind"] == Kind.ENDED
     assert changes(created) == []
+    assert not lifecycle.interaction_end(record=created, user=clinician).ok
+    assert update_requests(corti) == 1
+    # A read once the settle window has passed that still does not show it:
+    # it was not made, and the interaction can be changed again.
+    settings.INTAKE_SETTLE_SECONDS = 0
+    assert interaction_refresh(record=created).ok
+    created.refresh_from_db()
+    assert created.pending_change is None
+    assert changes(created) == []
+    assert lifecycle.interaction_end(record=created, user=clinician).ok
+
+
+def test_a_change_confirmed_by_a_later_read_is_credited_to_its_sender(
+    corti, created, clinician
+):
+    corti.set_faults(
+        fault("created-drop", "update", count=1), fault("403", "get", count=1)
+    )
+    assert lifecycle.interaction_end(record=created, user=clinician).unsettled
+
+    result = interaction_refresh(record=created)
+
+    assert result.ok
+    created.refresh_from_db()
+    assert created.pending_change is None
+    assert [(c[0], c[3]) for c in changes(created)] == [(Kind.ENDED, clinician.pk)]
 
 
 def test_a_lost_answer_that_cannot_be_read_back_is_left_unsettled(
@@ -706,16 +737,63 @@ def test_a_lost_delete_answer_is_settled_by_reading_back(corti, created, adminis
     ]
 
 
-def test_a_delete_that_did_not_happen_is_said_so(corti, created, administrator):
+def test_a_delete_that_did_not_happen_is_said_so(
+    corti, created, administrator, settings
+):
     corti.set_faults(fault("503", "delete", count=1))
 
     result = lifecycle.interaction_delete(record=created, user=administrator)
 
-    assert not result.ok and not result.unsettled
+    assert not result.ok and result.unsettled
     assert corti.state()["counts"]["delete_requests"] == 1
     created.refresh_from_db()
     assert created.deleted_at is None
+    assert created.pending_change["kind"] == Kind.DELETED
     assert corti.state()["deleted"] == []
+    # Still there once the window has passed: not deleted, and it can be.
+    settings.INTAKE_SETTLE_SECONDS = 0
+    interaction_refresh(record=created)
+    created.refresh_from_db()
+    assert created.pending_change is None and created.corti_gone_at is None
+
+
+def test_a_lost_delete_confirmed_by_a_later_404_is_deleted_by_its_sender(
+    corti, created, administrator
+):
+    corti.set_faults(
+        fault("created-drop", "delete", count=1), fault("403", "get", count=1)
+    )
+    assert lifecycle.interaction_delete(record=created, user=administrator).unsettled
+
+    interaction_refresh(record=created)
+
+    created.refresh_from_db()
+    assert created.deleted_by == administrator and created.corti_gone_at is None
+    assert [(c[0], c[3]) for c in changes(created)] == [
+        (Kind.DELETED, administrator.pk)
+    ]
+
+
+def test_a_second_end_sends_nothing(corti, created, clinician):
+    assert lifecycle.interaction_end(record=created, user=clinician).ok
+
+    again = lifecycle.interaction_end(record=created, user=clinician)
+
+    assert again.already and not again.ok
+    assert update_requests(corti) == 1
+    assert [c[0] for c in changes(created)] == [Kind.ENDED]
+
+
+def test_refresh_and_sync_leave_a_record_deleted_here_as_it_is(
+    corti, created, administrator
+):
+    assert lifecycle.interaction_delete(record=created, user=administrator).ok
+
+    assert not interaction_refresh(record=created).ok
+    summary = lifecycle.interactions_sync()
+
+    assert summary.gone == 0
+    assert [c[0] for c in changes(created)] == [Kind.DELETED]
 
 
 def test_who_may_change_and_delete(created, clinician, administrator, settings):
@@ -826,7 +904,11 @@ def test_no_corti_error_changes_anything_here(
 
     assert not result.ok
     after = Interaction.objects.filter(pk=created.pk).values().get()
-    ignored = {"updated_at", "corti_read_at", "corti_state"}
+    ignored = {"updated_at", "corti_read_at", "corti_state", "pending_change"}
+    # A lost answer (5xx, no answer) is kept until a read settles it.
+    lost = kind in ("500", "hang") and endpoint != "get"
+    assert bool(after["pending_change"]) == lost
+    assert result.unsettled == lost
     assert {k: v for k, v in after.items() if k not in ignored} == {
         k: v for k, v in before.items() if k not in ignored
     }

@@ -119,7 +119,7 @@ def test_corti_refusing_the_end_changes_nothing_and_says_why(
 
     html = followed(clinician_client, clinician_client.post(url(created, "end")))
 
-    assert "Nothing was changed." in html or "was not made" in html
+    assert "Nothing was changed." in html or "nothing changed here" in html
     call = created.calls.filter(kind=CortiCall.Kind.UPDATE).get()
     assert call.error_request_id and call.error_request_id in html
     created.refresh_from_db()
@@ -335,3 +335,166 @@ def test_clinicians_never_delete(corti, clinician_client, created):
         clinician_client.get(created.get_absolute_url())
     )
     assert corti.state()["deleted"] == []
+
+
+def opened_form(client, record) -> dict[str, str]:
+    """The correction form's fields as the page rendered them."""
+    from tests.support.pages import form_values
+
+    return form_values(page(client.get(url(record, "edit"))))
+
+
+def test_a_change_made_in_corti_while_the_form_is_open_is_never_sent_back(
+    corti, clinician_client, created
+):
+    import requests
+
+    from intake.services.lifecycle import interaction_refresh
+    from tests.support.corti import token_for
+
+    typed = opened_form(clinician_client, created)
+    # Meanwhile another tool renames the patient, and a refresh reads it.
+    requests.patch(
+        f"{corti.api_url}/interactions/{created.interaction_id}",
+        json={"patient": {"identifier": "PAT-7", "name": "Changed Elsewhere"}},
+        headers={
+            "Authorization": f"Bearer {token_for(corti)}",
+            "Tenant-Name": corti.tenant,
+        },
+        timeout=5,
+    )
+    interaction_refresh(record=created)
+    typed["encounter_title"] = "Only this"
+
+    response = clinician_client.post(url(created, "edit"), typed)
+
+    assert "Corrected in Corti: Title." in followed(clinician_client, response)
+    sent = created.calls.filter(kind=CortiCall.Kind.UPDATE).get().request_body
+    assert sent == {"encounter": {"title": "Only this"}}
+    assert corti_holds(corti, created)["patient"]["name"] == "Changed Elsewhere"
+
+
+def test_times_shown_to_the_minute_are_not_sent_unless_changed(
+    corti, clinician_client, created, clinician
+):
+    from intake.services.lifecycle import interaction_end
+
+    # Ended now: an end time with seconds, which the form shows to the minute.
+    assert interaction_end(record=created, user=clinician).ok
+    typed = opened_form(clinician_client, created)
+    typed["encounter_title"] = "New title"
+
+    followed(clinician_client, clinician_client.post(url(created, "edit"), typed))
+
+    sent = created.calls.filter(kind=CortiCall.Kind.UPDATE).last().request_body
+    assert sent == {"encounter": {"title": "New title"}}
+
+
+def test_changing_only_the_end_keeps_the_start_to_the_second(
+    corti, clinician_client, created
+):
+    Interaction.objects.filter(pk=created.pk).update(
+        encounter_started_at=dt.datetime(2026, 1, 15, 9, 0, 17, tzinfo=UTC)
+    )
+    typed = opened_form(clinician_client, created)
+    typed["encounter_ended_at"] = "2026-01-15T09:50"
+
+    followed(clinician_client, clinician_client.post(url(created, "edit"), typed))
+
+    sent = created.calls.filter(kind=CortiCall.Kind.UPDATE).get().request_body
+    assert sent == {
+        "encounter": {
+            "period": {
+                "startedAt": "2026-01-15T09:00:17Z",
+                "endedAt": "2026-01-15T09:50:00Z",
+            }
+        }
+    }
+
+
+def test_the_assigned_user_cannot_be_removed_only_changed(
+    corti, clinician_client, created
+):
+    typed = opened_form(clinician_client, created)
+    typed["assigned_user_id"] = ""
+
+    response = clinician_client.post(url(created, "edit"), typed)
+
+    assert response.status_code == 400
+    assert "Corti always keeps an assigned user" in page(response)
+    assert corti.state()["counts"].get("update_requests", 0) == 0
+
+
+def test_a_refused_correction_keeps_what_was_typed(corti, clinician_client, created):
+    corti.set_faults(fault("409", "update", count=1))
+    typed = opened_form(clinician_client, created)
+    typed["encounter_title"] = "Typed, kept"
+
+    response = clinician_client.post(url(created, "edit"), typed)
+
+    assert response.status_code == 409
+    html = page(response)
+    assert 'value="Typed, kept"' in html
+    assert "Nothing was changed." in html
+
+
+def test_a_planned_encounter_cannot_end_before_it_starts(
+    corti, clinician, clinician_client
+):
+    from django.utils import timezone
+
+    record = submit(
+        clinician,
+        encounter_status="planned",
+        encounter_started_at=timezone.now() + dt.timedelta(hours=3),
+        encounter_ended_at=None,
+    ).record
+
+    response = clinician_client.post(url(record, "end"))
+
+    assert response.status_code == 400
+    assert "cannot end before it starts" in page(response)
+    assert corti.state()["counts"].get("update_requests", 0) == 0
+
+
+def test_a_failed_background_read_stops_the_page_asking(
+    corti, clinician_client, created
+):
+    corti.set_faults(fault("403", "get", count=1))
+    html = page(clinician_client.get(created.get_absolute_url()))
+    assert "Reading it from Corti now" in html and "&amp;r=1" in html
+    since = created.updated_at
+
+    run_tasks()
+
+    from django.utils import dateformat
+
+    poll = clinician_client.get(
+        created.get_absolute_url(),
+        {"since": dateformat.format(since, "U.u"), "r": "1"},
+        headers={"HX-Request": "true"},
+    )
+    # Not 204: the live part comes back without asking again, and says so.
+    assert poll.status_code == 200
+    html = page(poll)
+    assert 'hx-trigger="every 3s"' not in html
+    assert "Could not read it from Corti at" in html
+    assert "Reading it from Corti now" not in html
+
+
+def test_an_unconfirmed_change_is_shown_and_blocks_another(
+    corti, clinician_client, created
+):
+    corti.set_faults(
+        fault("created-drop", "update", count=1), fault("403", "get", count=1)
+    )
+    followed(clinician_client, clinician_client.post(url(created, "end")))
+
+    html = page(clinician_client.get(created.get_absolute_url()))
+
+    assert "A change is not confirmed yet" in html
+    assert "Ending the encounter, sent" in html
+    assert "End the encounter</button>" not in html
+    assert "Refresh from Corti" in html
+    assert clinician_client.post(url(created, "end")).status_code == 303
+    assert corti.state()["counts"]["update_requests"] == 1
