@@ -328,6 +328,18 @@ class Interaction(models.Model):
                 fields=["outcome", "-created_at", "-id"],
                 name="interaction_outcome_idx",
             ),
+            # The overview's counts per day (intake.selectors): a range of
+            # days read from the index alone.
+            models.Index(
+                fields=[
+                    "created_at",
+                    "imported",
+                    "encounter_type",
+                    "outcome",
+                    "submitted_by",
+                ],
+                name="interaction_overview_idx",
+            ),
             # The sweep's question: which unknown records are overdue a check.
             models.Index(
                 fields=["outcome", "next_check_at"], name="interaction_settle_idx"

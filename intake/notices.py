@@ -158,8 +158,9 @@ LIFE_NOTICES: dict[tuple[str, str], Notice] = {
     ("refresh", "changed"): (
         messages.SUCCESS,
         _(
-            "Read from Corti: %(count)s detail(s) had been changed outside the "
-            "dashboard; this page shows them now (see Changes)."
+            "Read from Corti: %(count)s detail(s) had changed since the last "
+            "read (%(fields)s); this page shows them now, with who changed "
+            "them under Changes."
         ),
     ),
     ("refresh", "same"): (

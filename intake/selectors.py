@@ -380,17 +380,19 @@ def users_by_name() -> QuerySet[User]:
 
 
 def submissions_per_day(
-    *, first_day: dt.date, days: int, by: str
-) -> dict[dt.date, dict[str, int]]:
+    *, first_day: dt.date, days: int, by: str | tuple[str, ...]
+) -> Any:
     """Submissions per clinic day from `first_day` for `days` days, counted
-    by `by` ("encounter_type" or "outcome").
+    by `by` ("encounter_type", "outcome", or a tuple of such fields: then a
+    dict of one such count per field, from one pass over the rows).
 
-    One grouped query over the history index's range of those days. On
-    SQLite the day is not worked out per row (Django's time zone functions
-    are Python there, called once a row): rows are counted per UTC hour from
-    the stored text, and each hour goes to its clinic day here; exact
-    whenever the clinic's offset is whole hours, as it is in the clinic
-    zones of Europe and the Americas. Other zones take the per-row way.
+    One grouped query over the days' range of the overview's covering index
+    (interaction_overview_idx). On SQLite the day is not worked out per row
+    (Django's time zone functions are Python there, called once a row): rows
+    are counted per UTC hour from the stored text, and each hour goes to its
+    clinic day here; exact whenever the clinic's offset is whole hours, as it
+    is in the clinic zones of Europe and the Americas. Other zones take the
+    per-row way.
     """
     from django.db import connection
     from django.db.models import CharField, Count
@@ -398,6 +400,7 @@ def submissions_per_day(
 
     from intake.clinic_time import clinic_day_start, clinic_time_zone
 
+    fields = (by,) if isinstance(by, str) else tuple(by)
     zone = clinic_time_zone()
     start = clinic_day_start(first_day)
     end = clinic_day_start(first_day + dt.timedelta(days=days))
@@ -405,30 +408,37 @@ def submissions_per_day(
     window = Interaction.objects.filter(
         created_at__gte=start, created_at__lt=end, imported=False
     )
-    counted: dict[dt.date, dict[str, int]] = {
-        first_day + dt.timedelta(days=i): {} for i in range(days)
+    counted: dict[str, dict[dt.date, dict[str, int]]] = {
+        name: {first_day + dt.timedelta(days=i): {} for i in range(days)}
+        for name in fields
     }
+
+    def add(day: dt.date, row: dict[str, Any]) -> None:
+        for name in fields:
+            per_day = counted[name].setdefault(day, {})
+            key = str(row[name])
+            per_day[key] = per_day.get(key, 0) + row["n"]
+
     if connection.vendor == "sqlite" and _whole_hour_offsets(zone, first_day, days):
         hours = (
             window.annotate(hour=Substr("created_at", 1, 13, output_field=CharField()))
-            .values("hour", by)
+            .values("hour", *fields)
             .annotate(n=Count("pk"))
             .order_by()
         )
         for row in hours:
             at = dt.datetime.strptime(row["hour"], "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
-            day = counted.setdefault(at.astimezone(zone).date(), {})
-            day[str(row[by])] = day.get(str(row[by]), 0) + row["n"]
-        return counted
-    rows = (
-        window.annotate(day=TruncDate("created_at", tzinfo=zone))
-        .values("day", by)
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in rows:
-        counted.setdefault(row["day"], {})[str(row[by])] = row["n"]
-    return counted
+            add(at.astimezone(zone).date(), row)
+    else:
+        rows = (
+            window.annotate(day=TruncDate("created_at", tzinfo=zone))
+            .values("day", *fields)
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for row in rows:
+            add(row["day"], row)
+    return counted[fields[0]] if isinstance(by, str) else counted
 
 
 def _whole_hour_offsets(zone: dt.tzinfo, first_day: dt.date, days: int) -> bool:
@@ -451,15 +461,18 @@ def submissions_per_user(*, first_day: dt.date, days: int) -> dict[str, int]:
 
     start = clinic_day_start(first_day)
     end = clinic_day_start(first_day + dt.timedelta(days=days))
+    # Grouped by id over the covering index, the names looked up after.
     rows = (
         Interaction.objects.filter(
             created_at__gte=start, created_at__lt=end, imported=False
         )
-        .values("submitted_by__username")
+        .values("submitted_by_id")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    return {row["submitted_by__username"]: row["n"] for row in rows}
+    counts = {row["submitted_by_id"]: row["n"] for row in rows}
+    names = dict(User.objects.filter(pk__in=counts).values_list("pk", "username"))
+    return {names[pk]: n for pk, n in counts.items() if pk in names}
 
 
 def profile_corti_user_id(*, user: Any) -> uuid.UUID | None:

@@ -161,7 +161,7 @@ def test_refresh_shows_what_changed_outside(corti, clinician_client, created):
 
     html = followed(clinician_client, clinician_client.post(url(created, "refresh")))
 
-    assert "1 detail(s) had been changed outside the dashboard" in html
+    assert "1 detail(s) had changed since the last read (Title)" in html
     assert "Changed in another tool" in html
     assert "badge-changed" in html
     assert "outside the dashboard" in html
