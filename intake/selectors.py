@@ -418,13 +418,26 @@ def submissions_per_day(
     def add(day: dt.date, row: dict[str, Any]) -> None:
         for name in fields:
             per_day = counted[name].setdefault(day, {})
-            key = str(row[name])
+            key = row[name] if isinstance(row[name], str) else str(row[name])
             per_day[key] = per_day.get(key, 0) + row["n"]
 
     if connection.vendor == "sqlite" and _whole_hour_offsets(zone, first_day, days):
+        # Each hour's day worked out once (a few thousand hours, many rows).
+        days_of: dict[str, dt.date] = {}
         for row in _sqlite_hours(start, end, fields):
-            at = dt.datetime.strptime(row["hour"], "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
-            add(at.astimezone(zone).date(), row)
+            day = days_of.get(row["hour"])
+            if day is None:
+                hour = row["hour"]  # "2026-03-29 01": Django's stored text
+                at = dt.datetime(
+                    int(hour[0:4]),
+                    int(hour[5:7]),
+                    int(hour[8:10]),
+                    int(hour[11:13]),
+                    tzinfo=dt.UTC,
+                )
+                day = at.astimezone(zone).date()
+                days_of[hour] = day
+            add(day, row)
     else:
         rows = (
             window.annotate(day=TruncDate("created_at", tzinfo=zone))

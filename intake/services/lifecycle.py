@@ -250,7 +250,9 @@ def mark_gone(
     with transaction.atomic():
         updated = Interaction.objects.filter(
             pk=record.pk, corti_gone_at__isnull=True, deleted_at__isnull=True
-        ).update(corti_gone_at=now, corti_read_at=now, updated_at=now)
+        ).update(
+            corti_gone_at=now, corti_read_at=now, pending_change=None, updated_at=now
+        )
         if updated:
             InteractionChange.objects.create(
                 interaction_id=record.pk, at=now, kind=Kind.GONE, request_id=request_id
