@@ -539,12 +539,14 @@ def interaction_detail(
     """
     record = interaction_get(record_id=record_id)
     interaction_nudge(record=record)
-    lifecycle.interaction_refresh_soon(record=record)
     # htmx's own swaps of the live part; never a boosted link or a restore of
     # an address from history (they want the whole page).
     swap = bool(request.htmx) and not (
         request.htmx.boosted or request.htmx.history_restore_request
     )
+    if not swap:
+        # Opening the page (not its polls) asks for a read of an old copy.
+        lifecycle.interaction_refresh_soon(record=record)
     unchanged = request.GET.get("since") == dateformat.format(
         record.updated_at, "U.u"
     ) and request.GET.get("r", "0") == (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from intake.enums import EncounterStatus, EncounterType, Gender
@@ -148,7 +148,7 @@ class InteractionListed:
     ended_at: dt.datetime | None = None
     #: The whole object as it came (unknown fields kept, as Corti's change
     #: policy asks of clients).
-    raw: dict[str, Any] | None = None
+    raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> InteractionListed:

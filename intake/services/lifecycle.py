@@ -308,7 +308,9 @@ def refresh_due(record: Interaction, now: dt.datetime | None = None) -> bool:
         return False
     now = now or timezone.now()
     age = dt.timedelta(seconds=settings.INTAKE_REFRESH_SECONDS)
-    return record.corti_read_at is None or record.corti_read_at <= now - age
+    # Corti's answer to the create is its state then: a copy that old.
+    last = record.corti_read_at or record.completed_at
+    return last is None or last <= now - age
 
 
 # --- importing what was made elsewhere -----------------------------------
@@ -624,21 +626,16 @@ def interaction_delete(*, record: Interaction, user: User) -> LifeResult:
         return LifeResult(ok=False)
     interaction_id = record.interaction_id
     assert interaction_id is not None
-    client = get_client()
     call = calls.call_start(
         record, kind=CortiCall.Kind.DELETE, trigger=CortiCall.Trigger.REMOVE, user=user
     )
-    try:
-        client.delete_interaction(interaction_id)
-    except CortiNotFoundError as error:
-        calls.call_finish(call, result=CortiCall.Result.NOT_FOUND, error=error)
-        mark_gone(record, request_id=error.request_id)
-        return LifeResult(ok=False, gone=True, error=error)
-    except CortiError as error:
-        if not error.outcome_unknown:
-            calls.call_finish(call, result=CortiCall.Result.FAILED, error=error)
-            return LifeResult(ok=False, error=error)
-        calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=error)
+    _, refused, lost = _answer_of(
+        record, call, lambda: get_client().delete_interaction(interaction_id)
+    )
+    if refused is not None:
+        return refused
+    if lost is not None:
+        error = lost
         held = _read_back(record, user, CortiCall.Trigger.REMOVE)
         if held is _GONE:
             _mark_deleted(record, user, request_id=error.request_id)
@@ -678,6 +675,27 @@ def _mark_pending(record: Interaction, change: dict[str, Any]) -> None:
         pending_change={**change, "at": now.isoformat()}, updated_at=now
     )
     record.refresh_from_db()
+
+
+def _answer_of(
+    record: Interaction, call: CortiCall, send: Any
+) -> tuple[Any, LifeResult | None, CortiError | None]:
+    """Send a change: (Corti's answer, None, None); or (None, what to say,
+    None) when Corti refused it (a 404 marks the record gone); or (None,
+    None, the error) when its answer was lost and a read must settle it.
+    The call log has the answer either way (the caller logs a success)."""
+    try:
+        return send(), None, None
+    except CortiNotFoundError as error:
+        calls.call_finish(call, result=CortiCall.Result.NOT_FOUND, error=error)
+        mark_gone(record, request_id=error.request_id)
+        return None, LifeResult(ok=False, gone=True, error=error), None
+    except CortiError as error:
+        if not error.outcome_unknown:
+            calls.call_finish(call, result=CortiCall.Result.FAILED, error=error)
+            return None, LifeResult(ok=False, error=error), None
+        calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=error)
+        return None, None, error
 
 
 #: _read_back's answer when Corti has no such interaction (404).
@@ -725,17 +743,13 @@ def _change(
         user=user,
         request_body=sent,
     )
-    try:
-        answer = get_client().update_interaction(interaction_id, update)
-    except CortiNotFoundError as error:
-        calls.call_finish(call, result=CortiCall.Result.NOT_FOUND, error=error)
-        mark_gone(record, request_id=error.request_id)
-        return LifeResult(ok=False, gone=True, error=error)
-    except CortiError as error:
-        if not error.outcome_unknown:
-            calls.call_finish(call, result=CortiCall.Result.FAILED, error=error)
-            return LifeResult(ok=False, error=error)
-        calls.call_finish(call, result=CortiCall.Result.UNKNOWN, error=error)
+    answer, refused, lost = _answer_of(
+        record, call, lambda: get_client().update_interaction(interaction_id, update)
+    )
+    if refused is not None:
+        return refused
+    if lost is not None:
+        error = lost
         held = _read_back(record, user, trigger)
         if held is _GONE:
             mark_gone(record, request_id=error.request_id)

@@ -129,7 +129,7 @@ def tab_out(page, *, max_presses: int = 8) -> str:
     raise AssertionError(f"Tab never left {start}")
 
 
-def tab_to(page, target: str, *, max_controls: int = 20) -> None:
+def tab_to(page, target: str, *, max_controls: int = 24) -> None:
     """Tab, control by control, until `target` has the focus."""
     for _ in range(max_controls):
         if active(page) == target:

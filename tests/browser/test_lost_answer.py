@@ -135,7 +135,7 @@ def test_a_lost_answer_settles_by_itself_on_the_open_page(
     expect(page.locator("#websocket-url")).to_have_text(held["websocketUrl"])
     expect(page.get_by_role("heading", name="Checking with Corti…")).to_have_count(0)
     # The background worker, not a page view or a resend, found it.
-    found = record.calls.get(result=CortiCall.Result.FOUND)
+    found = record.calls.get(kind=CortiCall.Kind.LOOKUP, result=CortiCall.Result.FOUND)
     assert (found.kind, found.trigger) == (CortiCall.Kind.LOOKUP, "worker")
     assert record.calls.filter(kind=CortiCall.Kind.CREATE).count() == 1
     watch.assert_clean()

@@ -88,8 +88,10 @@ def open_list(page: Page, env: Env) -> None:
 # patient cells (by their column headers, so a reordered table still counts).
 ROWS_JS = """
 () => {
+  // A sortable header's label is its link's first text (the rest is for
+  // screen readers and the order's mark).
   const heads = [...document.querySelectorAll('#results thead th')]
-    .map((th) => th.textContent.trim());
+    .map((th) => (th.querySelector('a.sort')?.firstChild ?? th).textContent.trim());
   const box = (el) => {
     const r = el.getBoundingClientRect();
     const visible = getComputedStyle(el).visibility === 'visible'

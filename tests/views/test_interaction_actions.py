@@ -181,9 +181,28 @@ def test_refresh_of_a_deleted_interaction_marks_it_gone(
     assert Interaction.objects.filter(pk=created.pk).exists()
 
 
+def make_stale(record: Interaction) -> None:
+    """Created (and last read) longer ago than INTAKE_REFRESH_SECONDS."""
+    from django.utils import timezone
+
+    Interaction.objects.filter(pk=record.pk).update(
+        completed_at=timezone.now() - dt.timedelta(minutes=2)
+    )
+
+
+def test_a_page_opened_right_after_the_create_reads_nothing(
+    corti, clinician_client, created
+):
+    html = page(clinician_client.get(created.get_absolute_url()))
+
+    assert queued("refresh_interaction", created) == []
+    assert 'hx-trigger="every 3s"' not in html
+
+
 def test_opening_a_stale_page_reads_corti_in_the_background_never_in_the_get(
     corti, clinician_client, created
 ):
+    make_stale(created)
     reads = corti.state()["counts"].get("get_requests", 0)
 
     html = page(clinician_client.get(created.get_absolute_url()))
@@ -460,6 +479,7 @@ def test_a_planned_encounter_cannot_end_before_it_starts(
 def test_a_failed_background_read_stops_the_page_asking(
     corti, clinician_client, created
 ):
+    make_stale(created)
     corti.set_faults(fault("403", "get", count=1))
     html = page(clinician_client.get(created.get_absolute_url()))
     assert "Reading it from Corti now" in html and "&amp;r=1" in html
