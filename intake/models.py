@@ -140,6 +140,17 @@ class InteractionQuerySet(models.QuerySet["Interaction"]):
         return super().bulk_create(objs, *args, **kwargs)
 
 
+#: The history's columns that sort it (intake.selectors.SORTS), by their key
+#: in its address; each has an index of its own (Interaction.Meta.indexes).
+SORTED_COLUMNS: dict[str, str] = {
+    "encounter": "encounter_identifier",
+    "patient": "patient_identifier",
+    "status": "encounter_status",
+    "type": "encounter_type",
+    "outcome": "outcome",
+}
+
+
 class Interaction(models.Model):
     """What a clinician submitted, who and when, and what Corti answered."""
 
@@ -308,25 +319,12 @@ class Interaction(models.Model):
             ),
             # The history's other orders (selectors.SORTS), each read forwards
             # or backwards; they also serve a filter on their first column.
-            models.Index(
-                fields=["encounter_identifier", "-created_at", "-id"],
-                name="interaction_encounter_idx",
-            ),
-            models.Index(
-                fields=["patient_identifier", "-created_at", "-id"],
-                name="interaction_patient_idx",
-            ),
-            models.Index(
-                fields=["encounter_status", "-created_at", "-id"],
-                name="interaction_status_idx",
-            ),
-            models.Index(
-                fields=["encounter_type", "-created_at", "-id"],
-                name="interaction_type_idx",
-            ),
-            models.Index(
-                fields=["outcome", "-created_at", "-id"],
-                name="interaction_outcome_idx",
+            *(
+                models.Index(
+                    fields=[column, "-created_at", "-id"],
+                    name=f"interaction_{key}_idx",
+                )
+                for key, column in SORTED_COLUMNS.items()
             ),
             # The overview's counts per day (intake.selectors): a range of
             # days read from the index alone.
@@ -372,13 +370,9 @@ class Interaction(models.Model):
 
     @property
     def details(self) -> InteractionDetails:
-        """The twelve details as the clinician gave them."""
+        """The twelve details the record holds: as the clinician gave them,
+        or, once a created interaction is followed, as Corti holds them."""
         return InteractionDetails.of(self)
-
-    @property
-    def detail_rows(self) -> list[DetailRow]:
-        """The details as the pages show them, in the order of Corti's body."""
-        return [_detail_row(self, field) for field in DETAIL_FIELDS]
 
     @cached_property
     def sent(self) -> Interaction:

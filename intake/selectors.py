@@ -13,7 +13,13 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
 from intake import search, search_index
-from intake.models import CortiCall, Interaction, InteractionChange, InteractionEvent
+from intake.models import (
+    SORTED_COLUMNS,
+    CortiCall,
+    Interaction,
+    InteractionChange,
+    InteractionEvent,
+)
 
 Outcome = Interaction.Outcome
 # interaction_duplicate_of's rank of a row that only looks like one.
@@ -140,6 +146,11 @@ class HistorySort:
 
 
 DEFAULT_SORT = "newest"
+#: How a sorted column is named in the table's caption, where not its key.
+_COLUMN_NOUNS = {
+    "encounter": "encounter identifier",
+    "patient": "patient identifier",
+}
 #: The history's orders, by their key in the address. Columns sort by the
 #: stored value, which for status, type and outcome is also their English
 #: names' alphabetical order.
@@ -149,15 +160,10 @@ SORTS: dict[str, HistorySort] = {
         HistorySort("newest", None, True, "newest first"),
         HistorySort("oldest", None, False, "oldest first"),
         *(
-            HistorySort(key, column, descending, f"by {noun}, {way}")
-            for key, column, noun in (
-                ("encounter", "encounter_identifier", "encounter identifier"),
-                ("patient", "patient_identifier", "patient identifier"),
-                ("status", "encounter_status", "status"),
-                ("type", "encounter_type", "type"),
-                ("outcome", "outcome", "outcome"),
-            )
-            for key, descending, way in (
+            HistorySort(sort_key, column, descending, f"by {noun}, {way}")
+            for key, column in SORTED_COLUMNS.items()
+            for noun in [_COLUMN_NOUNS.get(key, key)]
+            for sort_key, descending, way in (
                 (key, False, "A to Z"),
                 (f"-{key}", True, "Z to A"),
             )
