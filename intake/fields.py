@@ -275,6 +275,17 @@ def details_from_body(
     return found
 
 
+def json_value(value: Any) -> Any:
+    """A detail's value as JSON keeps it: times in UTC (ISO 8601), dates and
+    UUIDs as text, the rest as is (the change history, the correction form's
+    record of what it showed)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date | uuid.UUID):
+        return str(value)
+    return value
+
+
 def _instant(value: Any) -> dt.datetime | None:
     """An RFC 3339 time (Z or an offset) as an aware datetime, else None."""
     if not isinstance(value, str) or not value:

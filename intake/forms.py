@@ -38,6 +38,7 @@ from .fields import (
     TIME_NAMES,
     InteractionDetails,
     Section,
+    json_value,
 )
 from .keys import uuid_or_none
 from .models import (
@@ -920,14 +921,9 @@ class EndForm(forms.Form):
 def shown_details(details: InteractionDetails) -> str:
     """The details a correction form shows, as its hidden `shown` field
     carries them (JSON): what the clinician's changes are measured against."""
-    values = {}
-    for name, value in details.as_dict().items():
-        if isinstance(value, dt.datetime):
-            value = value.astimezone(dt.UTC).isoformat()
-        elif isinstance(value, dt.date | uuid.UUID):
-            value = str(value)
-        values[name] = value
-    return json.dumps(values)
+    return json.dumps(
+        {name: json_value(value) for name, value in details.as_dict().items()}
+    )
 
 
 class CorrectionForm(IntakeForm):
@@ -968,7 +964,7 @@ class CorrectionForm(IntakeForm):
             shown = json.loads(self.cleaned_data.get("shown") or "")
         except ValueError:
             shown = None
-        names = [name for name in InteractionDetails.__dataclass_fields__]
+        names = list(DETAIL_NAMES)
         if not isinstance(shown, dict):
             return frozenset(names)
         edited = set()

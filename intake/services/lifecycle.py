@@ -39,7 +39,14 @@ from intake.corti.types import (
     to_rfc3339_utc,
 )
 from intake.enums import EncounterStatus
-from intake.fields import BY_NAME, InteractionDetails, details_from_body, value_at
+from intake.fields import (
+    BY_NAME,
+    DETAIL_NAMES,
+    InteractionDetails,
+    details_from_body,
+    json_value,
+    value_at,
+)
 from intake.models import CortiCall, Interaction, InteractionChange
 
 from . import calls, reconciliation
@@ -50,21 +57,8 @@ logger = logging.getLogger(__name__)
 Outcome = Interaction.Outcome
 Kind = InteractionChange.Kind
 
-#: The fields Corti holds, in the record's own names (see `corti_fields`).
-FOLLOWED_FIELDS = (
-    "encounter_identifier",
-    "encounter_status",
-    "encounter_type",
-    "encounter_title",
-    "encounter_started_at",
-    "encounter_ended_at",
-    "patient_identifier",
-    "patient_name",
-    "patient_gender",
-    "patient_birth_date",
-    "patient_pronouns",
-    "assigned_user_id",
-)
+#: The fields Corti holds, in the record's own names: the twelve details.
+FOLLOWED_FIELDS = DETAIL_NAMES
 #: sync_interactions reads this many interactions a page.
 SYNC_PAGE_SIZE = 50
 #: ... and stops after this many pages, whatever happens (a guard against a
@@ -106,15 +100,6 @@ COLUMN_LENGTHS: dict[str, int] = {
     for name in FOLLOWED_FIELDS
     if (length := getattr(Interaction._meta.get_field(name), "max_length", None))
 }
-
-
-def _shown(value: Any) -> Any:
-    """A field's value as the change history keeps it (JSON)."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date | uuid.UUID):
-        return str(value)
-    return value
 
 
 def apply_corti_state(
@@ -172,7 +157,7 @@ def apply_corti_state(
                 quiet.append(name)
                 continue
             before, after = ours if name in mine else theirs
-            before[name], after[name] = _shown(old), _shown(value)
+            before[name], after[name] = json_value(old), json_value(value)
             setattr(locked, name, value)
         changed = [*ours[1], *theirs[1]]
         locked.corti_state = data
