@@ -355,20 +355,15 @@ def admin_history(page: Page, env: Env) -> None:
 def changed_elsewhere(env: Env):
     """A created interaction whose title another tool changed in Corti, read
     back: the page shows what was sent beside what Corti holds, and a change."""
-    import requests
-
     from intake.services.lifecycle import interaction_refresh
-    from tests.support.corti import token_for
+    from tests.support.corti import corti_item
 
     record = submit(env)
-    requests.patch(
-        f"{env.corti.api_url}/interactions/{record.interaction_id}",
-        json={"encounter": {"title": "Follow-up: knee pain, right"}},
-        headers={
-            "Authorization": f"Bearer {token_for(env.corti)}",
-            "Tenant-Name": env.corti.tenant,
-        },
-        timeout=5,
+    corti_item(
+        env.corti,
+        "PATCH",
+        record.interaction_id,
+        {"encounter": {"title": "Follow-up: knee pain, right"}},
     )
     interaction_refresh(record=record)
     return record

@@ -328,21 +328,16 @@ def admin(page: Page, env: Env) -> None:
 def detail_changes(page: Page, env: Env) -> None:
     """A created interaction ended here, then retitled in another tool and
     read back: what was sent beside what Corti holds, and the changes."""
-    import requests
-
     from intake.services.lifecycle import interaction_end, interaction_refresh
-    from tests.support.corti import token_for
+    from tests.support.corti import corti_item
 
     record = submit(env, minutes_ago=30, **ENCOUNTERS[0])
     interaction_end(record=record, user=env.nurse)
-    requests.patch(
-        f"{env.corti.api_url}/interactions/{record.interaction_id}",
-        json={"encounter": {"title": "Follow-up: knee pain, right knee"}},
-        headers={
-            "Authorization": f"Bearer {token_for(env.corti)}",
-            "Tenant-Name": env.corti.tenant,
-        },
-        timeout=5,
+    corti_item(
+        env.corti,
+        "PATCH",
+        record.interaction_id,
+        {"encounter": {"title": "Follow-up: knee pain, right knee"}},
     )
     interaction_refresh(record=record)
     sign_in(page, env.site, "nurse", next_path=f"/interactions/{record.pk}/")

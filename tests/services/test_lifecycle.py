@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 
 import pytest
-import requests
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -16,7 +15,7 @@ from intake.models import CortiCall, Interaction, InteractionChange
 from intake.selectors import interaction_list
 from intake.services import lifecycle
 from intake.services.lifecycle import apply_corti_state, interaction_refresh
-from tests.support.corti import corti_create, fault, token_for
+from tests.support.corti import corti_create, corti_item, fault
 from tests.support.records import calls_of, stranded, submit
 
 pytestmark = pytest.mark.django_db
@@ -24,19 +23,6 @@ pytestmark = pytest.mark.django_db
 Kind = InteractionChange.Kind
 R = CortiCall.Result
 READ, REFRESH = CortiCall.Kind.READ, CortiCall.Trigger.REFRESH
-
-
-def corti_call(sim, method: str, interaction_id, body=None) -> requests.Response:
-    return requests.request(
-        method,
-        f"{sim.api_url}/interactions/{interaction_id}",
-        json=body,
-        headers={
-            "Authorization": f"Bearer {token_for(sim)}",
-            "Tenant-Name": sim.tenant,
-        },
-        timeout=5,
-    )
 
 
 def changes(record: Interaction) -> list[tuple[str, dict, dict, int | None]]:
@@ -59,7 +45,7 @@ def created(corti, clinician) -> Interaction:
 def test_refresh_takes_what_was_changed_elsewhere_and_keeps_who_and_what(
     corti, created
 ):
-    corti_call(
+    corti_item(
         corti,
         "PATCH",
         created.interaction_id,
@@ -116,7 +102,7 @@ def test_a_refresh_that_finds_nothing_new_records_no_change(corti, created):
 
 
 def test_gone_from_corti_is_marked_once_and_nothing_is_erased(corti, created):
-    assert corti_call(corti, "DELETE", created.interaction_id).status_code == 204
+    assert corti_item(corti, "DELETE", created.interaction_id).status_code == 204
 
     result = interaction_refresh(record=created)
     again = interaction_refresh(record=created)
@@ -142,7 +128,7 @@ def test_a_failed_read_changes_nothing_locally(corti, created, settings, kind, r
     from intake.corti import clear_clients
 
     clear_clients()
-    corti_call(corti, "PATCH", created.interaction_id, {"encounter": {"title": "X"}})
+    corti_item(corti, "PATCH", created.interaction_id, {"encounter": {"title": "X"}})
     corti.set_faults(fault(kind, "get", count=5, delay=1.0, retry_after=30))
     before = Interaction.objects.get(pk=created.pk)
 
@@ -170,7 +156,7 @@ def test_a_submission_not_created_is_never_read(corti, clinician):
 def test_a_change_made_here_is_told_apart_from_one_made_elsewhere(
     corti, created, clinician
 ):
-    data = corti_call(corti, "GET", created.interaction_id).json()
+    data = corti_item(corti, "GET", created.interaction_id).json()
     data["encounter"]["status"] = "completed"
     data["patient"]["pronouns"] = "they/them"
 
@@ -202,7 +188,7 @@ def test_a_change_made_here_is_told_apart_from_one_made_elsewhere(
 def test_the_change_history_is_append_only(corti, created):
     from intake.models import AppendOnly
 
-    corti_call(corti, "PATCH", created.interaction_id, {"encounter": {"title": "Y"}})
+    corti_item(corti, "PATCH", created.interaction_id, {"encounter": {"title": "Y"}})
     interaction_refresh(record=created)
     change = InteractionChange.objects.get(interaction=created)
 
@@ -256,7 +242,7 @@ def test_sync_imports_pages_until_an_empty_one_and_is_idempotent(
     assert one.submitted_by.username == lifecycle.IMPORT_USERNAME
     assert not one.submitted_by.is_active
     assert not one.submitted_by.has_usable_password()
-    held = corti_call(corti, "GET", made[2]).json()
+    held = corti_item(corti, "GET", made[2]).json()
     assert one.created_at.isoformat().replace("+00:00", "") == held["createdAt"][:-1]
     assert [k for k, *_ in changes(one)] == [Kind.IMPORTED]
     # Lookups cover it.
@@ -270,10 +256,10 @@ def test_sync_imports_pages_until_an_empty_one_and_is_idempotent(
 def test_sync_updates_known_records_and_marks_the_unlisted_gone(corti, clinician):
     kept = submit(clinician, encounter_identifier="KEPT").record
     lost = submit(clinician, encounter_identifier="LOST").record
-    corti_call(
+    corti_item(
         corti, "PATCH", kept.interaction_id, {"encounter": {"status": "on-hold"}}
     )
-    corti_call(corti, "DELETE", lost.interaction_id)
+    corti_item(corti, "DELETE", lost.interaction_id)
 
     summary = lifecycle.interactions_sync()
 
@@ -319,7 +305,7 @@ def test_an_interaction_that_may_be_a_lost_answer_is_left_for_settling(
         created_at=timezone.now() + lifecycle.reconciliation.CLOCK_SKEW
     )
     ours = corti_create(corti, record.request_body)
-    corti_call(corti, "PATCH", ours, {"encounter": {"status": "completed"}})
+    corti_item(corti, "PATCH", ours, {"encounter": {"status": "completed"}})
     # Made elsewhere after it: it could be ours too, so it waits.
     later = corti_create(corti, body(2))
 
@@ -375,7 +361,7 @@ def test_a_submission_made_while_the_sync_runs_is_never_imported_beside_it(
 
 
 def test_older_data_never_overwrites_newer(corti, created):
-    data = corti_call(corti, "GET", created.interaction_id).json()
+    data = corti_item(corti, "GET", created.interaction_id).json()
     newer = {**data, "updatedAt": "2026-12-01T10:00:00.000000Z"}
     newer["encounter"] = {**data["encounter"], "title": "Newer"}
     older = {**data, "updatedAt": "2026-12-01T09:00:00.000000Z"}
@@ -403,7 +389,7 @@ def test_a_page_that_cannot_be_read_stops_the_sync_and_marks_nothing_gone(
     corti, clinician
 ):
     lost = submit(clinician).record
-    corti_call(corti, "DELETE", lost.interaction_id)
+    corti_item(corti, "DELETE", lost.interaction_id)
     for n in range(3):
         corti_create(corti, body(n))
     corti.set_faults(fault("403", "list", count=1))
@@ -441,7 +427,7 @@ def test_a_field_from_corti_longer_than_its_column_is_cut_but_kept_whole(
     corti, created
 ):
     long_title = "T" * 400
-    corti_call(
+    corti_item(
         corti, "PATCH", created.interaction_id, {"encounter": {"title": long_title}}
     )
 
@@ -485,7 +471,7 @@ END, EDIT, REMOVE = (
 
 
 def held_by_corti(sim, record) -> dict:
-    return corti_call(sim, "GET", record.interaction_id).json()
+    return corti_item(sim, "GET", record.interaction_id).json()
 
 
 def update_requests(sim) -> int:
@@ -542,7 +528,7 @@ def test_a_refused_change_changes_nothing_and_keeps_the_request_id(
 
 
 def test_a_change_of_what_is_gone_marks_it_gone(corti, created, clinician):
-    corti_call(corti, "DELETE", created.interaction_id)
+    corti_item(corti, "DELETE", created.interaction_id)
 
     result = lifecycle.interaction_end(record=created, user=clinician)
 
@@ -892,7 +878,7 @@ def test_no_corti_error_changes_anything_here(
     clear_clients()
     endpoint, run = ACTIONS[action]
     before = Interaction.objects.filter(pk=created.pk).values().get()
-    held_before = corti_call(corti, "GET", created.interaction_id).json()
+    held_before = corti_item(corti, "GET", created.interaction_id).json()
     counts_before = dict(corti.state()["counts"])
     # The read-back after a lost answer fails as well: nothing can be known.
     corti.set_faults(
@@ -927,7 +913,7 @@ def test_no_corti_error_changes_anything_here(
         )
     # Corti still holds what it held (the faults changed nothing there).
     corti.set_faults()
-    assert corti_call(corti, "GET", created.interaction_id).json() == held_before
+    assert corti_item(corti, "GET", created.interaction_id).json() == held_before
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))

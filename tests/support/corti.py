@@ -241,6 +241,23 @@ def corti_create(sim: Simulator, body: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(response.json()["interactionId"])
 
 
+def corti_item(
+    sim: Simulator, method: str, interaction_id: Any, body: Any = None
+) -> requests.Response:
+    """One interaction's call straight to the simulator (GET, PATCH, DELETE),
+    as another Corti client would make it."""
+    return requests.request(
+        method,
+        f"{sim.api_url}/interactions/{interaction_id}",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {token_for(sim)}",
+            "Tenant-Name": sim.tenant,
+        },
+        timeout=HTTP_TIMEOUT,
+    )
+
+
 # --- the dashboard pointed where nobody answers ----------------------------------
 
 

@@ -145,18 +145,13 @@ def test_a_clinician_may_not_end_another_clinicians_unless_the_clinic_allows(
 
 
 def test_refresh_shows_what_changed_outside(corti, clinician_client, created):
-    import requests
+    from tests.support.corti import corti_item
 
-    from tests.support.corti import token_for
-
-    requests.patch(
-        f"{corti.api_url}/interactions/{created.interaction_id}",
-        json={"encounter": {"title": "Changed in another tool"}},
-        headers={
-            "Authorization": f"Bearer {token_for(corti)}",
-            "Tenant-Name": corti.tenant,
-        },
-        timeout=5,
+    corti_item(
+        corti,
+        "PATCH",
+        created.interaction_id,
+        {"encounter": {"title": "Changed in another tool"}},
     )
 
     html = followed(clinician_client, clinician_client.post(url(created, "refresh")))
@@ -366,21 +361,16 @@ def opened_form(client, record) -> dict[str, str]:
 def test_a_change_made_in_corti_while_the_form_is_open_is_never_sent_back(
     corti, clinician_client, created
 ):
-    import requests
-
     from intake.services.lifecycle import interaction_refresh
-    from tests.support.corti import token_for
+    from tests.support.corti import corti_item
 
     typed = opened_form(clinician_client, created)
     # Meanwhile another tool renames the patient, and a refresh reads it.
-    requests.patch(
-        f"{corti.api_url}/interactions/{created.interaction_id}",
-        json={"patient": {"identifier": "PAT-7", "name": "Changed Elsewhere"}},
-        headers={
-            "Authorization": f"Bearer {token_for(corti)}",
-            "Tenant-Name": corti.tenant,
-        },
-        timeout=5,
+    corti_item(
+        corti,
+        "PATCH",
+        created.interaction_id,
+        {"patient": {"identifier": "PAT-7", "name": "Changed Elsewhere"}},
     )
     interaction_refresh(record=created)
     typed["encounter_title"] = "Only this"
