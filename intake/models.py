@@ -734,6 +734,7 @@ class AccessEntry(models.Model):
         CORRECTED = "corrected", _("Corrected a failed submission and sent it")
         SIGNED_IN = "signed_in", _("Signed in")
         SIGN_IN_FAILED = "sign_in_failed", _("Failed to sign in")
+        STREAM_TOKEN = "stream_token", _("Was given a recording token")
 
     at = models.DateTimeField(_("when"), auto_now_add=True)
     action = models.CharField(_("action"), max_length=32, choices=Action.choices)
@@ -815,3 +816,91 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"Profile of user {self.user_id}"
+
+
+class Recording(models.Model):
+    """One recording of a consultation, streamed from a browser to Corti.
+
+    Written by intake.services.recording: made when the clinician confirms
+    the patient's consent and presses Start (who, when, the wording they
+    confirmed), then closed by what the page reports (ended, failed) or, when
+    the page goes quiet, by the worker (interrupted). The audio goes from the
+    browser to Corti only; what the transcript said is kept here only when
+    the clinic turns that on (INTAKE_RECORDING_KEEP_TRANSCRIPT).
+    """
+
+    class State(models.TextChoices):
+        STARTING = "starting", _("Starting")
+        RECORDING = "recording", _("Recording")
+        ENDED = "ended", _("Ended")
+        FAILED = "failed", _("Did not record")
+        INTERRUPTED = "interrupted", _("Interrupted")
+
+    #: States after which nothing about the recording changes.
+    CLOSED = frozenset({State.ENDED, State.FAILED, State.INTERRUPTED})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    interaction = models.ForeignKey(
+        Interaction, on_delete=models.PROTECT, related_name="recordings"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    consent_at = models.DateTimeField(_("patient's consent confirmed at"))
+    consent_wording = models.TextField(_("consent wording confirmed"))
+    language = models.CharField(_("primary language"), max_length=16)
+    mode = models.CharField(_("mode"), max_length=16)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.STARTING
+    )
+    accepted_at = models.DateTimeField(_("Corti accepted at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    #: The last time the page said anything (a report or a token).
+    last_seen_at = models.DateTimeField(_("last heard from the page"))
+    seconds_recorded = models.FloatField(_("seconds recorded"), null=True, blank=True)
+    seconds_lost = models.FloatField(_("seconds of audio lost"), default=0.0)
+    reconnects = models.PositiveIntegerField(_("reconnections"), default=0)
+    tokens_issued = models.PositiveIntegerField(_("tokens issued"), default=0)
+    failure = models.CharField(_("why it stopped"), max_length=32, blank=True)
+    #: Final transcript segments and facts, only with
+    #: INTAKE_RECORDING_KEEP_TRANSCRIPT (default off: patient speech is not kept).
+    transcript = models.JSONField(_("transcript"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        verbose_name = _("recording")
+        indexes = [
+            models.Index(fields=["interaction", "started_at"], name="recording_idx"),
+            # The worker's look for recordings whose page went quiet.
+            models.Index(fields=["state", "last_seen_at"], name="recording_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        when = clinic_time_text(self.started_at, seconds=True)
+        return f"Recording {when} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in self.CLOSED
+
+    @property
+    def failure_text(self) -> str:
+        return str(RECORDING_FAILURES.get(self.failure, self.failure))
+
+
+#: Why a recording stopped (Recording.failure), as pages say it.
+RECORDING_FAILURES: dict[str, StrPromise] = {
+    "config_denied": _("Corti refused the recording settings"),
+    "config_timeout": _("Corti did not accept the settings in time"),
+    "socket_failed": _("Could not connect to Corti"),
+    "reconnect_failed": _("The connection dropped and could not be made again"),
+    "microphone_lost": _("The microphone stopped"),
+    "ended_without_answer": _("Corti did not confirm the end"),
+    "page_closed": _("The page was closed or went quiet"),
+    "token_failed": _("No recording token could be had"),
+    "error": _("An error on the page"),
+}

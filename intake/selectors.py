@@ -19,6 +19,7 @@ from intake.models import (
     Interaction,
     InteractionChange,
     InteractionEvent,
+    Recording,
 )
 
 Outcome = Interaction.Outcome
@@ -373,6 +374,11 @@ def interaction_calls(*, record: Interaction) -> QuerySet[CortiCall]:
 def interaction_changes(*, record: Interaction) -> QuerySet[InteractionChange]:
     """A created interaction's changes (who, when, before and after), oldest first."""
     return InteractionChange.objects.filter(interaction=record).select_related("by")
+
+
+def interaction_recordings(*, record: Interaction) -> QuerySet[Recording]:
+    """A created interaction's recordings (who, consent, length), oldest first."""
+    return record.recordings.select_related("started_by").order_by("started_at", "id")
 
 
 def interaction_events(*, record: Interaction) -> QuerySet[InteractionEvent]:

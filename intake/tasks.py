@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from intake.models import CortiCall, Interaction
-from intake.services import reconciliation
+from intake.services import reconciliation, recording
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ def sweep() -> dict[str, int]:
 
     Queues a search for every stranded or overdue submission and, when one
     is due, a sync with Corti (sync_interactions); deletes expired sessions
-    (a kept draft of the intake form lives in one), and forgets finished
-    tasks after a week (they hold record ids only).
+    (a kept draft of the intake form lives in one), marks interrupted the
+    recordings whose page went quiet, and forgets finished tasks after a
+    week (they hold record ids only).
     """
     from django_tasks_db.models import DBTaskResult
 
@@ -106,6 +107,8 @@ def sweep() -> dict[str, int]:
         sync_due()
         summary = reconciliation.interactions_sweep()
         now = timezone.now()
+        # A recording whose page went quiet (closed tab) is never left open.
+        silent = recording.recordings_close_silent(now=now)
         expired, _ = Session.objects.filter(expire_date__lt=now).delete()
         pruned, _ = (
             DBTaskResult.objects.finished()
@@ -124,6 +127,7 @@ def sweep() -> dict[str, int]:
     return {
         "interrupted": summary.interrupted,
         "queued": summary.queued,
+        "recordings_interrupted": silent,
         "expired_sessions": expired,
         "finished_tasks_pruned": pruned,
     }

@@ -55,4 +55,24 @@ urlpatterns = [
         views.interaction_delete,
         name="interaction_delete",
     ),
+    path(
+        "interactions/<uuid:record_id>/recording/",
+        views.recording_start,
+        name="recording_start",
+    ),
+    path(
+        "interactions/<uuid:record_id>/recording/<uuid:recording_id>/token/",
+        views.recording_token,
+        name="recording_token",
+    ),
+    path(
+        "interactions/<uuid:record_id>/recording/<uuid:recording_id>/",
+        views.recording_report,
+        name="recording_report",
+    ),
+    path(
+        "interactions/<uuid:record_id>/stream-url/",
+        views.stream_url,
+        name="stream_url",
+    ),
 ]

@@ -19,6 +19,7 @@ from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
@@ -55,6 +56,7 @@ from .models import (
     ENCOUNTER_TYPE_CHOICES,
     Interaction,
     InteractionChange,
+    Recording,
 )
 from .notices import answer_notice, life_notice, retry_notice
 from .search import TEXT_AND_ID_PREFIX, id_prefix_range
@@ -71,6 +73,7 @@ from .selectors import (
     interaction_events,
     interaction_get,
     interaction_page,
+    interaction_recordings,
     people_with_profiles,
     profile_corti_user_id,
     submissions_per_day,
@@ -79,7 +82,7 @@ from .selectors import (
 )
 from .selectors import interaction_list as interaction_list_select
 from .selectors import my_day as my_day_select
-from .services import lifecycle, readiness
+from .services import lifecycle, readiness, recording
 from .services.accounts import profile_set_corti_user_id
 from .services.audit import Action, audit_record, history_detail
 from .services.interactions import (
@@ -567,6 +570,7 @@ def _detail_page(
     *,
     live_only: bool = False,
     end_form: EndForm | None = None,
+    stream_grant: recording.StreamGrant | None = None,
     status: int = 200,
 ) -> HttpResponse:
     template = "intake/interaction_detail.html"
@@ -574,10 +578,13 @@ def _detail_page(
         template += "#live"
     may_change = lifecycle.interaction_may_change(user=request.user, record=record)
     changeable = lifecycle.changeable(record)
-    return render(
+    may_record = may_change and recording.recordable(record)
+    response = render(
         request,
         template,
         {
+            **_recording_context(record, may_record=may_record),
+            "stream_grant": stream_grant,
             "interaction": record,
             "calls": interaction_calls(record=record),
             "events": interaction_events(record=record),
@@ -606,6 +613,24 @@ def _detail_page(
         },
         status=status,
     )
+    if may_record:
+        # The page opens Corti's streams socket: that origin, and only it.
+        response._csp_update = {  # type: ignore[attr-defined]
+            "connect-src": [settings.CORTI_STREAM_ORIGIN]
+        }
+    return response
+
+
+def _recording_context(record: Interaction, *, may_record: bool) -> dict[str, Any]:
+    return {
+        "may_record": may_record,
+        "recordings": list(interaction_recordings(record=record)),
+        "recording_languages": recording.LANGUAGES.items(),
+        "recording_language": recording.default_language(),
+        "consent_text": settings.INTAKE_RECORDING_CONSENT_TEXT,
+        "keep_transcript": settings.INTAKE_RECORDING_KEEP_TRANSCRIPT,
+        "buffer_seconds": settings.INTAKE_RECORDING_BUFFER_SECONDS,
+    }
 
 
 def _pending(record: Interaction) -> dict[str, Any]:
@@ -745,6 +770,132 @@ def _edit_page(
         "intake/interaction_edit.html",
         {"interaction": record, "form": form},
         status=status,
+    )
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@never_cache
+@require_POST
+def recording_start(request: SignedInHttpRequest, record_id: uuid.UUID) -> JsonResponse:
+    """Start recording: the consent kept, a stream token for this page once
+    (JSON: the address with the token, the config message, where to report)."""
+    record = interaction_get(record_id=record_id)
+    try:
+        grant = recording.recording_start(
+            request=request,
+            record=record,
+            user=request.user,
+            consent=request.POST.get("consent") == "on",
+            language=request.POST.get("language", ""),
+            mode=request.POST.get("mode", ""),
+        )
+    except recording.RecordingRefused as refused:
+        return _refused(refused)
+    return JsonResponse(grant.as_json(), status=201)
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@never_cache
+@require_POST
+def recording_token(
+    request: SignedInHttpRequest, record_id: uuid.UUID, recording_id: uuid.UUID
+) -> JsonResponse:
+    """A fresh stream token for a recording under way (renew, reconnect)."""
+    record = interaction_get(record_id=record_id)
+    try:
+        grant = recording.recording_token(
+            request=request,
+            recording=_recording(record, recording_id),
+            user=request.user,
+            purpose=request.POST.get("purpose", "renew"),
+        )
+    except recording.RecordingRefused as refused:
+        return _refused(refused)
+    return JsonResponse(grant.as_json())
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@never_cache
+@require_POST
+def recording_report(
+    request: SignedInHttpRequest, record_id: uuid.UUID, recording_id: uuid.UUID
+) -> JsonResponse:
+    """What the page says of its recording: accepted, progress, ended,
+    failed (why), interrupted (a closed tab, sent as a beacon)."""
+    record = interaction_get(record_id=record_id)
+
+    def number(name: str) -> float | None:
+        try:
+            return float(request.POST[name])
+        except (KeyError, ValueError):
+            return None
+
+    transcript = None
+    if "transcript" in request.POST:
+        try:
+            transcript = json.loads(request.POST["transcript"])
+        except ValueError:
+            transcript = None
+    reconnects = number("reconnects")
+    try:
+        kept = recording.recording_report(
+            recording=_recording(record, recording_id),
+            user=request.user,
+            event=request.POST.get("event", ""),
+            seconds=number("seconds"),
+            lost=number("lost"),
+            reconnects=int(reconnects) if reconnects is not None else None,
+            failure=request.POST.get("failure", ""),
+            transcript=transcript,
+        )
+    except recording.RecordingRefused as refused:
+        return _refused(refused)
+    return JsonResponse({"state": kept.state})
+
+
+@permission_required("intake.follow_interaction", raise_exception=True)
+@never_cache
+@require_POST
+def stream_url(request: SignedInHttpRequest, record_id: uuid.UUID) -> HttpResponse:
+    """The interaction's websocket URL with a fresh stream token, for a
+    desktop or device client; valid only minutes."""
+    record = interaction_get(record_id=record_id)
+    try:
+        grant = recording.stream_url_issue(
+            request=request, record=record, user=request.user
+        )
+    except recording.RecordingRefused as refused:
+        if refused.status == 403:
+            raise PermissionDenied from refused
+        if request.htmx:
+            return render(
+                request,
+                "intake/partials/recorder.html#stream-url",
+                {"stream_error": refused.message, "interaction": record},
+                status=refused.status,
+            )
+        messages.error(request, refused.message)
+        return _redirect(request, record.get_absolute_url())
+    if request.htmx:
+        return render(
+            request,
+            "intake/partials/recorder.html#stream-url",
+            {"stream_grant": grant, "interaction": record},
+        )
+    audit_record(request, Action.VIEWED, record=record, page="stream URL")
+    return _detail_page(request, record, stream_grant=grant)
+
+
+def _recording(record: Interaction, recording_id: uuid.UUID) -> Recording:
+    try:
+        return recording.recording_of(record=record, recording_id=recording_id)
+    except Recording.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _refused(refused: recording.RecordingRefused) -> JsonResponse:
+    return JsonResponse(
+        {"error": refused.message, "code": refused.code}, status=refused.status
     )
 
 

@@ -16,17 +16,30 @@ It speaks the parts of the API the dashboard uses, as documented in
   types: `contract.validate_update_request`) and merged field by field; the
   answer is the whole interaction. A deleted interaction is a 404 from then
   on (a second DELETE too).
+- The streams websocket (`sandbox.streams`, a port of its own):
+  ``/audio-bridge/v2/interactions/{id}/streams?tenant-name=...&token=Bearer%20...``
+  speaks Corti's stream protocol (config, CONFIG_ACCEPTED, WebM/Opus audio,
+  deterministic ``transcript`` and ``facts`` messages, flush, end, usage,
+  ENDED); what each socket received is in the state's ``streams``.
+
+Tokens carry scopes: ``scope`` in the token request may ask for ``openid``,
+``streams`` and ``transcribe``. A token with ``streams`` or ``transcribe`` is
+limited, as Corti's: only the stream socket takes it (a ``streams`` one), and
+every REST endpoint refuses it with 403.
 
 Faults, to prove the dashboard loses and duplicates nothing: each rule names
 an endpoint (``create``, ``list``, ``get``, ``update``, ``delete``,
-``token`` or ``any``), a kind (see `FAULT_KINDS`), and how often it fires (a
-probability ``rate`` and/or a ``count`` of times). On ``update`` and
+``token``, ``stream`` or ``any``), a kind (see `FAULT_KINDS`), and how often
+it fires (a probability ``rate`` and/or a ``count`` of times). On ``update`` and
 ``delete`` the ``created-...`` kinds do the change and then lose or spoil
-the answer, as on ``create``. Set them with ``--fault`` on the command line or with
-``POST /_simulator/faults``.
+the answer, as on ``create``. On ``stream`` (the websocket) a status refuses
+the handshake, ``drop`` cuts the socket `delay` seconds after CONFIG_ACCEPTED,
+``slow`` accepts the config late and ``config-denied`` denies it. Set them
+with ``--fault`` on the command line or with ``POST /_simulator/faults``.
 
 Control endpoints for tests and demos, under ``/_simulator/``:
-``GET state`` (what was created, request counts), ``POST reset`` (back to
+``GET state`` (what was created, request counts, what each interaction's
+stream sockets received under ``streams``), ``POST reset`` (back to
 how it started, faults included), ``POST expire-tokens`` (every issued token
 stops working), ``GET``/``POST``/``DELETE faults``.
 
@@ -60,7 +73,7 @@ TOKEN_PATH_SUFFIX = "/protocol/openid-connect/token"
 ITEM_PREFIX = "/v2/interactions/"
 PROBLEM_BASE = "https://api.corti.app/problems"
 
-ENDPOINTS = ("create", "list", "get", "update", "delete", "token", "any")
+ENDPOINTS = ("create", "list", "get", "update", "delete", "token", "stream", "any")
 #: Endpoints that change something: their "created-..." faults do the work,
 #: then lose or spoil the answer.
 WORK_ENDPOINTS = ("create", "update", "delete")
@@ -82,7 +95,16 @@ FAULT_KINDS = (
     "drop",
     "created-drop",
     *(f"created-{status}" for status in (500, 502, 503, 504)),
+    "config-denied",
 )
+#: Kinds only the stream socket understands ("config-denied" answers its
+#: config message), and kinds that mean nothing there (it creates nothing).
+STREAM_ONLY_KINDS = ("config-denied",)
+NOT_FOR_STREAMS = tuple(k for k in FAULT_KINDS if k.startswith(("created-", "slow-")))
+#: The scopes a token may ask for; "streams" and "transcribe" make it a
+#: limited token that the REST API refuses.
+TOKEN_SCOPES = ("openid", "streams", "transcribe")
+LIMITED_SCOPES = frozenset({"streams", "transcribe"})
 SORT_KEYS = ("id", "assignedUserId", "patient", "createdAt", "endedAt", "updatedAt")
 #: The only addresses the simulator listens on, and the only Host names its
 #: control endpoints answer to.
@@ -135,6 +157,10 @@ class Fault:
             raise ValueError(
                 f"unknown endpoint {self.endpoint!r}; one of {', '.join(ENDPOINTS)}"
             )
+        if self.kind in STREAM_ONLY_KINDS and self.endpoint != "stream":
+            raise ValueError(f"fault {self.kind!r} is for the stream endpoint only")
+        if self.kind in NOT_FOR_STREAMS and self.endpoint == "stream":
+            raise ValueError(f"fault {self.kind!r} means nothing on a stream")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         if self.count is not None and self.count < 0:
@@ -192,12 +218,19 @@ class SimulatorState:
     client_id: str = "sandbox-client"
     client_secret: str = field(default="sandbox-secret", repr=False)
     token_ttl: float = 300.0
-    tokens: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
+    #: token -> (tenant, expiry on the monotonic clock, scopes)
+    tokens: dict[str, tuple[str, float, frozenset[str]]] = field(
+        default_factory=dict, repr=False
+    )
     interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The IDs of deleted interactions, oldest first (for tests).
     deleted: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
+    #: What each interaction's stream sockets received (sandbox.streams).
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ws://host:port of the stream server, once it listens.
+    stream_origin: str | None = None
     initial_faults: list[Fault] = field(default_factory=list)
     seed: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -210,23 +243,29 @@ class SimulatorState:
         with self.lock:
             self.counts[name] = self.counts.get(name, 0) + 1
 
-    def issue_token(self) -> str:
+    def issue_token(self, scopes: frozenset[str] = frozenset({"openid"})) -> str:
         token = secrets.token_urlsafe(32)
+        expiry = time.monotonic() + self.token_ttl
         with self.lock:
-            self.tokens[token] = (self.tenant_name, time.monotonic() + self.token_ttl)
+            self.tokens[token] = (self.tenant_name, expiry, scopes)
         return token
 
-    def token_tenant(self, token: str) -> str | None:
-        """Return the tenant a live token belongs to, or None."""
+    def token_grant(self, token: str) -> tuple[str, frozenset[str]] | None:
+        """The tenant and scopes of a live token, or None."""
         with self.lock:
             entry = self.tokens.get(token)
         if entry is None or time.monotonic() >= entry[1]:
             return None
-        return entry[0]
+        return entry[0], entry[2]
+
+    def token_tenant(self, token: str) -> str | None:
+        """Return the tenant a live token belongs to, or None."""
+        grant = self.token_grant(token)
+        return None if grant is None else grant[0]
 
     def expire_tokens(self) -> None:
         with self.lock:
-            self.tokens = {k: (t, 0.0) for k, (t, _) in self.tokens.items()}
+            self.tokens = {k: (t, 0.0, s) for k, (t, _, s) in self.tokens.items()}
 
     def reset(self) -> None:
         """Back to how the simulator started, faults included."""
@@ -235,6 +274,7 @@ class SimulatorState:
             self.interactions.clear()
             self.deleted.clear()
             self.counts.clear()
+            self.streams.clear()
             self.faults = [Fault(**f.as_json()) for f in self.initial_faults]
             self.rng = random.Random(self.seed)  # noqa: S311
 
@@ -280,6 +320,7 @@ class SimulatorState:
                 "deleted": list(self.deleted),
                 "counts": dict(self.counts),
                 "faults": [f.as_json() for f in self.faults],
+                "streams": copy.deepcopy(self.streams),
             }
 
 
@@ -547,18 +588,30 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     "error_description": "Invalid client or Invalid client credentials",
                 },
             )
+        scopes = _requested_scopes(form.get("scope", ""))
+        if scopes is None:
+            return self._json(
+                HTTPStatus.BAD_REQUEST,
+                {
+                    "error": "invalid_scope",
+                    "error_description": "Invalid scopes: "
+                    f"{form.get('scope', '')} (allowed: {' '.join(TOKEN_SCOPES)})",
+                },
+            )
         state.count("tokens_issued")
+        if LIMITED_SCOPES & set(scopes):
+            state.count("stream_tokens_issued")
         return self._json(
             HTTPStatus.OK,
             {
-                "access_token": state.issue_token(),
+                "access_token": state.issue_token(frozenset(scopes)),
                 "expires_in": int(state.token_ttl)
                 if state.token_ttl >= 1
                 else state.token_ttl,
                 "refresh_expires_in": 0,
                 "token_type": "Bearer",
                 "not-before-policy": 0,
-                "scope": "openid",
+                "scope": " ".join(scopes),
             },
         )
 
@@ -578,8 +631,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 validation_errors=[{path: message} for path, message in errors],
             )
         interaction_id = str(uuid.uuid4())
+        # The stream server's own origin when it runs; alone (a unit test's
+        # make_server) the HTTP server's, as Corti's is on the API host.
+        origin = state.stream_origin or f"ws://{self.headers.get('Host', 'localhost')}"
         websocket_url = (
-            f"ws://{self.headers.get('Host', 'localhost')}/audio-bridge/v2/"
+            f"{origin}/audio-bridge/v2/"
             f"interactions/{interaction_id}/streams?tenant-name={state.tenant_name}"
         )
         now = _now()
@@ -763,8 +819,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         state = self.server.state
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        tenant = state.token_tenant(token) if scheme.lower() == "bearer" else None
-        if tenant is None:
+        grant = state.token_grant(token) if scheme.lower() == "bearer" else None
+        if grant is None:
             # Corti's gateway answers an expired or unknown token with no body.
             self._send(
                 HTTPStatus.UNAUTHORIZED,
@@ -775,6 +831,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     'error_description="The access token is missing, unknown or '
                     'expired"'
                 },
+            )
+            return False
+        tenant, scopes = grant
+        if scopes & LIMITED_SCOPES:
+            # A token minted for a browser's stream socket must not reach
+            # patients' records if the page leaks it.
+            self._problem(
+                HTTPStatus.FORBIDDEN, "This token's scope does not allow this call."
             )
             return False
         if self.headers.get("Tenant-Name") != tenant:
@@ -874,6 +938,14 @@ _FAULT_DETAILS = {
     HTTPStatus.SERVICE_UNAVAILABLE: "The service is unavailable (fault switch).",
     HTTPStatus.GATEWAY_TIMEOUT: "The request took too long upstream (fault switch).",
 }
+
+
+def _requested_scopes(text: str) -> list[str] | None:
+    """The scopes a token request asks for, in order (None: one is unknown)."""
+    asked = list(dict.fromkeys(text.split()))
+    if any(scope not in TOKEN_SCOPES for scope in asked):
+        return None
+    return asked or ["openid"]
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ def corti(simulator, settings):
     settings.CORTI_TENANT_NAME = simulator.tenant
     settings.CORTI_CLIENT_ID = simulator.client_id
     settings.CORTI_CLIENT_SECRET = simulator.client_secret
+    settings.CORTI_STREAM_ORIGIN = simulator.stream_origin
     clear_clients()
     yield simulator
     clear_clients()

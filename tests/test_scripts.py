@@ -42,7 +42,10 @@ def dataset_names(path: Path, dataset: str) -> set[str]:
 
 
 # Loaded only by the page that uses it (docs/PERFORMANCE.md, "Page weight").
-ONE_PAGE_SCRIPTS = {"copy.js": "the interaction page, the one with copy buttons"}
+ONE_PAGE_SCRIPTS = {
+    "copy.js": "the interaction page, the one with copy buttons",
+    "recorder.js": "the page of an interaction its user may record",
+}
 
 
 def loaded_scripts(html: str) -> dict[str, dict]:

@@ -284,6 +284,10 @@ CORTI_CLIENT_ID = env("CORTI_CLIENT_ID", default="")
 # No client id means sandbox mode: the dashboard talks to the bundled simulator.
 CORTI_SANDBOX = not CORTI_CLIENT_ID
 CORTI_SIMULATOR_PORT = env.int("CORTI_SIMULATOR_PORT", default=8765)
+# The simulator's streams websocket (recording) listens on a port of its own.
+CORTI_SIMULATOR_STREAM_PORT = env.int(
+    "CORTI_SIMULATOR_STREAM_PORT", default=CORTI_SIMULATOR_PORT + 1
+)
 
 if CORTI_SANDBOX:
     _simulator = f"http://127.0.0.1:{CORTI_SIMULATOR_PORT}"
@@ -295,6 +299,10 @@ if CORTI_SANDBOX:
         "CORTI_AUTH_URL",
         default=f"{_simulator}/realms/{CORTI_TENANT_NAME}"
         "/protocol/openid-connect/token",
+    )
+    # Where recordings stream to: the only websocket origin the page may open.
+    CORTI_STREAM_ORIGIN = env(
+        "CORTI_STREAM_ORIGIN", default=f"ws://127.0.0.1:{CORTI_SIMULATOR_STREAM_PORT}"
     )
     # The simulator (`manage.py corti_simulator`) and its contract validator:
     # part of the dashboard only in sandbox mode.
@@ -314,6 +322,10 @@ else:
         "CORTI_AUTH_URL",
         default=f"https://auth.{CORTI_ENVIRONMENT}.corti.app/realms/"
         f"{CORTI_TENANT_NAME}/protocol/openid-connect/token",
+    )
+    # Corti's streams websocket lives on the API's host (API-NOTES, "Streams").
+    CORTI_STREAM_ORIGIN = env(
+        "CORTI_STREAM_ORIGIN", default=f"wss://api.{CORTI_ENVIRONMENT}.corti.app"
     )
 
 # A create whose answer was lost (timeout, dropped connection, 5xx, a cut body)
@@ -342,6 +354,38 @@ INTAKE_CLINICIANS_CHANGE_ANY = env.bool("INTAKE_CLINICIANS_CHANGE_ANY", default=
 INTAKE_SYNC_MINUTES = env.float("INTAKE_SYNC_MINUTES", default=60.0)
 if INTAKE_SYNC_MINUTES < 0:
     raise ImproperlyConfigured("INTAKE_SYNC_MINUTES must not be negative.")
+
+# --- Recording a consultation (the interaction's page) ------------------------
+# The primary language a recording starts with (the page offers the others).
+INTAKE_RECORDING_LANGUAGE = env("INTAKE_RECORDING_LANGUAGE", default="en")
+# The sentence a clinician confirms before recording: the clinic's own words.
+INTAKE_RECORDING_CONSENT_TEXT = env(
+    "INTAKE_RECORDING_CONSENT_TEXT",
+    default="The patient was told that this consultation is recorded and "
+    "transcribed by Corti, and agreed.",
+).strip()
+if not INTAKE_RECORDING_CONSENT_TEXT:
+    raise ImproperlyConfigured("INTAKE_RECORDING_CONSENT_TEXT must not be empty.")
+# Keep the final transcript and facts shown during a recording on its record.
+# Off by default: patient speech is not kept by the dashboard, only by Corti.
+INTAKE_RECORDING_KEEP_TRANSCRIPT = env.bool(
+    "INTAKE_RECORDING_KEEP_TRANSCRIPT", default=False
+)
+# Seconds of audio a page keeps in memory while its connection to Corti is
+# down; beyond that it says audio was lost.
+INTAKE_RECORDING_BUFFER_SECONDS = env.int("INTAKE_RECORDING_BUFFER_SECONDS", default=60)
+if not 5 <= INTAKE_RECORDING_BUFFER_SECONDS <= 600:
+    raise ImproperlyConfigured(
+        "INTAKE_RECORDING_BUFFER_SECONDS must be between 5 and 600."
+    )
+# A recording the page has said nothing about for this long (a closed tab, a
+# crashed browser; a recording page reports every 30 s) is marked
+# interrupted, and another recording of the interaction may start.
+INTAKE_RECORDING_SILENT_MINUTES = env.float(
+    "INTAKE_RECORDING_SILENT_MINUTES", default=2.0
+)
+if INTAKE_RECORDING_SILENT_MINUTES < 1:
+    raise ImproperlyConfigured("INTAKE_RECORDING_SILENT_MINUTES must be at least 1.")
 
 # --- Background work ---------------------------------------------------------
 # Django's Tasks API (the django-tasks backport) with its database backend: the

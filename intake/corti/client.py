@@ -121,6 +121,10 @@ MAX_RATE_LIMIT_WAITS = 3
 #: second DELETE of what the first one deleted is a 404, which would turn a
 #: success into "not found". The caller reads the interaction back instead.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
+#: The dashboard's own token: every API call.
+FULL_SCOPE = "openid"
+#: A token a browser may hold: accepted only by the stream sockets.
+STREAM_SCOPE = "openid streams"
 #: Seconds between two looks at the cache while another process signs in.
 TOKEN_POLL_INTERVAL = 0.05
 #: The cache's refresh lock outlives the longest sign-in by this much.
@@ -502,6 +506,12 @@ class CortiClient:
         with suppress(TokenCacheUnavailable):
             self._shared.put(token)
 
+    def stream_token(self) -> AccessToken:
+        """A new token limited to the stream sockets (`scope=openid streams`),
+        for a browser or device that streams audio: fetched on every call,
+        never kept here, never shared through the cache, never logged."""
+        return self._fetch_token(scope=STREAM_SCOPE)
+
     def has_usable_token(self) -> bool:
         """True while a token is held, here or in the cache, that has not expired."""
         token = self._token
@@ -589,7 +599,10 @@ class CortiClient:
     # As _send, for the client secret.
     @sensitive_variables()
     def _fetch_token(
-        self, *, timeout: tuple[float, float] | None = None
+        self,
+        *,
+        timeout: tuple[float, float] | None = None,
+        scope: str = FULL_SCOPE,
     ) -> AccessToken:
         started = self._wall_clock()
         try:
@@ -601,7 +614,7 @@ class CortiClient:
                     "grant_type": "client_credentials",
                     "client_id": self.config.client_id,
                     "client_secret": self.config.client_secret,
-                    "scope": "openid",
+                    "scope": scope,
                 },
                 headers={"Accept": "application/json"},
             )
@@ -632,7 +645,11 @@ class CortiClient:
                 status=response.status_code,
             ) from exc
         lifetime = max(expires_in - self.REFRESH_MARGIN, expires_in / 2)
-        logger.info("Fetched a Corti access token valid for %.0f s", expires_in)
+        logger.info(
+            "Fetched a Corti access token (scope %s) valid for %.0f s",
+            scope,
+            expires_in,
+        )
         return AccessToken(
             value=value,
             refresh_at=started + lifetime,

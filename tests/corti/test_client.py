@@ -586,9 +586,8 @@ def test_create_returns_the_id_and_websocket_url_the_simulator_recorded(corti):
     [record] = corti.state()["interactions"]
     assert record["id"] == str(created.interaction_id)
     assert record["websocketUrl"] == created.websocket_url
-    host = urlsplit(corti.base_url).netloc
     assert created.websocket_url == (
-        f"ws://{host}/audio-bridge/v2/interactions/{created.interaction_id}/streams"
+        f"{corti.stream_origin}/audio-bridge/v2/interactions/{created.interaction_id}/streams"
         "?tenant-name=base"
     )
     assert created.request_id == session.answers[-1].headers["X-Request-Id"]

@@ -1,11 +1,13 @@
 """The simulator against a client no one here wrote: Corti's official
 JavaScript SDK (`@corti/sdk`, pinned in tests/sandbox/sdk/package.json and
 installed by `make test`), run with Node: create, a paged list, a filtered
-list, get, update and delete. What the SDK sends must pass the simulator's
-checks, and what the simulator answers must parse in the SDK."""
+list, get, update and delete, and a recording over the streams websocket.
+What the SDK sends must pass the simulator's checks, and what the simulator
+answers must parse in the SDK."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.corti import corti_create
 from tests.support.processes import BASE_DIR
+from tests.support.webm import webm_opus
 
 SDK_DIR = Path(BASE_DIR) / "tests" / "sandbox" / "sdk"
 SDK_PACKAGE = SDK_DIR / "node_modules" / "@corti" / "sdk" / "package.json"
@@ -84,3 +88,78 @@ def test_the_official_sdk_drives_every_call_against_the_simulator(sdk, simulator
     assert held[created[0]]["encounter"]["status"] == "completed"
     assert held[created[0]]["patient"]["birthDate"].startswith("1980-01-02T00:00:00")
     assert state["counts"].get("fault:create:400", 0) == 0
+
+
+def test_the_official_sdk_streams_a_recording_to_the_simulator(
+    sdk, simulator, tmp_path
+):
+    simulator.reset()
+    interaction_id = str(
+        corti_create(
+            simulator,
+            {
+                "encounter": {
+                    "identifier": "SDK-STREAM-1",
+                    "status": "in-progress",
+                    "type": "consultation",
+                    "period": {"startedAt": "2026-03-29T08:00:00Z"},
+                }
+            },
+        )
+    )
+    chunks = webm_opus(4)
+    audio = tmp_path / "audio.json"
+    audio.write_text(json.dumps([base64.b64encode(c).decode() for c in chunks]))
+    result = subprocess.run(
+        [sdk, "stream_check.mjs"],
+        cwd=SDK_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **os.environ,
+            "SIM_STREAM_ORIGIN": simulator.stream_origin,
+            "SIM_BASE": simulator.api_url,
+            "SIM_TENANT": simulator.tenant,
+            # What a server hands a recording page: a token for streams only.
+            "SIM_TOKEN": simulator.token(scope="openid streams"),
+            "SIM_INTERACTION": interaction_id,
+            "SIM_AUDIO": str(audio),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert "errors" not in seen
+    assert seen["types"] == ["CONFIG_ACCEPTED"] + ["transcript"] * 5 + [
+        "usage",
+        "ENDED",
+    ]
+    assert [
+        (t["transcript"], t["final"], t["start"], t["end"]) for t in seen["transcripts"]
+    ] == [
+        ("The patient", False, 0, 1),
+        ("The patient reports a", False, 0, 2),
+        ("The patient reports a mild headache.", True, 0, 3),
+        ("It started", False, 3, 4),
+        ("It started", True, 3, 4),
+    ]
+    ids = [t["id"] for t in seen["transcripts"]]
+    assert ids[0] == ids[1] == ids[2] != ids[3] == ids[4]
+    assert seen["credits"] == 0.066667
+    assert seen["bytesSent"] == sum(map(len, chunks))
+
+    stream = simulator.streams()[interaction_id]
+    assert stream["connections"] == 1  # the SDK did not reconnect
+    assert stream["configs"][0]["transcription"]["primaryLanguage"] == "en"
+    assert stream["audio_bytes"] == sum(map(len, chunks))
+    assert stream["audio_ms"] == 4000.0
+    (socket,) = stream["sockets"]
+    assert socket["valid_webm"] is True
+    assert socket["codec"] == "A_OPUS"
+    assert socket["ended"] is True
+    assert socket["mode"] == "transcription"
+    counts = simulator.state()["counts"]
+    assert counts["stream_tokens_issued"] == 1
+    assert counts["stream_connections"] == 1

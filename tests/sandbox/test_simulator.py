@@ -185,10 +185,10 @@ def test_create_answers_201_with_interaction_id_and_websocket_url(corti):
     assert set(body) == {"interactionId", "websocketUrl"}
     assert validation_errors(body, "InteractionsCreateResponse") == []
     interaction_id = uuid.UUID(body["interactionId"])
-    host = urlsplit(corti.base_url).netloc
+    # The stream server's origin (sandbox/streams.py), not the API's.
     assert body["websocketUrl"] == (
-        f"ws://{host}/audio-bridge/v2/interactions/{interaction_id}/streams"
-        "?tenant-name=base"
+        f"{corti.stream_origin}/audio-bridge/v2/interactions/{interaction_id}"
+        "/streams?tenant-name=base"
     )
     uuid.UUID(response.headers["X-Request-Id"])
     assert corti.state()["counts"] == {
@@ -408,6 +408,7 @@ def test_reset_empties_state_and_forgets_tokens(corti):
         "deleted": [],
         "counts": {},
         "faults": [],
+        "streams": {},
     }
     assert_empty_401(create(corti, {"encounter": ENCOUNTER}, token=token))
 

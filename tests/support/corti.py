@@ -35,6 +35,8 @@ class Simulator:
 
     process: subprocess.Popen
     base_url: str
+    #: ws://127.0.0.1:PORT of its streams websocket.
+    stream_origin: str = ""
     tenant: str = "base"
     client_id: str = "sandbox-client"
     client_secret: str = "sandbox-secret"
@@ -79,6 +81,24 @@ class Simulator:
 
     def state(self) -> dict:
         return self._call("GET", "/_simulator/state")
+
+    def streams(self) -> dict:
+        """What each interaction's stream sockets received, by interaction ID."""
+        return self.state()["streams"]
+
+    def token(self, scope: str | None = None) -> str:
+        """A fresh access token; `scope` as the token request's, e.g. "streams"."""
+        response = token_response(self, **({} if scope is None else {"scope": scope}))
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def stream_url(self, interaction_id: Any, *, token: str | None = None) -> str:
+        """The stream socket of an interaction, with `token` in its query."""
+        url = (
+            f"{self.stream_origin}/audio-bridge/v2/interactions/{interaction_id}"
+            f"/streams?tenant-name={self.tenant}"
+        )
+        return url if token is None else f"{url}&token=Bearer%20{token}"
 
     def reset(self) -> None:
         self._call("POST", "/_simulator/reset")
@@ -136,8 +156,12 @@ def start_simulator(*args: str) -> Simulator:
         process.wait()
         process.stdout.close()
         raise RuntimeError(f"the Corti simulator did not start: {lines!r}")
-    base_url = lines[0].split("listening on ", 1)[1].strip()
-    simulator = Simulator(process=process, base_url=base_url)
+    # "... listening on http://HOST:PORT (streams on ws://HOST:SPORT)"
+    rest = lines[0].split("listening on ", 1)[1].strip()
+    base_url, _, streams = rest.partition(" (streams on ")
+    simulator = Simulator(
+        process=process, base_url=base_url, stream_origin=streams.rstrip(")")
+    )
     for flag, attr in (
         ("--tenant", "tenant"),
         ("--client-id", "client_id"),

@@ -377,6 +377,39 @@ POLICY: dict[str, Row] = {
         GET("/interactions/{id}/edit/", intake(Answer(303, "/interactions/{id}/"))),
         POST("/interactions/{id}/edit/", intake(Answer(303, "/interactions/{id}/"))),
     ),
+    # Recording (issue 16). `{id}` is pending: not in Corti, so nothing can
+    # be recorded, no token is minted, and nothing is written.
+    "interactions/<uuid:record_id>/recording/": row(
+        "intake:recording_start",
+        POST(
+            "/interactions/{id}/recording/",
+            intake(Answer(409)),
+            data={"consent": "on", "language": "en", "mode": "transcription"},
+        ),
+        GET("/interactions/{id}/recording/", intake(NOT_ALLOWED)),
+    ),
+    "interactions/<uuid:record_id>/recording/<uuid:recording_id>/token/": row(
+        "intake:recording_token",
+        POST(f"/interactions/{{id}}/recording/{UNSENT_KEY}/token/", intake(NOT_FOUND)),
+        GET(f"/interactions/{{id}}/recording/{UNSENT_KEY}/token/", intake(NOT_ALLOWED)),
+    ),
+    "interactions/<uuid:record_id>/recording/<uuid:recording_id>/": row(
+        "intake:recording_report",
+        POST(
+            f"/interactions/{{id}}/recording/{UNSENT_KEY}/",
+            intake(NOT_FOUND),
+            data={"event": "ended"},
+        ),
+        GET(f"/interactions/{{id}}/recording/{UNSENT_KEY}/", intake(NOT_ALLOWED)),
+    ),
+    "interactions/<uuid:record_id>/stream-url/": row(
+        "intake:stream_url",
+        POST(
+            "/interactions/{id}/stream-url/",
+            intake(Answer(303, "/interactions/{id}/")),
+        ),
+        GET("/interactions/{id}/stream-url/", intake(NOT_ALLOWED)),
+    ),
     "interactions/<uuid:record_id>/delete/": row(
         "intake:interaction_delete",
         # Administrators only; clinicians may not delete in Corti.

@@ -125,8 +125,17 @@ class Command(BaseCommand):
 
     def _start_simulator(self) -> subprocess.Popen:
         port = settings.CORTI_SIMULATOR_PORT
+        stream_port = str(settings.CORTI_SIMULATOR_STREAM_PORT)
         child = subprocess.Popen(
-            [sys.executable, "manage.py", "corti_simulator", "--port", str(port)],
+            [
+                sys.executable,
+                "manage.py",
+                "corti_simulator",
+                "--port",
+                str(port),
+                "--stream-port",
+                stream_port,
+            ],
             cwd=settings.BASE_DIR,
             stdout=subprocess.PIPE,
             text=True,
@@ -137,8 +146,9 @@ class Command(BaseCommand):
         if "listening" not in line:
             child.wait(timeout=5)
             raise CommandError(
-                f"The Corti simulator could not start on port {port}; is it in "
-                "use? Set CORTI_SIMULATOR_PORT to a free port."
+                f"The Corti simulator could not start on ports {port} and "
+                f"{stream_port}; is one in use? Set CORTI_SIMULATOR_PORT and "
+                "CORTI_SIMULATOR_STREAM_PORT to free ports."
             )
         self.stdout.write(line.strip())
         return child

@@ -1,4 +1,5 @@
-"""Run the Corti simulator: a local HTTP stand-in for the Corti API."""
+"""Run the Corti simulator: a local HTTP stand-in for the Corti API and its
+streams websocket."""
 
 import argparse
 import signal
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.simulator import FAULT_KINDS, Fault, SimulatorState, make_server
+from sandbox.streams import StreamServer
 
 
 def fault_spec(text: str) -> Fault:
@@ -35,6 +37,20 @@ class Command(BaseCommand):
             help="Loopback address to listen on: 127.0.0.1, localhost or ::1 "
             "(the simulator holds sandbox patients; never on a network).",
         )
+        parser.add_argument(
+            "--stream-port",
+            type=int,
+            default=0,
+            help="Port of the streams websocket; 0 picks a free one "
+            "(default: %(default)s).",
+        )
+        parser.add_argument(
+            "--stream-config-timeout",
+            type=float,
+            default=10.0,
+            help="Seconds a stream socket waits for its config message "
+            "(default: %(default)s, as Corti).",
+        )
         parser.add_argument("--tenant", default="base", help="Tenant name.")
         parser.add_argument("--client-id", default="sandbox-client")
         parser.add_argument("--client-secret", default="sandbox-secret")
@@ -52,8 +68,8 @@ class Command(BaseCommand):
             metavar="ENDPOINT:KIND[:RATE]",
             help=(
                 "Misbehave on purpose; repeat for several rules, the first that "
-                "fires wins. ENDPOINT is create, list, get, update, delete, token "
-                "or any; KIND one of "
+                "fires wins. ENDPOINT is create, list, get, update, delete, token, "
+                "stream or any; KIND one of "
                 f"{', '.join(FAULT_KINDS)}; RATE the probability (default 1). "
                 "Example: --fault create:created-504:0.05"
             ),
@@ -105,13 +121,29 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(f"--host: {exc}") from exc
+        streams = StreamServer(
+            state,
+            host=options["host"],
+            port=options["stream_port"],
+            config_timeout=options["stream_config_timeout"],
+        )
+        try:
+            streams.start()
+        except OSError as exc:
+            server.server_close()
+            raise CommandError(
+                f"--stream-port: cannot listen on {options['stream_port']}: {exc}"
+            ) from exc
 
         def stop(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
-        # Tests and `make run` read this line to learn the port.
-        self.stdout.write(f"Corti simulator listening on {server.base_url}")
+        # Tests and `make run` read this line to learn the ports.
+        self.stdout.write(
+            f"Corti simulator listening on {server.base_url} "
+            f"(streams on {streams.origin})"
+        )
         sys.stdout.flush()
         try:
             server.serve_forever(poll_interval=0.2)
@@ -121,5 +153,6 @@ class Command(BaseCommand):
             # A second signal while closing must not interrupt the cleanup.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            streams.stop()
             server.server_close()
             self.stdout.write("Corti simulator stopped.")

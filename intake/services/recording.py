@@ -1,0 +1,431 @@
+"""Writes: recording a consultation from the interaction's page.
+
+The browser streams the microphone straight to Corti's streams websocket;
+the dashboard decides who may, keeps the patient's consent on the record,
+mints a token limited to the stream sockets (`scope=openid streams`) at the
+moment it is needed, and keeps what the page reports about the recording.
+
+A stream token is a bearer secret: it is handed to the page once (in the
+answer to the press that needed it), never stored, never logged, never put
+in the cache. That it was issued, to whom, for which interaction and why, is
+kept in the access trail (AccessEntry "stream_token").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.utils import timezone
+
+from intake.clinic_time import clinic_time_text
+from intake.corti import get_client
+from intake.corti.errors import CortiError
+from intake.corti.streams import (
+    STREAM_LANGUAGES,
+    StreamAddressError,
+    StreamConfiguration,
+    StreamMode,
+    stream_url,
+)
+from intake.models import RECORDING_FAILURES, AccessEntry, Interaction, Recording
+
+from . import lifecycle
+from .audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+State = Recording.State
+#: The languages a recording may be in (code: name), as the page offers them.
+LANGUAGES = STREAM_LANGUAGES
+
+#: Why a token was issued, as the access trail keeps it.
+PURPOSES = ("record", "renew", "reconnect", "copy")
+#: What a page may report, and the state each one leads to.
+REPORTS = ("accepted", "progress", "ended", "failed", "interrupted")
+#: The reasons a page gives for a recording that stopped, kept on the record.
+FAILURES = RECORDING_FAILURES
+#: How often a recording page says it is still there (progress reports).
+HEARTBEAT_SECONDS = 30
+#: The most segments (and facts) of a transcript a page may have kept.
+TRANSCRIPT_MAX_SEGMENTS = 5_000
+
+
+class RecordingRefused(Exception):
+    """Why a recording or a token cannot be had: one sentence for the page,
+    a stable `code`, and the HTTP status a view answers with."""
+
+    def __init__(self, message: str, *, code: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class StreamGrant:
+    """What the page gets once: the address with its token, and how long the
+    token lives. Never stored."""
+
+    url: str
+    expires_in: float
+    recording: Recording | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"url": self.url, "expires_in": self.expires_in}
+        if self.recording is not None:
+            data["recording"] = str(self.recording.pk)
+            data["report_url"] = recording_report_url(self.recording)
+            data["token_url"] = recording_token_url(self.recording)
+            data["configuration"] = recording_configuration(self.recording).to_message()
+        return data
+
+
+def recording_report_url(recording: Recording) -> str:
+    from django.urls import reverse
+
+    return reverse(
+        "intake:recording_report",
+        args=[recording.interaction_id, recording.pk],
+    )
+
+
+def recording_token_url(recording: Recording) -> str:
+    from django.urls import reverse
+
+    return reverse(
+        "intake:recording_token",
+        args=[recording.interaction_id, recording.pk],
+    )
+
+
+def recording_configuration(recording: Recording) -> StreamConfiguration:
+    return StreamConfiguration(
+        primary_language=recording.language, mode=StreamMode(recording.mode)
+    )
+
+
+def default_language() -> str:
+    """The clinic's primary language for recordings, when Corti knows it."""
+    language = settings.INTAKE_RECORDING_LANGUAGE
+    return language if language in STREAM_LANGUAGES else "en"
+
+
+def recording_allowed(*, user: User, record: Interaction) -> bool:
+    """Whoever may change the interaction may record it: its submitter, or
+    anyone the clinic's settings allow (`lifecycle.interaction_may_change`)."""
+    return lifecycle.interaction_may_change(user=user, record=record)
+
+
+def recordable(record: Interaction) -> bool:
+    """Created in Corti, with a websocket URL, and neither gone nor deleted."""
+    return bool(
+        record.outcome == Interaction.Outcome.CREATED
+        and record.interaction_id
+        and record.websocket_url
+        and not record.corti_gone_at
+        and not record.deleted_at
+    )
+
+
+def recording_start(
+    *,
+    request: HttpRequest,
+    record: Interaction,
+    user: User,
+    consent: bool,
+    language: str,
+    mode: str,
+) -> StreamGrant:
+    """Start a recording: the consent kept, a stream token minted.
+
+    Raises RecordingRefused (nothing kept) when the user may not record it,
+    it cannot be recorded, the consent was not confirmed, the choice is not
+    one Corti knows, or Corti's sign-in service refuses the token.
+    """
+    _check(user=user, record=record)
+    if not consent:
+        raise RecordingRefused(
+            "Confirm that the patient agreed before recording.",
+            code="consent",
+            status=400,
+        )
+    if language not in STREAM_LANGUAGES:
+        raise RecordingRefused(
+            "Choose one of the languages offered.", code="language", status=400
+        )
+    if mode not in {str(m) for m in StreamMode}:
+        raise RecordingRefused(
+            "Choose transcript only or transcript and facts.",
+            code="mode",
+            status=400,
+        )
+    _one_at_a_time(record)
+    url, expires_in = _mint(record)
+    now = timezone.now()
+    recording = Recording.objects.create(
+        interaction=record,
+        started_by=user,
+        started_at=now,
+        consent_at=now,
+        consent_wording=settings.INTAKE_RECORDING_CONSENT_TEXT,
+        language=language,
+        mode=mode,
+        last_seen_at=now,
+        tokens_issued=1,
+    )
+    _audit(request, record, recording=recording, purpose="record", expires=expires_in)
+    return StreamGrant(url=url, expires_in=expires_in, recording=recording)
+
+
+def recording_token(
+    *,
+    request: HttpRequest,
+    recording: Recording,
+    user: User,
+    purpose: str,
+) -> StreamGrant:
+    """A fresh token for a recording under way: before the one held expires
+    (`renew`), or for a new socket after one dropped (`reconnect`). Only its
+    own starter gets one, and only while it is open."""
+    record = recording.interaction
+    _check(user=user, record=record)
+    if recording.started_by_id != user.pk:
+        raise RecordingRefused(
+            "Only who started this recording can continue it.",
+            code="not_yours",
+            status=403,
+        )
+    if not recording.is_open:
+        raise RecordingRefused(
+            "This recording has stopped; start a new one.", code="closed"
+        )
+    if purpose not in ("renew", "reconnect"):
+        purpose = "renew"
+    url, expires_in = _mint(record)
+    updates: dict[str, Any] = {"last_seen_at": timezone.now()}
+    Recording.objects.filter(pk=recording.pk).update(
+        tokens_issued=recording.tokens_issued + 1, **updates
+    )
+    recording.refresh_from_db()
+    _audit(request, record, recording=recording, purpose=purpose, expires=expires_in)
+    return StreamGrant(url=url, expires_in=expires_in)
+
+
+def stream_url_issue(
+    *, request: HttpRequest, record: Interaction, user: User
+) -> StreamGrant:
+    """The websocket URL with a fresh stream token, for a desktop or device
+    client: the same permission and trail as a recording, no record of one."""
+    _check(user=user, record=record)
+    url, expires_in = _mint(record)
+    _audit(request, record, recording=None, purpose="copy", expires=expires_in)
+    return StreamGrant(url=url, expires_in=expires_in)
+
+
+def recording_report(
+    *,
+    recording: Recording,
+    user: User,
+    event: str,
+    seconds: float | None = None,
+    lost: float | None = None,
+    reconnects: int | None = None,
+    failure: str = "",
+    transcript: Any = None,
+) -> Recording:
+    """Keep what the page says of its recording. A closed recording stays as
+    it closed (a late or repeated report changes nothing); only its starter
+    reports."""
+    if recording.started_by_id != user.pk:
+        raise RecordingRefused(
+            "Only who started this recording can report on it.",
+            code="not_yours",
+            status=403,
+        )
+    if event not in REPORTS:
+        raise RecordingRefused("Unknown report.", code="event", status=400)
+    now = timezone.now()
+    fields: dict[str, Any] = {"last_seen_at": now}
+    if seconds is not None and math.isfinite(seconds) and seconds >= 0:
+        fields["seconds_recorded"] = round(seconds, 1)
+    if lost is not None and math.isfinite(lost) and lost >= 0:
+        fields["seconds_lost"] = round(lost, 1)
+    if reconnects is not None and reconnects >= 0:
+        fields["reconnects"] = reconnects
+    if event == "accepted":
+        fields["state"] = State.RECORDING
+        fields["accepted_at"] = recording.accepted_at or now
+    elif event in ("ended", "failed", "interrupted"):
+        fields["state"] = {
+            "ended": State.ENDED,
+            "failed": State.FAILED,
+            "interrupted": State.INTERRUPTED,
+        }[event]
+        fields["finished_at"] = now
+        if event != "ended":
+            fields["failure"] = failure if failure in FAILURES else "error"
+        elif failure in FAILURES:
+            # Ended, with a caveat (Corti never confirmed the end).
+            fields["failure"] = failure
+        if settings.INTAKE_RECORDING_KEEP_TRANSCRIPT and transcript is not None:
+            fields["transcript"] = _transcript(transcript)
+    # One conditional UPDATE: a report never reopens a closed recording.
+    Recording.objects.filter(pk=recording.pk).exclude(
+        state__in=Recording.CLOSED
+    ).update(**fields)
+    recording.refresh_from_db()
+    return recording
+
+
+def recordings_close_silent(*, now: dt.datetime | None = None) -> int:
+    """Mark interrupted the open recordings whose page has said nothing for
+    INTAKE_RECORDING_SILENT_MINUTES (a closed tab, a crashed browser): a
+    recording is never left "recording" on the record. Returns how many."""
+    now = now or timezone.now()
+    quiet = now - dt.timedelta(minutes=settings.INTAKE_RECORDING_SILENT_MINUTES)
+    return Recording.objects.filter(
+        state__in=(State.STARTING, State.RECORDING), last_seen_at__lt=quiet
+    ).update(state=State.INTERRUPTED, failure="page_closed", finished_at=now)
+
+
+def recording_of(*, record: Interaction, recording_id: uuid.UUID) -> Recording:
+    """The interaction's recording, or Recording.DoesNotExist."""
+    return Recording.objects.select_related("interaction").get(
+        pk=recording_id, interaction=record
+    )
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _check(*, user: User, record: Interaction) -> None:
+    if not recording_allowed(user=user, record=record):
+        raise RecordingRefused(
+            "Only who created this interaction can record it, unless the clinic "
+            "allows clinicians to work on any interaction.",
+            code="forbidden",
+            status=403,
+        )
+    if not recordable(record):
+        if record.deleted_at or record.corti_gone_at:
+            text = "This interaction is no longer in Corti; it cannot be recorded."
+        else:
+            text = "This interaction was not created in Corti; it cannot be recorded."
+        raise RecordingRefused(text, code="not_recordable")
+
+
+def _one_at_a_time(record: Interaction) -> None:
+    """One recording of an interaction at a time: a second tab or computer
+    would stream a second copy of the same consultation into it. A recording
+    whose page went quiet is closed first (the page reports every
+    HEARTBEAT_SECONDS while it records)."""
+    recordings_close_silent()
+    under_way = (
+        Recording.objects.filter(
+            interaction=record, state__in=(State.STARTING, State.RECORDING)
+        )
+        .select_related("started_by")
+        .first()
+    )
+    if under_way is not None:
+        raise RecordingRefused(
+            f"A recording of this consultation is already under way, started by "
+            f"{under_way.started_by.get_username()} at "
+            f"{clinic_time_text(under_way.started_at, seconds=True)} (another tab "
+            "or computer). End it there first.",
+            code="under_way",
+        )
+
+
+def _mint(record: Interaction) -> tuple[str, float]:
+    """A new stream token, put on the interaction's own address. The address
+    is checked before any token is asked for."""
+    _address(record, token="")
+    try:
+        token = get_client().stream_token()
+    except CortiError as exc:
+        raise RecordingRefused(
+            f"Corti did not give a recording token: {exc.message} Try again.",
+            code="token_failed",
+            status=503,
+        ) from exc
+    expires_in = max(0.0, token.expires_at - time.time())
+    return _address(record, token=token.value), round(expires_in, 1)
+
+
+def _address(record: Interaction, *, token: str) -> str:
+    try:
+        return stream_url(
+            record.websocket_url,
+            token=token,
+            interaction_id=record.interaction_id,  # type: ignore[arg-type]
+            allowed_origin=settings.CORTI_STREAM_ORIGIN,
+        )
+    except StreamAddressError as exc:
+        logger.warning(
+            "Refused a stream token for interaction %s: its websocket URL is "
+            "not on CORTI_STREAM_ORIGIN (%s)",
+            record.interaction_id,
+            exc,
+        )
+        raise RecordingRefused(
+            "This interaction's stream address is not on the configured Corti "
+            "environment; no token is sent there. Tell an administrator.",
+            code="foreign_address",
+            status=502,
+        ) from exc
+
+
+def _audit(
+    request: HttpRequest,
+    record: Interaction,
+    *,
+    recording: Recording | None,
+    purpose: str,
+    expires: float,
+) -> None:
+    audit_record(
+        request,
+        AccessEntry.Action.STREAM_TOKEN,
+        record=record,
+        purpose=purpose,
+        recording=str(recording.pk) if recording is not None else None,
+        expires_in=expires,
+    )
+
+
+def _transcript(data: Any) -> dict[str, Any]:
+    """What the page showed, as text only: final segments and facts."""
+
+    def text(value: Any, limit: int = 10_000) -> str:
+        return str(value)[:limit] if isinstance(value, str | int | float) else ""
+
+    segments = data.get("segments") if isinstance(data, dict) else None
+    facts = data.get("facts") if isinstance(data, dict) else None
+    return {
+        "segments": [
+            {
+                "text": text(item.get("text")),
+                "participant": text(item.get("participant"), 32),
+                "start": item.get("start")
+                if isinstance(item.get("start"), int | float)
+                else None,
+            }
+            for item in (segments or [])[:TRANSCRIPT_MAX_SEGMENTS]
+            if isinstance(item, dict)
+        ],
+        "facts": [
+            {"text": text(item.get("text")), "group": text(item.get("group"), 64)}
+            for item in (facts or [])[:TRANSCRIPT_MAX_SEGMENTS]
+            if isinstance(item, dict)
+        ],
+    }

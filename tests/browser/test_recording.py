@@ -1,0 +1,381 @@
+"""Recording from the interaction's page in Chromium with its fake microphone
+(issue 16): the consent gate, a recording driven by the keyboard alone, the
+transcript and facts as they arrive, pause and resume, the end, a socket
+dropped mid-recording, a refused microphone and refused settings; axe in
+each state. What reached Corti is read from the simulator's own count."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from intake.models import AccessEntry, Interaction, Recording
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    axe_violations,
+    new_context,
+    signed_in,
+)
+from tests.support.corti import fault
+from tests.support.records import submit
+
+pytestmark = pytest.mark.usefixtures("clinic_zone")
+
+#: Chromium's own stand-in for a microphone (a steady beep), without a prompt
+#: of its own: the context's permission decides, as a user's answer would.
+MEDIA_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def media_browser():
+    import os
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Browser tests skipped: no chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=MEDIA_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def mic_context(media_browser, env):
+    """A desktop context whose user allowed the microphone for the site."""
+    ctx = new_context(media_browser, viewport=DESKTOP, watch=env.watch)
+    ctx.grant_permissions(["microphone"], origin=env.site)
+    yield ctx
+    ctx.close()
+    env.watch.assert_clean()
+
+
+@pytest.fixture
+def no_mic_context(media_browser, env):
+    """A context whose user refused the microphone (never granted)."""
+    ctx = new_context(media_browser, viewport=DESKTOP, watch=env.watch)
+    yield ctx
+    ctx.close()
+    env.watch.assert_clean()
+
+
+def created(env) -> Interaction:
+    record = submit(env.nurse).record
+    assert record.is_created
+    return record
+
+
+def opened(context, env, record):
+    page = context.new_page()
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/interactions/{record.pk}/")
+    expect(page.get_by_role("heading", name="Record the consultation")).to_be_visible()
+    return page
+
+
+def tab_to(page, name: str, limit: int = 120) -> None:
+    """Tab until the focused element's accessible name starts with `name`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        text = page.evaluate(
+            "(document.activeElement.labels && document.activeElement.labels[0]"
+            " ? document.activeElement.labels[0].innerText"
+            " : document.activeElement.innerText || '').trim()"
+        )
+        if text.startswith(name):
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+def status(page) -> str:
+    return page.locator("#recorder-state").inner_text()
+
+
+def assert_accessible(page) -> None:
+    found = axe_violations(page)
+    assert not found, found
+
+
+def streams_of(env, record) -> dict:
+    return env.corti.streams().get(str(record.interaction_id), {})
+
+
+def closed(record, timeout: float = 5.0) -> Recording:
+    """The record's recording once the page's report closed it (the report
+    is sent as the page says so, not before)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kept = Recording.objects.get(interaction=record)
+        if not kept.is_open or time.monotonic() > deadline:
+            return kept
+        time.sleep(0.1)
+
+
+def focused_text(page) -> str:
+    return page.evaluate("document.activeElement.innerText.trim()")
+
+
+def test_record_with_the_keyboard_only(mic_context, env):
+    record = created(env)
+    page = opened(mic_context, env, record)
+    assert_accessible(page)
+
+    # The consent first: Start without it says so beside the checkbox.
+    tab_to(page, "Start recording")
+    page.keyboard.press("Enter")
+    consent_error = page.locator("#recording-consent-errors")
+    expect(consent_error).to_have_text(
+        "Confirm that the patient agreed before recording."
+    )
+    assert page.evaluate("document.activeElement.id") == "recording-consent"
+    assert not Recording.objects.exists()
+    assert_accessible(page)
+
+    page.keyboard.press("Space")  # the consent box has focus
+    tab_to(page, "Show while recording")
+    page.keyboard.press("ArrowDown")  # Transcript and facts
+    tab_to(page, "Start recording")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    # Focus moved to Pause, which the keyboard presses next.
+    assert focused_text(page) == "Pause"
+    expect(page.locator("#recorder-device-name")).not_to_be_empty()
+    started = time.monotonic()
+    # Final segments, each with its speaker and time, and facts beside them.
+    expect(page.locator("#transcript li:not(.interim)").first).to_be_visible(
+        timeout=10_000
+    )
+    expect(page.locator("#facts li").first).to_be_visible(timeout=5_000)
+    first = page.locator("#transcript li").first
+    expect(first.locator(".speaker")).to_have_text(re.compile(r"^Speaker \d$"))
+    expect(first.locator(".when")).to_have_text(re.compile("^0:00\u20130:0\\d$"))
+    level = page.evaluate("document.getElementById('recorder-level').value")
+    assert level > 0, "the level meter shows the fake microphone's beep"
+    assert_accessible(page)
+    time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))
+
+    page.keyboard.press("Enter")  # Pause
+    expect(page.locator("#recorder-state")).to_have_text(re.compile("^Paused"))
+    assert focused_text(page) == "Resume"
+    assert_accessible(page)
+    sent_when_paused = streams_of(env, record)["audio_bytes"]
+    time.sleep(1.5)
+    assert streams_of(env, record)["audio_bytes"] - sent_when_paused < 2_000
+    page.keyboard.press("Enter")  # Resume
+    expect(page.locator("#recorder-state")).to_have_text(re.compile(r"^Recording\."))
+    time.sleep(1.0)
+    tab_to(page, "End recording")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended: 0:0[5-7] recorded"), timeout=15_000
+    )
+    assert focused_text(page) == "Start recording"
+    assert_accessible(page)
+
+    stream = streams_of(env, record)
+    [socket] = stream["sockets"]
+    assert socket["valid_webm"] and socket["codec"] == "A_OPUS"
+    assert socket["ended"] is True
+    assert socket["mode"] == "facts"
+    kept = closed(record)
+    assert kept.state == "ended" and kept.failure == ""
+    # About the length recorded (pause excluded), as Corti counted it.
+    assert 5.0 <= kept.seconds_recorded <= 8.0
+    assert abs(socket["audio_ms"] / 1000 - kept.seconds_recorded) < 1.0
+    assert kept.started_by == env.nurse and kept.consent_at is not None
+    # The page was not left behind: its list of recordings has this one.
+    page.reload()
+    expect(page.get_by_role("heading", name="Recordings")).to_be_visible()
+
+
+def test_a_dropped_socket_reconnects_and_loses_nothing_buffered(mic_context, env):
+    record = created(env)
+    env.corti.set_faults(fault("drop", "stream", delay=2.0, count=1))
+    page = opened(mic_context, env, record)
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_role("button", name="Start recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^Reconnected to Corti"), timeout=20_000
+    )
+    time.sleep(3.0)
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+
+    stream = streams_of(env, record)
+    assert stream["connections"] == 2
+    assert [s["valid_webm"] for s in stream["sockets"]] == [True, True]
+    assert stream["sockets"][1]["ended"] is True
+    kept = closed(record)
+    assert (kept.state, kept.reconnects, kept.tokens_issued) == ("ended", 1, 2)
+    assert kept.seconds_lost == 0
+    # What Corti got over both sockets is what was recorded, less at most the
+    # one slice in flight when the first socket dropped.
+    assert abs(stream["audio_ms"] / 1000 - kept.seconds_recorded) < 1.0
+    purposes = [
+        e.detail["purpose"]
+        for e in AccessEntry.objects.filter(
+            action=AccessEntry.Action.STREAM_TOKEN, interaction=record
+        ).order_by("at", "id")
+    ]
+    assert purposes == ["record", "reconnect"]
+
+
+def test_a_refused_microphone_says_so_and_keeps_nothing(no_mic_context, env):
+    record = created(env)
+    page = opened(no_mic_context, env, record)
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_role("button", name="Start recording").click()
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^The microphone was refused\.")
+    )
+    expect(page.get_by_role("button", name="Start recording")).to_be_enabled()
+    assert not Recording.objects.exists()
+    assert env.corti.state()["counts"].get("stream_tokens_issued", 0) == 0
+    assert_accessible(page)
+
+
+def test_refused_settings_are_shown_in_words(mic_context, env):
+    record = created(env)
+    env.corti.set_faults(fault("config-denied", "stream", count=1))
+    page = opened(mic_context, env, record)
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_role("button", name="Start recording").click()
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^Corti refused the recording settings \(.+\)\. Nothing was")
+    )
+    kept = closed(record)
+    assert (kept.state, kept.failure) == ("failed", "config_denied")
+    assert streams_of(env, record)["audio_bytes"] == 0
+    assert_accessible(page)
+
+
+def started_recording(context, env, record):
+    page = opened(context, env, record)
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_role("button", name="Start recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    return page
+
+
+def test_a_closed_tab_leaves_the_recording_interrupted_not_open(mic_context, env):
+    record = created(env)
+    page = started_recording(mic_context, env, record)
+    time.sleep(1.0)
+
+    page.close()
+
+    kept = closed(record)
+    assert (kept.state, kept.failure) == ("interrupted", "page_closed")
+    assert kept.seconds_recorded is not None and kept.seconds_recorded > 0.5
+
+
+def test_a_browser_without_opus_recording_is_told_so(mic_context, env):
+    record = created(env)
+    mic_context.add_init_script(script="delete window.MediaRecorder;")
+    page = opened(mic_context, env, record)
+
+    expect(page.locator("#recorder-unsupported")).to_have_text(
+        re.compile(r"^This browser cannot record for Corti")
+    )
+    expect(page.get_by_role("button", name="Start recording")).to_be_disabled()
+    assert_accessible(page)
+
+
+def test_a_long_outage_keeps_the_newest_sound_and_says_what_was_lost(mic_context, env):
+    env.settings.INTAKE_RECORDING_BUFFER_SECONDS = 5
+    record = created(env)
+    # The socket drops after 1 s; the next three cannot even be opened, so
+    # the fourth comes after 0.5 + 1 + 2 + 4 s of backoff: more than the 5 s
+    # of sound a page keeps.
+    env.corti.set_faults(
+        fault("drop", "stream", delay=1.0, count=1),
+        fault("500", "stream", count=3),
+    )
+    for _ in range(3):
+        env.watch.expect_console_error("Unexpected response code: 500")
+    page = started_recording(mic_context, env, record)
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^Reconnected to Corti.*seconds of sound could not be kept"),
+        timeout=30_000,
+    )
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+    kept = closed(record)
+    assert kept.state == "ended"
+    # One full buffer dropped (about 5 s), the newest sound kept.
+    assert 5.0 <= kept.seconds_lost <= 6.0
+    assert kept.reconnects == 1
+    stream = streams_of(env, record)
+    assert [s["valid_webm"] for s in stream["sockets"]] == [True, True]
+
+
+@pytest.fixture
+def short_tokens(env, settings):
+    """A simulator whose tokens live 6 s, with the dashboard pointed at it."""
+    from intake.corti import clear_clients
+    from tests.support.corti import start_simulator
+
+    sim = start_simulator("--token-ttl", "6")
+    settings.CORTI_API_URL = sim.api_url
+    settings.CORTI_AUTH_URL = sim.auth_url()
+    settings.CORTI_STREAM_ORIGIN = sim.stream_origin
+    clear_clients()
+    try:
+        yield sim
+    finally:
+        clear_clients()
+        sim.stop()
+
+
+def test_the_token_is_replaced_before_it_expires(mic_context, env, short_tokens):
+    record = created(env)
+    # Dropped after the first token expired: the new socket needs a new one.
+    short_tokens.set_faults(fault("drop", "stream", delay=7.0, count=1))
+    page = started_recording(mic_context, env, record)
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^Reconnected to Corti"), timeout=20_000
+    )
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+    entries = list(
+        AccessEntry.objects.filter(
+            action=AccessEntry.Action.STREAM_TOKEN, interaction=record
+        ).order_by("at", "id")
+    )
+    purposes = [e.detail["purpose"] for e in entries]
+    assert purposes[0] == "record" and purposes[-1] == "reconnect"
+    assert purposes.count("renew") >= 2
+    # Each token was replaced while it still had time left.
+    for held, replacement in itertools.pairwise(entries):
+        assert (replacement.at - held.at).total_seconds() < held.detail["expires_in"]
+    stream = short_tokens.streams()[str(record.interaction_id)]
+    assert stream["connections"] == 2
+    assert closed(record).state == "ended"

@@ -1,0 +1,522 @@
+"""Recording from the interaction's page (issue 16), over real HTTP against
+the simulator: who gets a stream token, what it can do, what is kept (the
+consent, the trail) and what never is (the token, the patient's speech)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from websockets.sync.client import connect
+
+from intake import tasks
+from intake.models import AccessEntry, Interaction, Recording
+from intake.services import recording as recording_service
+from tests.support.corti import fault
+from tests.support.pages import page, parse
+from tests.support.records import submit
+
+pytestmark = pytest.mark.django_db
+
+START = {"consent": "on", "language": "da", "mode": "facts"}
+
+
+@pytest.fixture
+def created(corti, clinician) -> Interaction:
+    record = submit(clinician).record
+    assert record.is_created
+    return record
+
+
+def start_url(record: Interaction) -> str:
+    return f"/interactions/{record.pk}/recording/"
+
+
+def start(client: Client, record: Interaction, **data):
+    return client.post(start_url(record), {**START, **data})
+
+
+def token_of(url: str) -> str:
+    [value] = parse_qs(urlsplit(url).query)["token"]
+    scheme, _, token = value.partition(" ")
+    assert scheme == "Bearer"
+    return token
+
+
+def stream_tokens(sim) -> int:
+    return sim.state()["counts"].get("stream_tokens_issued", 0)
+
+
+def trail(record: Interaction) -> list[dict]:
+    return [
+        {"user": e.user.username, **e.detail}
+        for e in AccessEntry.objects.filter(
+            interaction=record, action=AccessEntry.Action.STREAM_TOKEN
+        ).order_by("at", "id")
+    ]
+
+
+def config_answer(url: str, configuration: dict) -> str:
+    """Open the socket as the page does, send the config, return the answer."""
+    with connect(url, open_timeout=5, close_timeout=2) as socket:
+        socket.send(json.dumps(configuration))
+        return json.loads(socket.recv(timeout=5))["type"]
+
+
+# --- Starting: consent, the token, the trail ---------------------------------
+
+
+def test_start_mints_a_stream_token_for_this_interaction_and_keeps_the_consent(
+    corti, clinician_client, clinician, created, settings
+):
+    settings.INTAKE_RECORDING_CONSENT_TEXT = "Patient agreed to recording."
+    response = start(clinician_client, created)
+
+    assert response.status_code == 201
+    assert "no-store" in response["Cache-Control"]
+    grant = response.json()
+    url = grant["url"]
+    # The interaction's own websocket URL, the token appended as Corti wants.
+    assert url.startswith(created.websocket_url + "&token=Bearer%20")
+    assert 290 <= grant["expires_in"] <= 300
+    assert grant["configuration"]["type"] == "config"
+    configuration = grant["configuration"]["configuration"]
+    assert configuration["transcription"]["primaryLanguage"] == "da"
+    assert configuration["mode"]["type"] == "facts"
+    assert {p["role"] for p in configuration["transcription"]["participants"]} == {
+        "doctor",
+        "patient",
+    }
+    [kept] = Recording.objects.filter(interaction=created)
+    assert str(kept.pk) == grant["recording"]
+    assert kept.started_by == clinician
+    assert kept.consent_wording == "Patient agreed to recording."
+    assert abs((timezone.now() - kept.consent_at).total_seconds()) < 30
+    assert (kept.state, kept.language, kept.mode) == ("starting", "da", "facts")
+    assert kept.tokens_issued == 1
+    assert trail(created) == [
+        {
+            "user": clinician.username,
+            "purpose": "record",
+            "recording": str(kept.pk),
+            "expires_in": grant["expires_in"],
+        }
+    ]
+    assert stream_tokens(corti) == 1
+    # The token opens this interaction's stream socket ...
+    assert config_answer(url, grant["configuration"]) == "CONFIG_ACCEPTED"
+    # ... and nothing else: Corti's API refuses it.
+    answer = requests.get(
+        f"{corti.api_url}/interactions/",
+        headers={
+            "Authorization": f"Bearer {token_of(url)}",
+            "Tenant-Name": corti.tenant,
+        },
+        timeout=5,
+    )
+    assert answer.status_code == 403
+
+
+def test_without_consent_nothing_is_minted_or_kept(corti, clinician_client, created):
+    response = start(clinician_client, created, consent="")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Confirm that the patient agreed before recording.",
+        "code": "consent",
+    }
+    assert not Recording.objects.exists()
+    assert trail(created) == []
+    assert stream_tokens(corti) == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [({"language": "klingon"}, "language"), ({"mode": "dictation"}, "mode")],
+)
+def test_a_choice_corti_does_not_know_is_refused_beside_its_field(
+    corti, clinician_client, created, data, code
+):
+    response = start(clinician_client, created, **data)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert not Recording.objects.exists()
+    assert stream_tokens(corti) == 0
+
+
+def test_the_stream_token_is_never_logged_stored_or_cached(
+    corti, clinician_client, created, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    grant = start(clinician_client, created).json()
+    renewed = clinician_client.post(
+        f"/interactions/{created.pk}/recording/{grant['recording']}/token/",
+        {"purpose": "renew"},
+    ).json()
+    copied = clinician_client.post(f"/interactions/{created.pk}/stream-url/")
+    tokens = {token_of(grant["url"]), token_of(renewed["url"])}
+    copied_html = page(copied)
+    tokens.add(token_of(parse(copied_html).one("code", id="stream-url-value").text))
+    assert len(tokens) == 3
+
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    # Every table's every text column, as the database holds it.
+    with connection.cursor() as cursor:
+        stored = []
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (own tables)
+            stored.extend(str(row) for row in cursor.fetchall())
+    cached = str(getattr(cache, "_cache", {}))
+    for token in tokens:
+        assert token not in logged
+        assert token not in "\n".join(stored)
+        assert token not in cached
+    assert "Fetched a Corti access token (scope openid streams)" in logged
+
+
+# --- Who may --------------------------------------------------------------------
+
+
+def test_another_clinician_gets_no_token(corti, created, other_clinician):
+    client = Client()
+    client.force_login(other_clinician)
+
+    response = start(client, created)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+    assert stream_tokens(corti) == 0
+    assert not Recording.objects.exists()
+    # Nor a page with a recorder on it.
+    html = page(client.get(created.get_absolute_url()))
+    assert 'id="recorder"' not in html
+
+
+def test_the_clinic_may_let_any_clinician_record(
+    corti, created, other_clinician, settings
+):
+    settings.INTAKE_CLINICIANS_CHANGE_ANY = True
+    client = Client()
+    client.force_login(other_clinician)
+
+    assert start(client, created).status_code == 201
+
+
+def test_an_administrator_may_record(corti, created, admin_client_):
+    assert start(admin_client_, created).status_code == 201
+
+
+@pytest.mark.parametrize("how", ["deleted", "gone", "failed"])
+def test_what_is_not_in_corti_cannot_be_recorded(
+    corti, clinician_client, clinician, created, how
+):
+    if how == "failed":
+        created = submit(clinician, encounter_identifier="ENC-FAIL").record
+        Interaction.objects.filter(pk=created.pk).update(
+            outcome=Interaction.Outcome.FAILED, websocket_url="", interaction_id=None
+        )
+    else:
+        field = {"deleted": "deleted_at", "gone": "corti_gone_at"}[how]
+        Interaction.objects.filter(pk=created.pk).update(**{field: timezone.now()})
+
+    response = start(clinician_client, created)
+
+    assert response.status_code == 409
+    assert "cannot be recorded" in response.json()["error"]
+    assert stream_tokens(corti) == 0
+    html = page(clinician_client.get(created.get_absolute_url()))
+    assert 'id="recorder"' not in html
+
+
+def test_no_token_is_sent_to_an_address_off_the_configured_origin(
+    corti, clinician_client, created
+):
+    evil = str(created.websocket_url).replace("127.0.0.1", "attacker.example")
+    Interaction.objects.filter(pk=created.pk).update(websocket_url=evil)
+
+    response = start(clinician_client, created)
+
+    assert response.status_code == 502
+    assert "not on the configured Corti environment" in response.json()["error"]
+    assert stream_tokens(corti) == 0
+    assert not Recording.objects.exists()
+
+
+def test_a_refused_sign_in_says_so_and_keeps_nothing(corti, clinician_client, created):
+    corti.set_faults(fault("500", "token"))
+
+    response = start(clinician_client, created)
+
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("Corti did not give a recording token")
+    assert not Recording.objects.exists()
+    assert trail(created) == []
+
+
+# --- During the recording: tokens, reports --------------------------------------
+
+
+def started(client: Client, record: Interaction) -> tuple[dict, Recording]:
+    grant = start(client, record).json()
+    return grant, Recording.objects.get(pk=grant["recording"])
+
+
+def test_a_fresh_token_for_a_reconnection_only_to_who_started_it(
+    corti, clinician_client, created, administrator
+):
+    grant, kept = started(clinician_client, created)
+    admin_client_ = Client()
+    admin_client_.force_login(administrator)
+
+    again = clinician_client.post(grant["token_url"], {"purpose": "reconnect"})
+    other = admin_client_.post(grant["token_url"], {"purpose": "reconnect"})
+
+    assert again.status_code == 200
+    assert token_of(again.json()["url"]) != token_of(grant["url"])
+    assert other.status_code == 403
+    kept.refresh_from_db()
+    assert kept.tokens_issued == 2
+    assert [e["purpose"] for e in trail(created)] == ["record", "reconnect"]
+    assert stream_tokens(corti) == 2
+
+
+def test_reports_move_the_recording_on_and_never_back(corti, clinician_client, created):
+    grant, kept = started(clinician_client, created)
+    report = grant["report_url"]
+
+    assert clinician_client.post(report, {"event": "accepted"}).json() == {
+        "state": "recording"
+    }
+    answer = clinician_client.post(
+        report, {"event": "ended", "seconds": "65.43", "lost": "0", "reconnects": "1"}
+    )
+    late = clinician_client.post(report, {"event": "failed", "failure": "error"})
+
+    assert answer.json() == {"state": "ended"}
+    assert late.json() == {"state": "ended"}
+    kept.refresh_from_db()
+    assert (kept.state, kept.seconds_recorded, kept.reconnects) == ("ended", 65.4, 1)
+    assert kept.failure == ""
+    assert kept.accepted_at is not None and kept.finished_at is not None
+    # A closed recording gets no new token.
+    closed = clinician_client.post(grant["token_url"], {"purpose": "renew"})
+    assert closed.status_code == 409
+    assert closed.json()["code"] == "closed"
+
+
+@pytest.mark.parametrize(
+    ("failure", "kept_as"),
+    [("config_denied", "config_denied"), ("made-up", "error")],
+)
+def test_a_failed_recording_keeps_why(
+    corti, clinician_client, created, failure, kept_as
+):
+    grant, kept = started(clinician_client, created)
+
+    clinician_client.post(grant["report_url"], {"event": "failed", "failure": failure})
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("failed", kept_as)
+    html = page(clinician_client.get(created.get_absolute_url()))
+    assert "Did not record" in html
+
+
+TRANSCRIPT = {
+    "segments": [
+        {"text": "<b>Hello</b>", "participant": "Speaker 1", "start": 0, "final": True}
+    ],
+    "facts": [{"text": "Headache for 3 days", "group": "history"}],
+}
+
+
+def test_what_was_said_is_not_kept_unless_the_clinic_turns_it_on(
+    corti, clinician_client, created, settings
+):
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(
+        grant["report_url"],
+        {"event": "ended", "seconds": "3", "transcript": json.dumps(TRANSCRIPT)},
+    )
+    kept.refresh_from_db()
+    assert kept.transcript is None
+
+    settings.INTAKE_RECORDING_KEEP_TRANSCRIPT = True
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(
+        grant["report_url"],
+        {"event": "ended", "seconds": "3", "transcript": json.dumps(TRANSCRIPT)},
+    )
+    kept.refresh_from_db()
+    assert kept.transcript == {
+        "segments": [{"text": "<b>Hello</b>", "participant": "Speaker 1", "start": 0}],
+        "facts": [{"text": "Headache for 3 days", "group": "history"}],
+    }
+    html = page(clinician_client.get(created.get_absolute_url()))
+    # Shown as text.
+    assert "&lt;b&gt;Hello&lt;/b&gt;" in html and "<b>Hello</b>" not in html
+
+
+def test_a_recording_whose_page_went_quiet_is_closed_by_the_worker(
+    corti, clinician_client, clinician, created, settings
+):
+    settings.INTAKE_RECORDING_SILENT_MINUTES = 10
+    _, quiet = started(clinician_client, created)
+    _, fresh = started(
+        clinician_client, submit(clinician, encounter_identifier="ENC-2").record
+    )
+    Recording.objects.filter(pk=quiet.pk).update(
+        state="recording", last_seen_at=timezone.now() - dt.timedelta(minutes=11)
+    )
+
+    assert tasks.sweep.call()["recordings_interrupted"] == 1
+
+    quiet.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (quiet.state, quiet.failure) == ("interrupted", "page_closed")
+    assert fresh.state == "starting"
+
+
+def test_a_report_for_another_interactions_recording_is_not_found(
+    corti, clinician_client, clinician, created
+):
+    grant, _ = started(clinician_client, created)
+    other = submit(clinician, encounter_identifier="ENC-OTHER").record
+    wrong = f"/interactions/{other.pk}/recording/{grant['recording']}/"
+
+    assert clinician_client.post(wrong, {"event": "ended"}).status_code == 404
+    assert (
+        clinician_client.post(
+            f"/interactions/{created.pk}/recording/{uuid.uuid4()}/", {"event": "ended"}
+        ).status_code
+        == 404
+    )
+
+
+# --- For other clients: the URL with a token ------------------------------------
+
+
+def test_copy_stream_url_gives_a_fresh_scoped_token_and_keeps_it_in_the_trail(
+    corti, clinician_client, created
+):
+    response = clinician_client.post(
+        f"/interactions/{created.pk}/stream-url/", HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    html = page(response)
+    url = parse(html).one("code", id="stream-url-value").text
+    assert url.startswith(created.websocket_url + "&token=Bearer%20")
+    assert "Valid for" in html
+    assert [e["purpose"] for e in trail(created)] == ["copy"]
+    assert not Recording.objects.exists()
+    assert (
+        config_answer(url, {"type": "config", "configuration": _configuration()})
+        == "CONFIG_ACCEPTED"
+    )
+
+
+def _configuration() -> dict:
+    from intake.corti.streams import StreamConfiguration, StreamMode
+
+    return StreamConfiguration(
+        primary_language="en", mode=StreamMode.TRANSCRIPTION
+    ).to_message()["configuration"]
+
+
+# --- The page -----------------------------------------------------------------
+
+
+def csp(response) -> dict[str, list[str]]:
+    policy = response["Content-Security-Policy"]
+    return {
+        part.split()[0]: part.split()[1:]
+        for part in (p.strip() for p in policy.split(";"))
+        if part
+    }
+
+
+def test_the_page_may_connect_to_the_corti_stream_origin_and_nowhere_else(
+    corti, clinician_client, clinician, created, settings
+):
+    response = clinician_client.get(created.get_absolute_url())
+
+    assert csp(response)["connect-src"] == ["'self'", settings.CORTI_STREAM_ORIGIN]
+    html = page(response)
+    recorder = parse(html).one("section", id="recorder")
+    assert recorder.attrs.get("hx-preserve") == "true"
+    assert "js/recorder.js" in html
+    # The clinic's wording on the consent checkbox.
+    assert settings.INTAKE_RECORDING_CONSENT_TEXT in html
+    # A page with nothing to record keeps the strict policy.
+    pending = submit(clinician, encounter_identifier="ENC-P").record
+    Interaction.objects.filter(pk=pending.pk).update(deleted_at=timezone.now())
+    other = clinician_client.get(pending.get_absolute_url())
+    assert csp(other)["connect-src"] == ["'self'"]
+    assert "js/recorder.js" not in page(other)
+
+
+def test_the_page_lists_each_recording_with_its_consent(
+    corti, clinician_client, clinician, created
+):
+    grant, _ = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    clinician_client.post(
+        grant["report_url"], {"event": "ended", "seconds": "42", "lost": "3"}
+    )
+
+    html = page(clinician_client.get(created.get_absolute_url()))
+
+    table = parse(html).one("section", aria_labelledby="recordings-heading")
+    text = " ".join(table.text.split())
+    assert f"Confirmed by {clinician.username}" in text
+    assert "42 s" in text and "3 s lost" in text and "Ended" in text
+    assert "da, transcript and facts" in text
+
+
+def test_recording_service_refuses_a_report_from_someone_else(
+    corti, clinician_client, created, administrator
+):
+    _, kept = started(clinician_client, created)
+    with pytest.raises(recording_service.RecordingRefused):
+        recording_service.recording_report(
+            recording=kept, user=administrator, event="ended"
+        )
+
+
+def test_one_recording_of_a_consultation_at_a_time(
+    corti, clinician_client, created, settings
+):
+    settings.INTAKE_RECORDING_SILENT_MINUTES = 2
+    _, first = started(clinician_client, created)
+
+    second = start(clinician_client, created)
+
+    assert second.status_code == 409
+    assert second.json()["code"] == "under_way"
+    assert "already under way, started by" in second.json()["error"]
+    assert stream_tokens(corti) == 1
+    # Once its page has gone quiet, it is closed and a new one may start.
+    Recording.objects.filter(pk=first.pk).update(
+        last_seen_at=timezone.now() - dt.timedelta(minutes=3)
+    )
+    assert start(clinician_client, created).status_code == 201
+    first.refresh_from_db()
+    assert (first.state, first.failure) == ("interrupted", "page_closed")
+
+
+def test_an_ended_recording_does_not_block_the_next(corti, clinician_client, created):
+    grant, _ = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "ended", "seconds": "1"})
+
+    assert start(clinician_client, created).status_code == 201
