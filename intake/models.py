@@ -878,6 +878,15 @@ class Recording(models.Model):
             # The worker's look for recordings whose page went quiet.
             models.Index(fields=["state", "last_seen_at"], name="recording_open_idx"),
         ]
+        constraints = [
+            # One recording of a consultation under way at a time: two tabs
+            # pressing Start at once cannot both stream into it.
+            models.UniqueConstraint(
+                fields=["interaction"],
+                condition=models.Q(state__in=["starting", "recording"]),
+                name="one_open_recording",
+            )
+        ]
 
     def __str__(self) -> str:
         when = clinic_time_text(self.started_at, seconds=True)

@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -578,12 +579,21 @@ def _detail_page(
         template += "#live"
     may_change = lifecycle.interaction_may_change(user=request.user, record=record)
     changeable = lifecycle.changeable(record)
-    may_record = may_change and recording.recordable(record)
+    recordings = list(interaction_recordings(record=record))
+    # A recording under way keeps its recorder on the page whatever else
+    # changed meanwhile (the live part's swaps keep it: hx-preserve).
+    may_record = may_change and (
+        recording.recordable(record)
+        or any(r.is_open and r.started_by_id == request.user.pk for r in recordings)
+    )
+    # Also where the recorder may appear by a swap (Corti's answer pending).
+    may_stream = may_record or (may_change and record.is_settling)
     response = render(
         request,
         template,
         {
-            **_recording_context(record, may_record=may_record),
+            **_recording_context(may_record=may_record, may_stream=may_stream),
+            "recordings": recordings,
             "stream_grant": stream_grant,
             "interaction": record,
             "calls": interaction_calls(record=record),
@@ -613,7 +623,7 @@ def _detail_page(
         },
         status=status,
     )
-    if may_record:
+    if may_stream:
         # The page opens Corti's streams socket: that origin, and only it.
         response._csp_update = {  # type: ignore[attr-defined]
             "connect-src": [settings.CORTI_STREAM_ORIGIN]
@@ -621,10 +631,10 @@ def _detail_page(
     return response
 
 
-def _recording_context(record: Interaction, *, may_record: bool) -> dict[str, Any]:
+def _recording_context(*, may_record: bool, may_stream: bool) -> dict[str, Any]:
     return {
         "may_record": may_record,
-        "recordings": list(interaction_recordings(record=record)),
+        "may_stream": may_stream,
         "recording_languages": recording.LANGUAGES.items(),
         "recording_language": recording.default_language(),
         "consent_text": settings.INTAKE_RECORDING_CONSENT_TEXT,
@@ -776,10 +786,13 @@ def _edit_page(
 @permission_required("intake.follow_interaction", raise_exception=True)
 @never_cache
 @require_POST
+@sensitive_variables()
 def recording_start(request: SignedInHttpRequest, record_id: uuid.UUID) -> JsonResponse:
     """Start recording: the consent kept, a stream token for this page once
     (JSON: the address with the token, the config message, where to report)."""
     record = interaction_get(record_id=record_id)
+    if request.headers.get("X-Requested-With") != "fetch":
+        return _needs_script()
     try:
         grant = recording.recording_start(
             request=request,
@@ -797,11 +810,14 @@ def recording_start(request: SignedInHttpRequest, record_id: uuid.UUID) -> JsonR
 @permission_required("intake.follow_interaction", raise_exception=True)
 @never_cache
 @require_POST
+@sensitive_variables()
 def recording_token(
     request: SignedInHttpRequest, record_id: uuid.UUID, recording_id: uuid.UUID
 ) -> JsonResponse:
     """A fresh stream token for a recording under way (renew, reconnect)."""
     record = interaction_get(record_id=record_id)
+    if request.headers.get("X-Requested-With") != "fetch":
+        return _needs_script()
     try:
         grant = recording.recording_token(
             request=request,
@@ -856,6 +872,7 @@ def recording_report(
 @permission_required("intake.follow_interaction", raise_exception=True)
 @never_cache
 @require_POST
+@sensitive_variables()
 def stream_url(request: SignedInHttpRequest, record_id: uuid.UUID) -> HttpResponse:
     """The interaction's websocket URL with a fresh stream token, for a
     desktop or device client; valid only minutes."""
@@ -868,11 +885,11 @@ def stream_url(request: SignedInHttpRequest, record_id: uuid.UUID) -> HttpRespon
         if refused.status == 403:
             raise PermissionDenied from refused
         if request.htmx:
+            # 200: htmx swaps only successful answers into the page.
             return render(
                 request,
                 "intake/partials/recorder.html#stream-url",
                 {"stream_error": refused.message, "interaction": record},
-                status=refused.status,
             )
         messages.error(request, refused.message)
         return _redirect(request, record.get_absolute_url())
@@ -891,6 +908,14 @@ def _recording(record: Interaction, recording_id: uuid.UUID) -> Recording:
         return recording.recording_of(record=record, recording_id=recording_id)
     except Recording.DoesNotExist as exc:
         raise Http404 from exc
+
+
+def _needs_script() -> JsonResponse:
+    # A form posted without the page's script would show the token as text.
+    return JsonResponse(
+        {"error": _("Recording needs JavaScript turned on."), "code": "script"},
+        status=400,
+    )
 
 
 def _refused(refused: recording.RecordingRefused) -> JsonResponse:

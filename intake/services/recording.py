@@ -9,6 +9,12 @@ A stream token is a bearer secret: it is handed to the page once (in the
 answer to the press that needed it), never stored, never logged, never put
 in the cache. That it was issued, to whom, for which interaction and why, is
 kept in the access trail (AccessEntry "stream_token").
+
+Corti scopes such a token to its stream sockets, not to one interaction: it
+could open the socket of any interaction of the tenant for its 300 s. The
+dashboard narrows what it can: one is minted only for an interaction the
+user may record, is put only on that interaction's address on the
+configured Corti origin, and who got it is on the record.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ import logging
 import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from intake.clinic_time import clinic_time_text
 from intake.corti import get_client
@@ -44,6 +53,8 @@ from .audit import audit_record
 logger = logging.getLogger(__name__)
 
 State = Recording.State
+#: A recording in these states is under way (one per interaction at a time).
+OPEN_STATES = (State.STARTING, State.RECORDING)
 #: The languages a recording may be in (code: name), as the page offers them.
 LANGUAGES = STREAM_LANGUAGES
 
@@ -73,9 +84,9 @@ class RecordingRefused(Exception):
 @dataclass(frozen=True)
 class StreamGrant:
     """What the page gets once: the address with its token, and how long the
-    token lives. Never stored."""
+    token lives. Never stored (nor shown in a repr, an error page's locals)."""
 
-    url: str
+    url: str = field(repr=False)
     expires_in: float
     recording: Recording | None = None
 
@@ -136,6 +147,7 @@ def recordable(record: Interaction) -> bool:
     )
 
 
+@sensitive_variables()
 def recording_start(
     *,
     request: HttpRequest,
@@ -168,24 +180,24 @@ def recording_start(
             code="mode",
             status=400,
         )
-    _one_at_a_time(record)
-    url, expires_in = _mint(record)
-    now = timezone.now()
-    recording = Recording.objects.create(
-        interaction=record,
-        started_by=user,
-        started_at=now,
-        consent_at=now,
-        consent_wording=settings.INTAKE_RECORDING_CONSENT_TEXT,
-        language=language,
-        mode=mode,
-        last_seen_at=now,
-        tokens_issued=1,
-    )
+    _address(record, token="")
+    recording = _one_at_a_time(record, user=user, language=language, mode=mode)
+    try:
+        url, expires_in = _mint(record)
+    except RecordingRefused as refused:
+        # Closed at once: the consent and the attempt stay on the record,
+        # nothing is left "starting".
+        Recording.objects.filter(pk=recording.pk).update(
+            state=State.FAILED, failure=refused.code, finished_at=timezone.now()
+        )
+        raise
+    Recording.objects.filter(pk=recording.pk).update(tokens_issued=1)
+    recording.refresh_from_db()
     _audit(request, record, recording=recording, purpose="record", expires=expires_in)
     return StreamGrant(url=url, expires_in=expires_in, recording=recording)
 
 
+@sensitive_variables()
 def recording_token(
     *,
     request: HttpRequest,
@@ -211,15 +223,15 @@ def recording_token(
     if purpose not in ("renew", "reconnect"):
         purpose = "renew"
     url, expires_in = _mint(record)
-    updates: dict[str, Any] = {"last_seen_at": timezone.now()}
     Recording.objects.filter(pk=recording.pk).update(
-        tokens_issued=recording.tokens_issued + 1, **updates
+        tokens_issued=F("tokens_issued") + 1, last_seen_at=timezone.now()
     )
     recording.refresh_from_db()
     _audit(request, record, recording=recording, purpose=purpose, expires=expires_in)
     return StreamGrant(url=url, expires_in=expires_in)
 
 
+@sensitive_variables()
 def stream_url_issue(
     *, request: HttpRequest, record: Interaction, user: User
 ) -> StreamGrant:
@@ -261,10 +273,14 @@ def recording_report(
         fields["seconds_lost"] = round(lost, 1)
     if reconnects is not None and reconnects >= 0:
         fields["reconnects"] = reconnects
-    if event == "accepted":
+    if event in ("accepted", "progress"):
+        # Progress comes only from a recording Corti accepted: it also
+        # stands in for a lost "accepted".
         fields["state"] = State.RECORDING
         fields["accepted_at"] = recording.accepted_at or now
     elif event in ("ended", "failed", "interrupted"):
+        if event == "interrupted" and recording.accepted_at is None:
+            event = "failed"  # nothing was recorded before it stopped
         fields["state"] = {
             "ended": State.ENDED,
             "failed": State.FAILED,
@@ -292,9 +308,14 @@ def recordings_close_silent(*, now: dt.datetime | None = None) -> int:
     recording is never left "recording" on the record. Returns how many."""
     now = now or timezone.now()
     quiet = now - dt.timedelta(minutes=settings.INTAKE_RECORDING_SILENT_MINUTES)
-    return Recording.objects.filter(
-        state__in=(State.STARTING, State.RECORDING), last_seen_at__lt=quiet
+    # Never accepted by Corti: nothing was recorded (failed); else interrupted.
+    failed = Recording.objects.filter(
+        state=State.STARTING, last_seen_at__lt=quiet
+    ).update(state=State.FAILED, failure="page_closed", finished_at=now)
+    interrupted = Recording.objects.filter(
+        state=State.RECORDING, last_seen_at__lt=quiet
     ).update(state=State.INTERRUPTED, failure="page_closed", finished_at=now)
+    return failed + interrupted
 
 
 def recording_of(*, record: Interaction, recording_id: uuid.UUID) -> Recording:
@@ -323,29 +344,45 @@ def _check(*, user: User, record: Interaction) -> None:
         raise RecordingRefused(text, code="not_recordable")
 
 
-def _one_at_a_time(record: Interaction) -> None:
-    """One recording of an interaction at a time: a second tab or computer
-    would stream a second copy of the same consultation into it. A recording
-    whose page went quiet is closed first (the page reports every
-    HEARTBEAT_SECONDS while it records)."""
+def _one_at_a_time(
+    record: Interaction, *, user: User, language: str, mode: str
+) -> Recording:
+    """The new recording, kept with its consent, unless another of the
+    interaction is under way: a second tab or computer would stream a second
+    copy of the consultation into it. A database constraint decides between
+    two presses at once. A recording whose page went quiet is closed first
+    (a recording page reports every HEARTBEAT_SECONDS)."""
     recordings_close_silent()
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return Recording.objects.create(
+                interaction=record,
+                started_by=user,
+                started_at=now,
+                consent_at=now,
+                consent_wording=settings.INTAKE_RECORDING_CONSENT_TEXT,
+                language=language,
+                mode=mode,
+                last_seen_at=now,
+            )
+    except IntegrityError:
+        pass
     under_way = (
-        Recording.objects.filter(
-            interaction=record, state__in=(State.STARTING, State.RECORDING)
-        )
+        Recording.objects.filter(interaction=record, state__in=OPEN_STATES)
         .select_related("started_by")
         .first()
     )
-    if under_way is not None:
-        raise RecordingRefused(
-            f"A recording of this consultation is already under way, started by "
-            f"{under_way.started_by.get_username()} at "
-            f"{clinic_time_text(under_way.started_at, seconds=True)} (another tab "
-            "or computer). End it there first.",
-            code="under_way",
-        )
+    who = under_way.started_by.get_username() if under_way else "someone"
+    when = clinic_time_text(under_way.started_at, seconds=True) if under_way else "now"
+    raise RecordingRefused(
+        f"A recording of this consultation is already under way, started by "
+        f"{who} at {when} (another tab or computer). End it there first.",
+        code="under_way",
+    )
 
 
+@sensitive_variables()
 def _mint(record: Interaction) -> tuple[str, float]:
     """A new stream token, put on the interaction's own address. The address
     is checked before any token is asked for."""
@@ -362,6 +399,7 @@ def _mint(record: Interaction) -> tuple[str, float]:
     return _address(record, token=token.value), round(expires_in, 1)
 
 
+@sensitive_variables("token")
 def _address(record: Interaction, *, token: str) -> str:
     try:
         return stream_url(

@@ -2,224 +2,261 @@
 // Corti's streams websocket (API-NOTES, "Streams").
 //
 // The page never holds Corti's client secret: each socket gets a token the
-// dashboard mints for this interaction only, at the moment it is needed
-// (#recorder data-start-url, then the token_url it answers with). Order:
-// consent, microphone, token, socket, `config`, CONFIG_ACCEPTED, then audio
-// (audio/webm;codecs=opus, 250 ms chunks from MediaRecorder). A dropped socket
-// is reconnected with a fresh token while recording goes on into memory (up
-// to data-buffer-seconds; a new MediaRecorder, so the new socket gets a whole
-// WebM stream from its header on). Every sentence shown comes from
-// #recorder-words; transcript text is put in as text, never as HTML.
+// dashboard mints when it is needed (#recorder data-start-url, then the
+// token_url it answers with). Order: consent, microphone, token, socket,
+// `config`, CONFIG_ACCEPTED, then audio (audio/webm;codecs=opus, 250 ms slices
+// from MediaRecorder). A dropped (or stalled) socket is reconnected with a
+// fresh token while recording goes on into memory, up to data-buffer-seconds;
+// each socket gets a whole WebM stream from its header on (a new
+// MediaRecorder per socket), and what was kept is sent first, faster than
+// real time but paced. Every sentence shown comes from #recorder-words;
+// transcript text is put in as text, never as HTML.
+//
+// The recorder may appear after the page loaded (the page's live part is
+// swapped in when Corti's answer comes): it is set up whenever it shows up.
 (function () {
   "use strict";
-
-  var root = document.getElementById("recorder");
-  if (!root) return;
 
   var MIME = "audio/webm;codecs=opus";
   var CHUNK_MS = 250;
   var CONFIG_TIMEOUT_MS = 10000;
   var END_TIMEOUT_MS = 10000;
+  var ENDING_MAX_MS = 30000;
   var MAX_RECONNECTS = 8;
-  var HEARTBEAT_MS = 30000;
   var BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
-  var BUFFER_SECONDS = parseInt(root.dataset.bufferSeconds, 10) || 60;
-  var KEEP_TRANSCRIPT = root.dataset.keepTranscript === "1";
+  var HEARTBEAT_MS = 30000;
+  var RENEW_RETRY_MS = 15000;
+  // Kept slices go out four times faster than they were recorded.
+  var DRAIN_MS = CHUNK_MS / 4;
+  // About 32 kbit/s of Opus: more than ~12 s queued in the browser means the
+  // connection has stalled (a half-open socket never closes by itself).
+  var BYTES_PER_SECOND = 4000;
+  var STALL_BYTES = 12 * BYTES_PER_SECOND;
 
-  var form = document.getElementById("recorder-form");
-  var consent = document.getElementById("recording-consent");
-  var consentErrors = document.getElementById("recording-consent-errors");
-  var language = document.getElementById("recording-language");
-  var mode = document.getElementById("recording-mode");
-  var deviceField = document.getElementById("recording-device-field");
-  var devicePicker = document.getElementById("recording-device");
-  var startButton = document.getElementById("record-start");
-  var pauseButton = document.getElementById("record-pause");
-  var resumeButton = document.getElementById("record-resume");
-  var endButton = document.getElementById("record-end");
-  var panel = document.getElementById("recorder-panel");
-  var deviceName = document.getElementById("recorder-device-name");
-  var meter = document.getElementById("recorder-level");
-  var elapsedText = document.getElementById("recorder-elapsed");
-  var stateLine = document.getElementById("recorder-state");
-  var alertLine = document.getElementById("recorder-alert");
-  var output = document.getElementById("recorder-output");
-  var transcript = document.getElementById("transcript");
-  var transcriptEmpty = document.getElementById("transcript-empty");
-  var factsPart = document.getElementById("facts-part");
-  var factsList = document.getElementById("facts");
-  var unsupported = document.getElementById("recorder-unsupported");
+  function setUp(root) {
+    if (root.dataset.ready) return;
+    root.dataset.ready = "true";
 
-  function word(key, values) {
-    var item = root.querySelector('#recorder-words [data-key="' + key + '"]');
-    var text = item ? item.textContent.trim() : key;
-    return text.replace(/%\((\w+)\)s/g, function (_, name) {
-      return values && values[name] !== undefined ? String(values[name]) : "";
-    });
-  }
+    var BUFFER_SECONDS = parseInt(root.dataset.bufferSeconds, 10) || 60;
+    var KEEP_TRANSCRIPT = root.dataset.keepTranscript === "1";
 
-  function say(key, values) {
-    stateLine.textContent = key ? word(key, values) : "";
-  }
+    function el(id) {
+      return document.getElementById(id);
+    }
+    var form = el("recorder-form");
+    var consent = el("recording-consent");
+    var language = el("recording-language");
+    var mode = el("recording-mode");
+    var deviceField = el("recording-device-field");
+    var devicePicker = el("recording-device");
+    var startButton = el("record-start");
+    var pauseButton = el("record-pause");
+    var resumeButton = el("record-resume");
+    var endButton = el("record-end");
+    var panel = el("recorder-panel");
+    var deviceName = el("recorder-device-name");
+    var meter = el("recorder-level");
+    var elapsedText = el("recorder-elapsed");
+    var stateLine = el("recorder-state");
+    var alertLine = el("recorder-alert");
+    var output = el("recorder-output");
+    var transcript = el("transcript");
+    var transcriptEmpty = el("transcript-empty");
+    var factsPart = el("facts-part");
+    var factsList = el("facts");
+    var unsupported = el("recorder-unsupported");
 
-  function warn(text) {
-    alertLine.textContent = text || "";
-  }
+    function word(key, values) {
+      var item = root.querySelector('#recorder-words [data-key="' + key + '"]');
+      var text = item ? item.textContent.trim() : key;
+      return text.replace(/%\((\w+)\)s/g, function (_, name) {
+        return values && values[name] !== undefined ? String(values[name]) : "";
+      });
+    }
 
-  function clock(seconds) {
-    var whole = Math.max(0, Math.round(seconds));
-    var minutes = Math.floor(whole / 60);
-    var rest = whole % 60;
-    return minutes + ":" + (rest < 10 ? "0" : "") + rest;
-  }
+    function say(key, values) {
+      stateLine.textContent = key ? word(key, values) : "";
+    }
 
-  function supported() {
-    return !!(
-      window.MediaRecorder &&
-      typeof MediaRecorder.isTypeSupported === "function" &&
-      MediaRecorder.isTypeSupported(MIME) &&
-      navigator.mediaDevices &&
-      navigator.mediaDevices.getUserMedia &&
-      window.WebSocket
-    );
-  }
+    function warn(text) {
+      alertLine.textContent = text || "";
+    }
 
-  // --- the one recording this page may have ---------------------------------
+    function clock(seconds) {
+      var whole = Math.max(0, Math.round(seconds));
+      var minutes = Math.floor(whole / 60);
+      var rest = whole % 60;
+      return minutes + ":" + (rest < 10 ? "0" : "") + rest;
+    }
 
-  var s = null; // the session: see start()
+    function supported() {
+      return !!(
+        window.MediaRecorder &&
+        typeof MediaRecorder.isTypeSupported === "function" &&
+        MediaRecorder.isTypeSupported(MIME) &&
+        navigator.mediaDevices &&
+        navigator.mediaDevices.getUserMedia &&
+        window.WebSocket
+      );
+    }
 
-  function active() {
-    return !!s && !s.finished;
-  }
+    // --- the one recording this page may have at a time ---------------------
 
-  function showButtons(state) {
-    startButton.hidden = state !== "idle";
-    startButton.disabled = false;
-    pauseButton.hidden = state !== "recording";
-    resumeButton.hidden = state !== "paused";
-    endButton.hidden = state !== "recording" && state !== "paused";
-    var locked = state !== "idle";
-    consent.disabled = locked;
-    language.disabled = locked;
-    mode.disabled = locked;
-    devicePicker.disabled = locked;
-  }
+    var s = null; // the session: see begin()
 
-  function focusOn(button) {
-    // Keyboard users keep their place when the pressed button hides.
-    if (button && !button.hidden) button.focus();
-  }
+    function alive(session) {
+      return !!session && session === s && !session.finished;
+    }
 
-  function post(url, fields) {
-    var data = new FormData();
-    data.append("csrfmiddlewaretoken", form.elements.csrfmiddlewaretoken.value);
-    Object.keys(fields).forEach(function (name) {
-      if (fields[name] !== undefined && fields[name] !== null) data.append(name, fields[name]);
-    });
-    return fetch(url, {
-      method: "POST",
-      body: data,
-      credentials: "same-origin",
-      headers: { "X-Requested-With": "fetch" },
-    }).then(function (response) {
-      return response
-        .json()
-        .catch(function () {
-          return {};
-        })
-        .then(function (body) {
-          return { ok: response.ok, status: response.status, body: body };
+    function showButtons(state) {
+      startButton.hidden = state !== "idle" && state !== "starting";
+      startButton.disabled = state !== "idle";
+      pauseButton.hidden = state !== "recording";
+      resumeButton.hidden = state !== "paused";
+      endButton.hidden = state !== "recording" && state !== "paused";
+      var locked = state !== "idle";
+      consent.disabled = locked;
+      language.disabled = locked;
+      mode.disabled = locked;
+      devicePicker.disabled = locked;
+    }
+
+    function focusOn(target) {
+      // Keyboard users keep their place when the pressed button hides.
+      if (target && !target.hidden) target.focus();
+    }
+
+    // A POST to the dashboard. Resolves with the JSON body of a 2xx answer;
+    // rejects with {status, body} otherwise, including an answer that is not
+    // the dashboard's JSON (a sign-in page after the session ended, a
+    // captive portal): `signedOut` then says so.
+    function post(url, fields, keepalive) {
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", form.elements.csrfmiddlewaretoken.value);
+      Object.keys(fields).forEach(function (name) {
+        if (fields[name] !== undefined && fields[name] !== null) data.append(name, fields[name]);
+      });
+      return fetch(url, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        redirect: "manual",
+        keepalive: !!keepalive,
+        headers: { "X-Requested-With": "fetch" },
+      }).then(
+        function (response) {
+          var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+          if (response.type === "opaqueredirect" || !json) {
+            throw { status: response.status, body: {}, signedOut: true };
+          }
+          return response.json().then(function (body) {
+            if (!response.ok) throw { status: response.status, body: body || {} };
+            return body;
+          });
+        },
+        function () {
+          throw { status: 0, body: {} };
+        }
+      );
+    }
+
+    function problemText(problem) {
+      if (problem && problem.signedOut) return word("signed-out");
+      return (problem && problem.body && problem.body.error) || word("failed-request");
+    }
+
+    function seconds(session) {
+      session = session || s;
+      if (!session) return 0;
+      var running = session.runningSince ? performance.now() - session.runningSince : 0;
+      return (session.recordedMs + running) / 1000;
+    }
+
+    function report(session, event, extra) {
+      if (!session || !session.reportUrl) return Promise.resolve();
+      var fields = {
+        event: event,
+        seconds: seconds(session).toFixed(1),
+        lost: session.lostSeconds.toFixed(1),
+        reconnects: session.reconnects,
+      };
+      Object.keys(extra || {}).forEach(function (name) {
+        fields[name] = extra[name];
+      });
+      var final = event !== "accepted" && event !== "progress";
+      return post(session.reportUrl, fields, true).catch(function () {
+        // The last word matters most: try it once more.
+        if (final) return post(session.reportUrl, fields, true).catch(function () {});
+      });
+    }
+
+    // --- start ----------------------------------------------------------------
+
+    function openMicrophone() {
+      var chosen = devicePicker.value;
+      var audio = chosen ? { deviceId: { exact: chosen } } : true;
+      return navigator.mediaDevices.getUserMedia({ audio: audio, video: false });
+    }
+
+    function micProblem(error) {
+      var name = error && error.name;
+      if (name === "NotAllowedError" || name === "SecurityError") return word("mic-denied");
+      if (name === "NotFoundError" || name === "OverconstrainedError") return word("mic-missing");
+      return word("mic-busy");
+    }
+
+    function listDevices(stream) {
+      var track = stream.getAudioTracks()[0];
+      deviceName.textContent = (track && track.label) || "";
+      if (!navigator.mediaDevices.enumerateDevices) return;
+      navigator.mediaDevices.enumerateDevices().then(function (devices) {
+        var inputs = devices.filter(function (d) {
+          return d.kind === "audioinput";
         });
-    });
-  }
-
-  function seconds() {
-    if (!s) return 0;
-    var running = s.runningSince ? performance.now() - s.runningSince : 0;
-    return (s.recordedMs + running) / 1000;
-  }
-
-  function report(event, extra) {
-    if (!s || !s.reportUrl) return Promise.resolve();
-    var fields = {
-      event: event,
-      seconds: seconds().toFixed(1),
-      lost: s.lostSeconds.toFixed(1),
-      reconnects: s.reconnects,
-    };
-    Object.keys(extra || {}).forEach(function (name) {
-      fields[name] = extra[name];
-    });
-    return post(s.reportUrl, fields).catch(function () {});
-  }
-
-  // --- start ------------------------------------------------------------------
-
-  function openMicrophone() {
-    var chosen = devicePicker.value;
-    var audio = chosen ? { deviceId: { exact: chosen } } : true;
-    return navigator.mediaDevices.getUserMedia({ audio: audio, video: false });
-  }
-
-  function micProblem(error) {
-    var name = error && error.name;
-    if (name === "NotAllowedError" || name === "SecurityError") return word("mic-denied");
-    if (name === "NotFoundError" || name === "OverconstrainedError") return word("mic-missing");
-    return word("mic-busy");
-  }
-
-  function listDevices(stream) {
-    var track = stream.getAudioTracks()[0];
-    deviceName.textContent = (track && track.label) || "";
-    if (!navigator.mediaDevices.enumerateDevices) return;
-    navigator.mediaDevices.enumerateDevices().then(function (devices) {
-      var inputs = devices.filter(function (d) {
-        return d.kind === "audioinput";
+        var current = track && track.getSettings ? track.getSettings().deviceId : "";
+        devicePicker.textContent = "";
+        inputs.forEach(function (d, index) {
+          var option = document.createElement("option");
+          option.value = d.deviceId;
+          option.textContent = d.label || word("microphone-n", { n: index + 1 });
+          if (d.deviceId === current) option.selected = true;
+          devicePicker.appendChild(option);
+        });
+        deviceField.hidden = inputs.length < 2;
       });
-      var current = track && track.getSettings ? track.getSettings().deviceId : "";
-      devicePicker.textContent = "";
-      inputs.forEach(function (d, index) {
-        var option = document.createElement("option");
-        option.value = d.deviceId;
-        option.textContent = d.label || "Microphone " + (index + 1);
-        if (d.deviceId === current) option.selected = true;
-        devicePicker.appendChild(option);
-      });
-      deviceField.hidden = inputs.length < 2;
-    });
-  }
+    }
 
-  function startMeter(stream) {
-    var Context = window.AudioContext || window.webkitAudioContext;
-    if (!Context) return null;
-    var context = new Context();
-    var source = context.createMediaStreamSource(stream);
-    var analyser = context.createAnalyser();
-    analyser.fftSize = 1024;
-    source.connect(analyser);
-    var samples = new Uint8Array(analyser.fftSize);
-    var timer = setInterval(function () {
-      analyser.getByteTimeDomainData(samples);
-      var sum = 0;
-      for (var i = 0; i < samples.length; i++) {
-        var v = (samples[i] - 128) / 128;
-        sum += v * v;
-      }
-      meter.value = s && s.paused ? 0 : Math.min(1, Math.sqrt(sum / samples.length) * 3);
-    }, 100);
-    return {
-      stop: function () {
-        clearInterval(timer);
-        meter.value = 0;
-        context.close();
-      },
-    };
-  }
+    function startMeter(session) {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      if (!Context) return null;
+      var context = new Context();
+      var source = context.createMediaStreamSource(session.stream);
+      var analyser = context.createAnalyser();
+      analyser.fftSize = 1024;
+      source.connect(analyser);
+      var samples = new Uint8Array(analyser.fftSize);
+      var timer = setInterval(function () {
+        analyser.getByteTimeDomainData(samples);
+        var sum = 0;
+        for (var i = 0; i < samples.length; i++) {
+          var v = (samples[i] - 128) / 128;
+          sum += v * v;
+        }
+        meter.value = session.paused ? 0 : Math.min(1, Math.sqrt(sum / samples.length) * 3);
+      }, 100);
+      return {
+        stop: function () {
+          clearInterval(timer);
+          meter.value = 0;
+          context.close();
+        },
+      };
+    }
 
-  function showFieldError(code, text) {
-    var target = document.getElementById("recording-" + code + "-errors");
-    var field = document.getElementById("recording-" + code);
-    if (target && field) {
+    function showFieldError(code, text) {
+      var target = el("recording-" + code + "-errors");
+      var field = el("recording-" + code);
+      if (!code || !target || !field) return false;
       target.textContent = "";
       var p = document.createElement("p");
       p.className = "error";
@@ -229,543 +266,690 @@
       field.focus();
       return true;
     }
-    return false;
-  }
 
-  function clearFieldErrors() {
-    ["consent", "language", "mode"].forEach(function (code) {
-      var target = document.getElementById("recording-" + code + "-errors");
-      var field = document.getElementById("recording-" + code);
-      if (target) target.textContent = "";
-      if (field) field.removeAttribute("aria-invalid");
-    });
-  }
-
-  function start(event) {
-    event.preventDefault();
-    if (active()) return;
-    clearFieldErrors();
-    warn("");
-    if (!consent.checked) {
-      showFieldError("consent", word("consent"));
-      return;
-    }
-    if (!supported()) {
-      warn(word(window.isSecureContext === false ? "insecure" : "unsupported"));
-      return;
-    }
-    startButton.disabled = true;
-    say("mic-asking");
-    var formData = {
-      consent: "on",
-      language: language.value,
-      mode: mode.value,
-    };
-    openMicrophone().then(
-      function (stream) {
-        listDevices(stream);
-        say("token");
-        post(root.dataset.startUrl, formData).then(
-          function (answer) {
-            if (!answer.ok) {
-              stopTracks(stream);
-              startButton.disabled = false;
-              say("");
-              var text = (answer.body && answer.body.error) || word("failed-request");
-              if (!showFieldError(answer.body && answer.body.code, text)) warn(text);
-              return;
-            }
-            begin(stream, answer.body);
-          },
-          function () {
-            stopTracks(stream);
-            startButton.disabled = false;
-            say("");
-            warn(word("failed-request"));
-          }
-        );
-      },
-      function (error) {
-        startButton.disabled = false;
-        say("");
-        warn(micProblem(error));
-      }
-    );
-  }
-
-  function stopTracks(stream) {
-    stream.getTracks().forEach(function (track) {
-      track.stop();
-    });
-  }
-
-  function begin(stream, grant) {
-    s = {
-      stream: stream,
-      url: grant.url,
-      expiresAt: Date.now() + grant.expires_in * 1000,
-      reportUrl: grant.report_url,
-      tokenUrl: grant.token_url,
-      configuration: JSON.stringify(grant.configuration),
-      facts: grant.configuration.configuration.mode.type === "facts",
-      socket: null,
-      accepted: false,
-      everAccepted: false,
-      recorder: null,
-      buffer: [],
-      bufferedMs: 0,
-      lostSeconds: 0,
-      reconnects: 0,
-      attempts: 0,
-      paused: false,
-      ending: false,
-      finished: false,
-      recordedMs: 0,
-      runningSince: 0,
-      segments: {},
-      factsSeen: {},
-      timers: {},
-    };
-    panel.hidden = false;
-    output.hidden = false;
-    factsPart.hidden = !s.facts;
-    transcript.textContent = "";
-    factsList.textContent = "";
-    transcriptEmpty.hidden = false;
-    s.meter = startMeter(stream);
-    stream.getAudioTracks().forEach(function (track) {
-      track.addEventListener("ended", function () {
-        if (active() && !s.ending) finish("mic-lost", "microphone_lost");
+    function clearFieldErrors() {
+      ["consent", "language", "mode"].forEach(function (code) {
+        var target = el("recording-" + code + "-errors");
+        var field = el("recording-" + code);
+        if (target) target.textContent = "";
+        if (field) field.removeAttribute("aria-invalid");
       });
-    });
-    showButtons("starting");
-    scheduleRenewal();
-    connect();
-  }
-
-  // --- tokens -----------------------------------------------------------------
-
-  function scheduleRenewal() {
-    clearTimeout(s.timers.renew);
-    var left = s.expiresAt - Date.now();
-    // Replace it a minute before it expires (halfway through a short one).
-    var wait = Math.max(1000, left > 120000 ? left - 60000 : left / 2);
-    s.timers.renew = setTimeout(function () {
-      if (!active()) return;
-      freshToken("renew").then(function () {}, function () {});
-    }, wait);
-  }
-
-  function freshToken(purpose) {
-    return post(s.tokenUrl, { purpose: purpose }).then(function (answer) {
-      if (!answer.ok) throw answer;
-      s.url = answer.body.url;
-      s.expiresAt = Date.now() + answer.body.expires_in * 1000;
-      scheduleRenewal();
-      return s.url;
-    });
-  }
-
-  // --- the socket -------------------------------------------------------------
-
-  function connect() {
-    say(s.everAccepted ? "dropped" : "connecting", { n: s.attempts });
-    var socket;
-    try {
-      socket = new WebSocket(s.url);
-    } catch (error) {
-      socketGone();
-      return;
     }
-    s.socket = socket;
-    s.accepted = false;
-    socket.binaryType = "arraybuffer";
-    s.timers.config = setTimeout(function () {
-      if (s && s.socket === socket && !s.accepted) {
-        configRefused("config-timeout", "config_timeout", {});
-        socket.close();
-      }
-    }, CONFIG_TIMEOUT_MS);
-    socket.addEventListener("open", function () {
-      if (!s || s.socket !== socket) return;
-      if (!s.everAccepted) say("config-wait");
-      socket.send(s.configuration);
-    });
-    socket.addEventListener("message", function (event) {
-      if (!s || s.socket !== socket || typeof event.data !== "string") return;
-      var message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (error) {
+
+    function stopTracks(stream) {
+      stream.getTracks().forEach(function (track) {
+        track.stop();
+      });
+    }
+
+    var starting = false;
+
+    function start(event) {
+      event.preventDefault();
+      if (starting || (s && !s.finished)) return;
+      clearFieldErrors();
+      warn("");
+      if (!consent.checked) {
+        showFieldError("consent", word("consent"));
         return;
       }
-      handle(message, socket);
-    });
-    socket.addEventListener("close", function () {
-      clearTimeout(s && s.timers.config);
-      if (!s || s.socket !== socket) return;
-      s.socket = null;
-      socketGone();
-    });
-  }
-
-  function handle(message, socket) {
-    var type = message && message.type;
-    if (type === "CONFIG_ACCEPTED" || type === "CONFIG_ALREADY_RECEIVED") {
-      clearTimeout(s.timers.config);
-      if (!s.accepted) accepted();
-    } else if (type === "CONFIG_DENIED" || type === "CONFIG_MISSING" || type === "CONFIG_NOT_PROVIDED") {
-      configRefused("config-denied", "config_denied", { reason: message.reason || type });
-      socket.close();
-    } else if (type === "CONFIG_TIMEOUT") {
-      configRefused("config-timeout", "config_timeout", {});
-    } else if (type === "transcript") {
-      showTranscript(message.data);
-    } else if (type === "facts") {
-      showFacts(message.fact);
-    } else if (type === "ENDED") {
-      if (s.ending) ended(true);
-    } else if (type === "error") {
-      var detail = message.error || {};
-      warn(word("corti-error", { reason: detail.details || detail.title || message.reason || "" }));
+      if (!supported()) {
+        warn(word(window.isSecureContext === false ? "insecure" : "unsupported"));
+        return;
+      }
+      starting = true;
+      showButtons("starting");
+      stateLine.focus();
+      say("mic-asking");
+      var fields = { consent: "on", language: language.value, mode: mode.value };
+      var stream = null;
+      function giveUp(text, problem) {
+        starting = false;
+        if (stream) stopTracks(stream);
+        showButtons("idle");
+        say("");
+        var code = problem && problem.body && problem.body.code;
+        if (!showFieldError(code, text)) {
+          warn(text);
+          focusOn(startButton);
+        }
+      }
+      openMicrophone().then(
+        function (opened) {
+          stream = opened;
+          listDevices(stream);
+          say("token");
+          post(root.dataset.startUrl, fields).then(
+            function (grant) {
+              starting = false;
+              try {
+                begin(stream, grant);
+              } catch (error) {
+                s = null;
+                giveUp(word("failed-request"));
+              }
+            },
+            function (problem) {
+              giveUp(problemText(problem), problem);
+            }
+          );
+        },
+        function (error) {
+          giveUp(micProblem(error));
+        }
+      );
     }
-    // Anything else (usage, flushed, audio events, types added later) is
-    // ignored, as Corti's change policy asks.
-  }
 
-  function accepted() {
-    s.accepted = true;
-    s.attempts = 0;
-    if (!s.everAccepted) {
-      s.everAccepted = true;
-      report("accepted");
-      newRecorder();
-      s.runningSince = performance.now();
-      elapsedTimer();
+    function begin(stream, grant) {
+      var configuration = grant.configuration;
+      if (!grant.url || !isFinite(grant.expires_in) || !configuration || !configuration.configuration) {
+        throw new Error("not a recording grant");
+      }
+      var session = (s = {
+        stream: stream,
+        url: grant.url,
+        expiresAt: Date.now() + grant.expires_in * 1000,
+        reportUrl: grant.report_url,
+        tokenUrl: grant.token_url,
+        configuration: JSON.stringify(configuration),
+        facts: configuration.configuration.mode.type === "facts",
+        socket: null,
+        socketSeq: 0,
+        accepted: false,
+        everAccepted: false,
+        recorder: null,
+        recorderSent: false,
+        streamOffset: 0,
+        buffer: [],
+        bufferedMs: 0,
+        lostSeconds: 0,
+        reconnects: 0,
+        attempts: 0,
+        paused: false,
+        ending: false,
+        endSent: false,
+        finished: false,
+        recordedMs: 0,
+        runningSince: 0,
+        segments: {},
+        factsSeen: {},
+        timers: {},
+      });
+      panel.hidden = false;
+      output.hidden = false;
+      factsPart.hidden = !session.facts;
+      transcript.textContent = "";
+      factsList.textContent = "";
+      transcriptEmpty.hidden = false;
+      elapsedText.textContent = clock(0);
+      session.meter = startMeter(session);
+      stream.getAudioTracks().forEach(function (track) {
+        track.addEventListener("ended", function () {
+          if (alive(session) && !session.ending) finish(session, "mic-lost", "microphone_lost");
+        });
+      });
+      scheduleRenewal(session);
+      connect(session);
+    }
+
+    // --- tokens ---------------------------------------------------------------
+
+    function scheduleRenewal(session, wait) {
+      clearTimeout(session.timers.renew);
+      if (wait === undefined) {
+        var left = session.expiresAt - Date.now();
+        // A minute before it expires (halfway through a short one).
+        wait = left > 120000 ? left - 60000 : left / 2;
+      }
+      if (!isFinite(wait) || wait < 1000) wait = 1000;
+      session.timers.renew = setTimeout(function () {
+        if (!alive(session)) return;
+        freshToken(session, "renew").catch(function () {
+          if (alive(session)) scheduleRenewal(session, RENEW_RETRY_MS);
+        });
+      }, wait);
+    }
+
+    function freshToken(session, purpose) {
+      return post(session.tokenUrl, { purpose: purpose }).then(function (body) {
+        if (!alive(session)) throw { status: 0, body: {} };
+        if (!body.url || !isFinite(body.expires_in)) throw { status: 0, body: {} };
+        session.url = body.url;
+        session.expiresAt = Date.now() + body.expires_in * 1000;
+        scheduleRenewal(session);
+        return session.url;
+      });
+    }
+
+    // --- the socket -----------------------------------------------------------
+
+    function connect(session) {
+      if (!alive(session)) return;
+      if (!session.everAccepted) say("connecting");
+      var socket;
+      try {
+        socket = new WebSocket(session.url);
+      } catch (error) {
+        socketGone(session);
+        return;
+      }
+      session.socket = socket;
+      session.socketSeq += 1;
+      session.accepted = false;
+      socket.binaryType = "arraybuffer";
+      session.timers.config = setTimeout(function () {
+        if (!alive(session) || session.socket !== socket || session.accepted) return;
+        if (!session.everAccepted) {
+          finish(session, "config-timeout", "config_timeout");
+        } else {
+          drop(session, socket);
+        }
+      }, CONFIG_TIMEOUT_MS);
+      socket.addEventListener("open", function () {
+        if (!alive(session) || session.socket !== socket) return;
+        if (!session.everAccepted) say("config-wait");
+        socket.send(session.configuration);
+      });
+      socket.addEventListener("message", function (event) {
+        if (!alive(session) || session.socket !== socket || typeof event.data !== "string") return;
+        var message;
+        try {
+          message = JSON.parse(event.data);
+        } catch (error) {
+          return;
+        }
+        handle(session, socket, message);
+      });
+      socket.addEventListener("close", function () {
+        if (!alive(session) || session.socket !== socket) return;
+        clearTimeout(session.timers.config);
+        session.socket = null;
+        socketGone(session);
+      });
+    }
+
+    // Give up on a socket that is still open (stalled, or refused settings on
+    // a reconnection) and carry on as after a drop.
+    function drop(session, socket) {
+      session.socket = null;
+      clearTimeout(session.timers.config);
+      try {
+        socket.close();
+      } catch (error) {
+        // already closing
+      }
+      socketGone(session);
+    }
+
+    function handle(session, socket, message) {
+      var type = message && message.type;
+      if (type === "CONFIG_ACCEPTED" || type === "CONFIG_ALREADY_RECEIVED") {
+        clearTimeout(session.timers.config);
+        if (!session.accepted) accepted(session);
+      } else if (type === "CONFIG_DENIED" || type === "CONFIG_MISSING" || type === "CONFIG_NOT_PROVIDED") {
+        var reason = message.reason || type;
+        if (!session.everAccepted) {
+          finish(session, "config-denied", "config_denied", { reason: reason });
+        } else {
+          warn(word("config-denied-later", { reason: reason }));
+          drop(session, socket);
+        }
+      } else if (type === "CONFIG_TIMEOUT") {
+        if (!session.everAccepted) finish(session, "config-timeout", "config_timeout");
+      } else if (type === "transcript") {
+        showTranscript(session, message.data);
+      } else if (type === "facts") {
+        showFacts(session, message.fact);
+      } else if (type === "ENDED") {
+        if (session.endSent) ended(session, true);
+      } else if (type === "error") {
+        var detail = message.error || {};
+        warn(word("corti-error", { reason: detail.details || detail.title || message.reason || "" }));
+      }
+      // Anything else (usage, flushed, audio events, types added later) is
+      // ignored, as Corti's change policy asks.
+    }
+
+    function accepted(session) {
+      session.accepted = true;
+      session.attempts = 0;
+      if (!session.everAccepted) {
+        session.everAccepted = true;
+        report(session, "accepted");
+        newRecorder(session);
+        session.socketOffset = session.streamOffset;
+        session.runningSince = performance.now();
+        clocks(session);
+        showButtons("recording");
+        focusOn(pauseButton);
+        say("recording");
+        return;
+      }
+      // After a reconnection: what was kept meanwhile goes first, in order;
+      // this socket's times count from where its stream began.
+      session.socketOffset = session.streamOffset;
+      session.reconnects += 1;
+      var kept = session.bufferedMs / 1000;
+      say(session.ending ? "ending" : session.paused ? "paused" : "recording");
+      warn(word("reconnected", { seconds: kept.toFixed(1) }) + (session.lostNote ? " " + session.lostNote : ""));
+      session.lostNote = "";
+      report(session, "progress");
+      drain(session);
+    }
+
+    function socketGone(session) {
+      if (!alive(session)) return;
+      if (!session.everAccepted) {
+        finish(session, "socket-failed", "socket_failed");
+        return;
+      }
+      if (session.endSent) {
+        // Closed after `end` without ENDED: what Corti got is not confirmed.
+        ended(session, false);
+        return;
+      }
+      clearInterval(session.timers.drain);
+      session.timers.drain = null;
+      // A recorder whose stream already went (in part) to a socket is
+      // replaced: the next socket needs a whole WebM stream, from its header
+      // on. One that sent nothing yet keeps filling the buffer (its header is
+      // in there). After End nothing new is recorded.
+      if (session.recorderSent && !session.ending) restartRecorder(session);
+      scheduleReconnect(session);
+    }
+
+    function scheduleReconnect(session) {
+      session.attempts += 1;
+      if (session.attempts > MAX_RECONNECTS) {
+        finish(session, "reconnect-failed", "reconnect_failed", { n: MAX_RECONNECTS });
+        return;
+      }
+      say(session.ending ? "ending" : "dropped", { n: session.attempts });
+      var wait = BACKOFF_MS[Math.min(session.attempts - 1, BACKOFF_MS.length - 1)];
+      session.timers.reconnect = setTimeout(function () {
+        reconnect(session);
+      }, wait);
+    }
+
+    function reconnectNow(session) {
+      clearTimeout(session.timers.reconnect);
+      if (session.socket || session.reconnecting) return;
+      session.attempts += 1;
+      reconnect(session);
+    }
+
+    function reconnect(session) {
+      if (!alive(session) || session.reconnecting) return;
+      session.reconnecting = true;
+      freshToken(session, "reconnect").then(
+        function () {
+          session.reconnecting = false;
+          connect(session);
+        },
+        function (problem) {
+          session.reconnecting = false;
+          if (!alive(session)) return;
+          if (problem && (problem.status === 403 || problem.status === 409)) {
+            // The dashboard says no (the recording was closed, or the
+            // interaction can no longer be recorded): stop here.
+            finish(session, "reconnect-failed", "reconnect_failed", { n: session.attempts });
+            return;
+          }
+          // The dashboard is unreachable: the token held may still be valid.
+          if (Date.now() < session.expiresAt - 5000) connect(session);
+          else scheduleReconnect(session);
+        }
+      );
+    }
+
+    // --- audio ----------------------------------------------------------------
+
+    function newRecorder(session) {
+      var recorder = new MediaRecorder(session.stream, { mimeType: MIME, audioBitsPerSecond: 32000 });
+      recorder.addEventListener("dataavailable", function (event) {
+        if (!alive(session) || !event.data || !event.data.size) return;
+        slice(session, recorder, event.data);
+      });
+      recorder.addEventListener("stop", function () {
+        if (alive(session) && session.recorder === recorder && session.ending) drain(session);
+      });
+      session.recorder = recorder;
+      session.recorderSent = false;
+      // Corti's times in this stream count from here.
+      session.streamOffset = seconds(session);
+      recorder.start(CHUNK_MS);
+      if (session.paused) recorder.pause();
+    }
+
+    function restartRecorder(session) {
+      // The old recorder's last slice (under 250 ms) goes to no socket.
+      var old = session.recorder;
+      session.recorder = null;
+      if (old && old.state !== "inactive") old.stop();
+      newRecorder(session);
+    }
+
+    function open(session) {
+      var socket = session.socket;
+      return !!socket && session.accepted && socket.readyState === WebSocket.OPEN;
+    }
+
+    function slice(session, recorder, blob) {
+      if (recorder !== session.recorder) return; // a replaced stream's last slice
+      if (open(session) && !session.buffer.length) {
+        if (stalled(session)) return keep(session, blob);
+        session.socket.send(blob);
+        session.recorderSent = true;
+        return;
+      }
+      keep(session, blob);
+    }
+
+    function keep(session, blob) {
+      session.buffer.push(blob);
+      session.bufferedMs += CHUNK_MS;
+      if (session.bufferedMs <= BUFFER_SECONDS * 1000) return;
+      // More than the limit kept. A WebM stream cannot lose its middle: drop
+      // what was kept and start a new stream, so the sound from now on is
+      // kept (unless End was pressed: then nothing new is recorded).
+      session.lostSeconds += session.bufferedMs / 1000;
+      session.buffer = [];
+      session.bufferedMs = 0;
+      session.lostNote = word("lost", { limit: BUFFER_SECONDS, seconds: session.lostSeconds.toFixed(0) });
+      warn(session.lostNote);
+      report(session, "progress");
+      if (session.ending) {
+        // Nothing new is recorded after End; the rest of this stream has no
+        // header to go with it.
+        session.recorder = null;
+      } else {
+        restartRecorder(session);
+      }
+      // A socket that got the start of the dropped stream cannot take the
+      // new one: reconnect.
+      if (open(session)) drop(session, session.socket);
+    }
+
+    // A socket whose browser-side queue keeps growing has stalled: what is
+    // queued there is lost; reconnect.
+    function stalled(session) {
+      var socket = session.socket;
+      if (!socket || socket.bufferedAmount <= STALL_BYTES) return false;
+      session.lostSeconds += socket.bufferedAmount / BYTES_PER_SECOND;
+      drop(session, socket);
+      return true;
+    }
+
+    // Send what was kept, in order, paced; then, when ending, `end`.
+    function drain(session) {
+      if (session.timers.drain) return;
+      function step() {
+        if (!alive(session) || !open(session)) {
+          clearInterval(session.timers.drain);
+          session.timers.drain = null;
+          return;
+        }
+        var blob = session.buffer.shift();
+        if (blob) {
+          session.bufferedMs -= CHUNK_MS;
+          session.socket.send(blob);
+          session.recorderSent = true;
+          return;
+        }
+        clearInterval(session.timers.drain);
+        session.timers.drain = null;
+        if (session.ending && (!session.recorder || session.recorder.state === "inactive")) sendEnd(session);
+      }
+      session.timers.drain = setInterval(step, DRAIN_MS);
+      step();
+    }
+
+    function clocks(session) {
+      clearInterval(session.timers.elapsed);
+      session.timers.elapsed = setInterval(function () {
+        if (alive(session)) elapsedText.textContent = clock(seconds(session));
+      }, 500);
+      // Still here: the record shows the recording as under way only while
+      // the page says so (a closed tab goes quiet).
+      clearInterval(session.timers.heartbeat);
+      session.timers.heartbeat = setInterval(function () {
+        if (alive(session)) report(session, "progress");
+      }, HEARTBEAT_MS);
+    }
+
+    function pause() {
+      var session = s;
+      if (!alive(session) || session.paused || session.ending || !session.recorder) return;
+      session.paused = true;
+      session.recorder.pause();
+      session.recordedMs += performance.now() - session.runningSince;
+      session.runningSince = 0;
+      showButtons("paused");
+      focusOn(resumeButton);
+      say("paused");
+    }
+
+    function resume() {
+      var session = s;
+      if (!alive(session) || !session.paused || session.ending || !session.recorder) return;
+      session.paused = false;
+      session.recorder.resume();
+      session.runningSince = performance.now();
       showButtons("recording");
       focusOn(pauseButton);
       say("recording");
-      return;
     }
-    // After a reconnection: what was kept meanwhile goes first, in order.
-    var kept = s.bufferedMs / 1000;
-    var chunks = s.buffer;
-    s.buffer = [];
-    s.bufferedMs = 0;
-    chunks.forEach(function (chunk) {
-      s.socket.send(chunk.data);
-    });
-    if (chunks.length) s.recorderSent = true;
-    s.reconnects += 1;
-    say(s.paused ? "paused" : "recording");
-    warn(word("reconnected", { seconds: kept.toFixed(1) }) + (s.lostNote ? " " + s.lostNote : ""));
-    s.lostNote = "";
-    report("progress");
-    if (s.ending) sendEnd();
-  }
 
-  function configRefused(key, failure, values) {
-    if (!active()) return;
-    if (s.everAccepted) {
-      // A reconnection refused: treat as a failed attempt.
-      return;
+    function end() {
+      var session = s;
+      if (!alive(session) || session.ending) return;
+      session.ending = true;
+      if (session.runningSince) {
+        session.recordedMs += performance.now() - session.runningSince;
+        session.runningSince = 0;
+      }
+      showButtons("ending");
+      stateLine.focus();
+      say("ending");
+      // The recorder's last slice comes with its stop; `end` follows what was
+      // kept. Disconnected: reconnect at once to deliver it.
+      if (session.recorder && session.recorder.state !== "inactive") session.recorder.stop();
+      else drain(session);
+      if (!session.socket) reconnectNow(session);
+      session.timers.ending = setTimeout(function () {
+        if (alive(session)) ended(session, false);
+      }, ENDING_MAX_MS);
     }
-    finish(key, failure, values);
-  }
 
-  function socketGone() {
-    if (!active()) return;
-    if (!s.everAccepted) {
-      finish("socket-failed", "socket_failed", {});
-      return;
+    function sendEnd(session) {
+      if (!open(session) || session.endSent) return;
+      session.endSent = true;
+      session.socket.send(JSON.stringify({ type: "end" }));
+      clearTimeout(session.timers.ending);
+      session.timers.ending = setTimeout(function () {
+        if (alive(session)) ended(session, false);
+      }, END_TIMEOUT_MS);
     }
-    if (s.endSent) {
-      ended(false);
-      return;
-    }
-    // Mid-recording: keep recording into memory, reconnect with a fresh token.
-    // A recorder whose stream already went (in part) to a socket is replaced:
-    // the next socket needs a whole WebM stream, from its header on. One that
-    // sent nothing yet keeps filling the buffer (its header is in there).
-    if (s.recorderSent) restartRecorder();
-    scheduleReconnect();
-  }
 
-  function scheduleReconnect() {
-    s.attempts += 1;
-    if (s.attempts > MAX_RECONNECTS) {
-      finish("reconnect-failed", "reconnect_failed", { n: MAX_RECONNECTS });
-      return;
+    function ended(session, confirmed) {
+      if (confirmed) finish(session, "ended", "", {}, true);
+      else finish(session, "ended-no-answer", "ended_without_answer", {}, true);
     }
-    say("dropped", { n: s.attempts });
-    var wait = BACKOFF_MS[Math.min(s.attempts - 1, BACKOFF_MS.length - 1)];
-    s.timers.reconnect = setTimeout(function () {
-      if (!active()) return;
-      freshToken("reconnect").then(connect, function () {
-        // The dashboard is unreachable: the token held may still be valid.
-        if (Date.now() < s.expiresAt - 5000) connect();
-        else scheduleReconnect();
+
+    // Stop everything; keep on the record how it went.
+    function finish(session, key, failure, values, endedNormally) {
+      if (!alive(session)) return;
+      session.finished = true;
+      values = values || {};
+      Object.keys(session.timers).forEach(function (name) {
+        clearTimeout(session.timers[name]);
+        clearInterval(session.timers[name]);
       });
-    }, wait);
-  }
-
-  // --- audio ------------------------------------------------------------------
-
-  function newRecorder() {
-    var recorder = new MediaRecorder(s.stream, { mimeType: MIME, audioBitsPerSecond: 32000 });
-    recorder.addEventListener("dataavailable", function (event) {
-      if (!s || !event.data || !event.data.size) return;
-      chunk(recorder, event.data);
-    });
-    recorder.addEventListener("stop", function () {
-      if (s && s.recorder === recorder && s.ending) sendEnd();
-    });
-    s.recorder = recorder;
-    s.recorderSent = false;
-    recorder.start(CHUNK_MS);
-    if (s.paused) recorder.pause();
-  }
-
-  function restartRecorder() {
-    // The socket is gone: the next one needs a WebM stream of its own, from
-    // its header on. The old recorder's last slice (under 250 ms) went to no
-    // socket.
-    var old = s.recorder;
-    s.recorder = null;
-    if (old && old.state !== "inactive") {
-      old.stop();
+      if (session.runningSince) {
+        session.recordedMs += performance.now() - session.runningSince;
+        session.runningSince = 0;
+      }
+      // Whatever is still kept here never reached Corti.
+      var undelivered = session.bufferedMs / 1000;
+      session.lostSeconds += undelivered;
+      session.buffer = [];
+      session.bufferedMs = 0;
+      var time = clock(seconds(session));
+      if (!values.time) values.time = time;
+      if (session.recorder && session.recorder.state !== "inactive") session.recorder.stop();
+      if (session.meter) session.meter.stop();
+      stopTracks(session.stream);
+      if (session.socket && session.socket.readyState <= WebSocket.OPEN) session.socket.close();
+      elapsedText.textContent = time;
+      var extra = { failure: failure };
+      if (KEEP_TRANSCRIPT) extra.transcript = JSON.stringify(kept(session));
+      // Never accepted: nothing was recorded. Accepted, then stopped by a
+      // fault: interrupted, with what was recorded until then.
+      var event = endedNormally ? "ended" : session.everAccepted ? "interrupted" : "failed";
+      report(session, event, extra);
+      var lost = session.lostSeconds >= 0.5 ? " " + word("lost-total", { seconds: session.lostSeconds.toFixed(0) }) : "";
+      if (endedNormally && !failure) {
+        say(key, values);
+        if (lost) warn(lost.trim());
+      } else {
+        say("");
+        warn(word(key, values) + lost);
+      }
+      // A new recording is a new consent.
+      consent.checked = false;
+      showButtons("idle");
+      focusOn(startButton);
     }
-    newRecorder();
-  }
 
-  function chunk(recorder, blob) {
-    if (recorder !== s.recorder) return; // a stopped stream's last slice
-    if (s.socket && s.accepted && s.socket.readyState === WebSocket.OPEN && !s.buffer.length) {
-      s.socket.send(blob);
-      s.recorderSent = true;
-      return;
+    function kept(session) {
+      var segments = Object.keys(session.segments)
+        .map(function (id) {
+          return session.segments[id];
+        })
+        .filter(function (seg) {
+          return seg.final;
+        });
+      var facts = Object.keys(session.factsSeen).map(function (id) {
+        return session.factsSeen[id];
+      });
+      return { segments: segments, facts: facts };
     }
-    s.buffer.push({ data: blob, ms: CHUNK_MS });
-    s.bufferedMs += CHUNK_MS;
-    if (s.bufferedMs > BUFFER_SECONDS * 1000) {
-      // More than the limit kept: drop it all and start a new stream (a WebM
-      // stream cannot lose its middle), so the newest sound is kept.
-      s.lostSeconds += s.bufferedMs / 1000;
-      s.buffer = [];
-      s.bufferedMs = 0;
-      s.lostNote = word("lost", { limit: BUFFER_SECONDS, seconds: s.lostSeconds.toFixed(0) });
-      warn(s.lostNote);
-      report("progress");
-      restartRecorder();
+
+    // --- what Corti says back -------------------------------------------------
+
+    function showTranscript(session, items) {
+      if (!Array.isArray(items)) return;
+      items.forEach(function (item) {
+        if (!item || typeof item.transcript !== "string") return;
+        // Ids and times are the socket's own: a reconnection starts them over.
+        var key = session.socketSeq + ":" + String(item.id || Object.keys(session.segments).length);
+        var line = transcript.querySelector('li[data-key="' + CSS.escape(key) + '"]');
+        if (!line) {
+          line = document.createElement("li");
+          line.dataset.key = key;
+          ["speaker", "when", "words"].forEach(function (name) {
+            var part = document.createElement("span");
+            part.className = name;
+            line.appendChild(part);
+          });
+          transcript.appendChild(line);
+        }
+        var speaker = typeof item.speakerId === "number" && item.speakerId >= 0 ? item.speakerId + 1 : 1;
+        var time = item.time || {};
+        var offset = session.socketOffset || 0;
+        var start = typeof time.start === "number" ? time.start + offset : null;
+        var stop = typeof time.end === "number" ? time.end + offset : null;
+        line.querySelector(".speaker").textContent = word("speaker", { n: speaker });
+        line.querySelector(".when").textContent = start === null ? "" : clock(start) + (stop === null ? "" : "\u2013" + clock(stop));
+        line.querySelector(".words").textContent = item.transcript;
+        line.classList.toggle("interim", !item.final);
+        session.segments[key] = {
+          text: item.transcript,
+          participant: word("speaker", { n: speaker }),
+          start: start,
+          final: !!item.final,
+        };
+        transcriptEmpty.hidden = true;
+        transcript.scrollTop = transcript.scrollHeight;
+      });
     }
-  }
 
-  function elapsedTimer() {
-    clearInterval(s.timers.elapsed);
-    s.timers.elapsed = setInterval(function () {
-      if (s) elapsedText.textContent = clock(seconds());
-    }, 500);
-    // Still here: the record shows the recording as under way only while
-    // the page says so (a closed tab goes quiet).
-    clearInterval(s.timers.heartbeat);
-    s.timers.heartbeat = setInterval(function () {
-      if (active()) report("progress");
-    }, HEARTBEAT_MS);
-  }
-
-  function pause() {
-    if (!active() || s.paused || !s.recorder) return;
-    s.paused = true;
-    s.recorder.pause();
-    s.recordedMs += performance.now() - s.runningSince;
-    s.runningSince = 0;
-    showButtons("paused");
-    focusOn(resumeButton);
-    say("paused");
-  }
-
-  function resume() {
-    if (!active() || !s.paused || !s.recorder) return;
-    s.paused = false;
-    s.recorder.resume();
-    s.runningSince = performance.now();
-    showButtons("recording");
-    focusOn(pauseButton);
-    say("recording");
-  }
-
-  function end() {
-    if (!active() || s.ending) return;
-    s.ending = true;
-    if (s.runningSince) {
-      s.recordedMs += performance.now() - s.runningSince;
-      s.runningSince = 0;
+    function showFacts(session, items) {
+      if (!Array.isArray(items)) return;
+      items.forEach(function (item) {
+        if (!item || typeof item.text !== "string") return;
+        var id = String(item.id || item.text);
+        var existing = factsList.querySelector('li[data-key="' + CSS.escape(id) + '"]');
+        if (item.isDiscarded) {
+          if (existing) existing.remove();
+          delete session.factsSeen[id];
+          return;
+        }
+        var line = existing || document.createElement("li");
+        line.dataset.key = id;
+        line.textContent = item.text;
+        if (item.group) {
+          var group = document.createElement("span");
+          group.className = "muted";
+          group.textContent = " (" + item.group + ")";
+          line.appendChild(group);
+        }
+        if (!existing) factsList.appendChild(line);
+        session.factsSeen[id] = { text: item.text, group: item.group || "" };
+      });
     }
-    showButtons("ending");
-    say("ending");
-    // The recorder's last slice comes with its stop; then `end` follows it.
-    if (s.recorder && s.recorder.state !== "inactive") s.recorder.stop();
-    else sendEnd();
-    s.timers.end = setTimeout(function () {
-      if (active()) ended(false);
-    }, END_TIMEOUT_MS);
-  }
 
-  function sendEnd() {
-    if (!s.socket || !s.accepted || s.socket.readyState !== WebSocket.OPEN || s.endSent) return;
-    s.endSent = true;
-    s.socket.send(JSON.stringify({ type: "end" }));
-  }
+    // --- wiring ---------------------------------------------------------------
 
-  function ended(confirmed) {
-    var time = clock(seconds());
-    finish(confirmed ? "ended" : "ended-no-answer", confirmed ? "" : "ended_without_answer", { time: time }, true);
-  }
-
-  // Stop everything; keep on the record how it went.
-  function finish(key, failure, values, endedNormally) {
-    if (!s || s.finished) return;
-    s.finished = true;
-    var time = clock(seconds());
-    values = values || {};
-    if (!values.time) values.time = time;
-    Object.keys(s.timers).forEach(function (name) {
-      clearTimeout(s.timers[name]);
-      clearInterval(s.timers[name]);
-    });
-    if (s.recorder && s.recorder.state !== "inactive") s.recorder.stop();
-    if (s.meter) s.meter.stop();
-    stopTracks(s.stream);
-    if (s.socket && s.socket.readyState <= WebSocket.OPEN) s.socket.close();
-    elapsedText.textContent = time;
-    var extra = { failure: failure };
-    if (KEEP_TRANSCRIPT) extra.transcript = JSON.stringify(kept());
-    // Never accepted: nothing was recorded. Accepted, then stopped by a
-    // fault: interrupted, with what was recorded until then.
-    var event = endedNormally ? "ended" : s.everAccepted ? "interrupted" : "failed";
-    report(event, extra);
-    if (endedNormally && !failure) {
-      say(key, values);
+    if (supported()) {
+      startButton.disabled = false;
     } else {
-      say("");
-      warn(word(key, values));
+      unsupported.textContent = word(window.isSecureContext === false ? "insecure" : "unsupported");
+      unsupported.hidden = false;
+      startButton.disabled = true;
     }
-    showButtons("idle");
-    focusOn(startButton);
-  }
-
-  function kept() {
-    var segments = Object.keys(s.segments)
-      .map(function (id) {
-        return s.segments[id];
-      })
-      .filter(function (seg) {
-        return seg.final;
-      });
-    var facts = Object.keys(s.factsSeen).map(function (id) {
-      return s.factsSeen[id];
+    form.addEventListener("submit", start);
+    pauseButton.addEventListener("click", pause);
+    resumeButton.addEventListener("click", resume);
+    endButton.addEventListener("click", end);
+    consent.addEventListener("change", function () {
+      if (consent.checked) clearFieldErrors();
     });
-    return { segments: segments, facts: facts };
-  }
 
-  // --- what Corti says back ---------------------------------------------------
-
-  function showTranscript(items) {
-    if (!Array.isArray(items)) return;
-    items.forEach(function (item) {
-      if (!item || typeof item.transcript !== "string") return;
-      var id = String(item.id || "");
-      var line = id ? transcript.querySelector('li[data-id="' + CSS.escape(id) + '"]') : null;
-      if (!line) {
-        line = document.createElement("li");
-        line.dataset.id = id;
-        var who = document.createElement("span");
-        who.className = "speaker";
-        var when = document.createElement("span");
-        when.className = "when";
-        var text = document.createElement("span");
-        text.className = "words";
-        line.appendChild(who);
-        line.appendChild(when);
-        line.appendChild(text);
-        transcript.appendChild(line);
-      }
-      var speaker = typeof item.speakerId === "number" && item.speakerId >= 0 ? item.speakerId + 1 : 1;
-      var time = item.time || {};
-      line.querySelector(".speaker").textContent = word("speaker", { n: speaker });
-      line.querySelector(".when").textContent =
-        typeof time.start === "number" ? clock(time.start) + (typeof time.end === "number" ? "–" + clock(time.end) : "") : "";
-      line.querySelector(".words").textContent = item.transcript;
-      line.classList.toggle("interim", !item.final);
-      s.segments[id || String(Object.keys(s.segments).length)] = {
-        text: item.transcript,
-        participant: word("speaker", { n: speaker }),
-        start: typeof time.start === "number" ? time.start : null,
-        final: !!item.final,
-      };
-      transcriptEmpty.hidden = true;
-      transcript.scrollTop = transcript.scrollHeight;
+    window.addEventListener("beforeunload", function (event) {
+      if (!alive(s)) return;
+      event.preventDefault();
+      event.returnValue = word("leave");
+      return event.returnValue;
+    });
+    // A tab closed (or navigated away) mid-recording: say so on the record.
+    window.addEventListener("pagehide", function () {
+      var session = s;
+      if (!alive(session) || !session.reportUrl) return;
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", form.elements.csrfmiddlewaretoken.value);
+      data.append("event", session.everAccepted ? "interrupted" : "failed");
+      data.append("failure", "page_closed");
+      data.append("seconds", seconds(session).toFixed(1));
+      data.append("lost", (session.lostSeconds + session.bufferedMs / 1000).toFixed(1));
+      data.append("reconnects", String(session.reconnects));
+      navigator.sendBeacon(session.reportUrl, data);
     });
   }
 
-  function showFacts(items) {
-    if (!Array.isArray(items)) return;
-    items.forEach(function (item) {
-      if (!item || typeof item.text !== "string") return;
-      var id = String(item.id || item.text);
-      var existing = factsList.querySelector('li[data-id="' + CSS.escape(id) + '"]');
-      if (item.isDiscarded) {
-        if (existing) existing.remove();
-        delete s.factsSeen[id];
-        return;
-      }
-      var line = existing || document.createElement("li");
-      line.dataset.id = id;
-      line.textContent = item.text;
-      if (item.group) {
-        var group = document.createElement("span");
-        group.className = "muted";
-        group.textContent = " (" + item.group + ")";
-        line.appendChild(group);
-      }
-      if (!existing) factsList.appendChild(line);
-      s.factsSeen[id] = { text: item.text, group: item.group || "" };
-    });
+  function setUpAll() {
+    var root = document.getElementById("recorder");
+    if (root) setUp(root);
   }
 
-  // --- wiring -----------------------------------------------------------------
-
-  if (!supported()) {
-    unsupported.textContent = word(window.isSecureContext === false ? "insecure" : "unsupported");
-    unsupported.hidden = false;
-    startButton.disabled = true;
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setUpAll);
+  } else {
+    setUpAll();
   }
-  form.addEventListener("submit", start);
-  pauseButton.addEventListener("click", pause);
-  resumeButton.addEventListener("click", resume);
-  endButton.addEventListener("click", end);
-  consent.addEventListener("change", function () {
-    if (consent.checked) clearFieldErrors();
-  });
-
-  window.addEventListener("beforeunload", function (event) {
-    if (!active()) return;
-    event.preventDefault();
-    event.returnValue = word("leave");
-    return event.returnValue;
-  });
-  // A tab closed (or navigated away) mid-recording: say so on the record.
-  window.addEventListener("pagehide", function () {
-    if (!active() || !s.reportUrl) return;
-    var data = new FormData();
-    data.append("csrfmiddlewaretoken", form.elements.csrfmiddlewaretoken.value);
-    data.append("event", "interrupted");
-    data.append("failure", "page_closed");
-    data.append("seconds", seconds().toFixed(1));
-    data.append("lost", s.lostSeconds.toFixed(1));
-    data.append("reconnects", String(s.reconnects));
-    navigator.sendBeacon(s.reportUrl, data);
-  });
+  // The live part swapped in a recorder (Corti's answer came while the page
+  // was open); a preserved one is already set up.
+  document.addEventListener("htmx:afterSettle", setUpAll);
 
   // "Copy stream URL with token": copy it straight away (the press still
   // counts as the user's gesture); the Copy button stays for a second try.

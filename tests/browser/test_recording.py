@@ -15,8 +15,6 @@ from playwright.sync_api import expect
 
 from intake.models import AccessEntry, Interaction, Recording
 from tests.support.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     axe_violations,
     new_context,
@@ -27,31 +25,11 @@ from tests.support.records import submit
 
 pytestmark = pytest.mark.usefixtures("clinic_zone")
 
-#: Chromium's own stand-in for a microphone (a steady beep), without a prompt
-#: of its own: the context's permission decides, as a user's answer would.
-MEDIA_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"]
-
-
-@pytest.fixture(scope="module")
-def media_browser():
-    import os
-
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"Browser tests skipped: no chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=MEDIA_ARGS
-        )
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
-def mic_context(media_browser, env):
+def mic_context(playwright_browser, env):
     """A desktop context whose user allowed the microphone for the site."""
-    ctx = new_context(media_browser, viewport=DESKTOP, watch=env.watch)
+    ctx = new_context(playwright_browser, viewport=DESKTOP, watch=env.watch)
     ctx.grant_permissions(["microphone"], origin=env.site)
     yield ctx
     ctx.close()
@@ -59,9 +37,9 @@ def mic_context(media_browser, env):
 
 
 @pytest.fixture
-def no_mic_context(media_browser, env):
+def no_mic_context(playwright_browser, env):
     """A context whose user refused the microphone (never granted)."""
-    ctx = new_context(media_browser, viewport=DESKTOP, watch=env.watch)
+    ctx = new_context(playwright_browser, viewport=DESKTOP, watch=env.watch)
     yield ctx
     ctx.close()
     env.watch.assert_clean()
@@ -114,8 +92,9 @@ def closed(record, timeout: float = 5.0) -> Recording:
     deadline = time.monotonic() + timeout
     while True:
         kept = Recording.objects.get(interaction=record)
-        if not kept.is_open or time.monotonic() > deadline:
+        if not kept.is_open:
             return kept
+        assert time.monotonic() < deadline, f"still {kept.state} after {timeout} s"
         time.sleep(0.1)
 
 
@@ -379,3 +358,41 @@ def test_the_token_is_replaced_before_it_expires(mic_context, env, short_tokens)
     stream = short_tokens.streams()[str(record.interaction_id)]
     assert stream["connections"] == 2
     assert closed(record).state == "ended"
+
+
+def test_end_during_an_outage_delivers_what_was_kept_then_ends(mic_context, env):
+    record = created(env)
+    env.corti.set_faults(fault("drop", "stream", delay=1.5, count=1))
+    page = started_recording(mic_context, env, record)
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^The connection to Corti dropped"), timeout=10_000
+    )
+
+    page.get_by_role("button", name="End recording").click()
+
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended: .* Corti confirmed the end"), timeout=20_000
+    )
+    kept = closed(record)
+    assert (kept.state, kept.failure, kept.seconds_lost) == ("ended", "", 0)
+    stream = streams_of(env, record)
+    assert stream["connections"] == 2
+    second = stream["sockets"][1]
+    assert second["valid_webm"] and second["ended"] is True
+    # The sound kept while disconnected reached Corti on the second socket.
+    assert abs(stream["audio_ms"] / 1000 - kept.seconds_recorded) < 1.0
+
+
+def test_signed_out_meanwhile_says_so_and_records_nothing(mic_context, env):
+    record = created(env)
+    page = opened(mic_context, env, record)
+    # The session ended meanwhile (signed out in another tab, the timeout).
+    mic_context.clear_cookies(name=env.settings.SESSION_COOKIE_NAME)
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_role("button", name="Start recording").click()
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^You are signed out")
+    )
+    expect(page.get_by_role("button", name="Start recording")).to_be_enabled()
+    assert not Recording.objects.exists()

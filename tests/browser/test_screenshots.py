@@ -353,6 +353,49 @@ def my_day(page: Page, env: Env) -> None:
     ).not_to_have_count(0)
 
 
+def _recorder_page(page: Page, env: Env, *, microphone: bool = True):
+    record = submit(
+        env, minutes_ago=5, **{**ENCOUNTERS[0], "encounter_status": "in-progress"}
+    )
+    if microphone:
+        page.context.grant_permissions(["microphone"], origin=env.site)
+    sign_in(page, env.site, "nurse", next_path=f"/interactions/{record.pk}/")
+    expect(page.get_by_role("heading", name="Record the consultation")).to_be_visible()
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_label("Show while recording").select_option("facts")
+    return record
+
+
+def recording(page: Page, env: Env) -> None:
+    _recorder_page(page, env)
+    page.get_by_role("button", name="Start recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    # A few sentences in, one still being heard, and facts beside them.
+    expect(page.locator("#transcript li:not(.interim)")).to_have_count(
+        2, timeout=15_000
+    )
+    expect(page.locator("#facts li")).not_to_have_count(0)
+    page.locator("#recorder").scroll_into_view_if_needed()
+
+
+def recording_ended(page: Page, env: Env) -> None:
+    recording(page, env)
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+
+
+def recording_refused(page: Page, env: Env) -> None:
+    _recorder_page(page, env, microphone=False)
+    page.get_by_role("button", name="Start recording").click()
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^The microphone was refused")
+    )
+
+
 PAGES: dict[str, Callable[[Page, Env], None]] = {
     "login": login,
     "form": form,
@@ -364,6 +407,9 @@ PAGES: dict[str, Callable[[Page, Env], None]] = {
     "detail": detail,
     "detail-changes": detail_changes,
     "my-day": my_day,
+    "recording": recording,
+    "recording-ended": recording_ended,
+    "recording-refused": recording_refused,
     "list": interaction_list,
     "list-retry": list_retry,
     "idle-warning": idle_warning,

@@ -25,6 +25,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-gpu",
+    # Chromium's stand-in microphone (a steady beep) for the recording pages;
+    # no prompt of its own: a context's granted permission decides.
+    "--use-fake-device-for-media-stream",
 ]
 AXE_JS = BASE_DIR / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"

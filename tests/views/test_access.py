@@ -381,16 +381,19 @@ POLICY: dict[str, Row] = {
     # be recorded, no token is minted, and nothing is written.
     "interactions/<uuid:record_id>/recording/": row(
         "intake:recording_start",
+        # Without the page's script (its header), no token: 400.
         POST(
             "/interactions/{id}/recording/",
-            intake(Answer(409)),
+            intake(Answer(400)),
             data={"consent": "on", "language": "en", "mode": "transcription"},
         ),
         GET("/interactions/{id}/recording/", intake(NOT_ALLOWED)),
     ),
     "interactions/<uuid:record_id>/recording/<uuid:recording_id>/token/": row(
         "intake:recording_token",
-        POST(f"/interactions/{{id}}/recording/{UNSENT_KEY}/token/", intake(NOT_FOUND)),
+        POST(
+            f"/interactions/{{id}}/recording/{UNSENT_KEY}/token/", intake(Answer(400))
+        ),
         GET(f"/interactions/{{id}}/recording/{UNSENT_KEY}/token/", intake(NOT_ALLOWED)),
     ),
     "interactions/<uuid:record_id>/recording/<uuid:recording_id>/": row(

@@ -22,6 +22,7 @@ from intake import tasks
 from intake.models import AccessEntry, Interaction, Recording
 from intake.services import recording as recording_service
 from tests.support.corti import fault
+from tests.support.factories import make_interaction
 from tests.support.pages import page, parse
 from tests.support.records import submit
 
@@ -41,8 +42,11 @@ def start_url(record: Interaction) -> str:
     return f"/interactions/{record.pk}/recording/"
 
 
+FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
+
+
 def start(client: Client, record: Interaction, **data):
-    return client.post(start_url(record), {**START, **data})
+    return client.post(start_url(record), {**START, **data}, **FETCH)
 
 
 def token_of(url: str) -> str:
@@ -162,6 +166,7 @@ def test_the_stream_token_is_never_logged_stored_or_cached(
     renewed = clinician_client.post(
         f"/interactions/{created.pk}/recording/{grant['recording']}/token/",
         {"purpose": "renew"},
+        **FETCH,
     ).json()
     copied = clinician_client.post(f"/interactions/{created.pk}/stream-url/")
     tokens = {token_of(grant["url"]), token_of(renewed["url"])}
@@ -259,8 +264,17 @@ def test_a_refused_sign_in_says_so_and_keeps_nothing(corti, clinician_client, cr
 
     assert response.status_code == 503
     assert response.json()["error"].startswith("Corti did not give a recording token")
-    assert not Recording.objects.exists()
+    # The attempt is on the record, closed: nothing left "starting".
+    [kept] = Recording.objects.all()
+    assert (kept.state, kept.failure, kept.tokens_issued) == (
+        "failed",
+        "token_failed",
+        0,
+    )
     assert trail(created) == []
+    # And the next press may start one.
+    corti.set_faults()
+    assert start(clinician_client, created).status_code == 201
 
 
 # --- During the recording: tokens, reports --------------------------------------
@@ -278,8 +292,8 @@ def test_a_fresh_token_for_a_reconnection_only_to_who_started_it(
     admin_client_ = Client()
     admin_client_.force_login(administrator)
 
-    again = clinician_client.post(grant["token_url"], {"purpose": "reconnect"})
-    other = admin_client_.post(grant["token_url"], {"purpose": "reconnect"})
+    again = clinician_client.post(grant["token_url"], {"purpose": "reconnect"}, **FETCH)
+    other = admin_client_.post(grant["token_url"], {"purpose": "reconnect"}, **FETCH)
 
     assert again.status_code == 200
     assert token_of(again.json()["url"]) != token_of(grant["url"])
@@ -309,7 +323,7 @@ def test_reports_move_the_recording_on_and_never_back(corti, clinician_client, c
     assert kept.failure == ""
     assert kept.accepted_at is not None and kept.finished_at is not None
     # A closed recording gets no new token.
-    closed = clinician_client.post(grant["token_url"], {"purpose": "renew"})
+    closed = clinician_client.post(grant["token_url"], {"purpose": "renew"}, **FETCH)
     assert closed.status_code == 409
     assert closed.json()["code"] == "closed"
 
@@ -498,7 +512,8 @@ def test_one_recording_of_a_consultation_at_a_time(
     corti, clinician_client, created, settings
 ):
     settings.INTAKE_RECORDING_SILENT_MINUTES = 2
-    _, first = started(clinician_client, created)
+    grant, first = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
 
     second = start(clinician_client, created)
 
@@ -520,3 +535,87 @@ def test_an_ended_recording_does_not_block_the_next(corti, clinician_client, cre
     clinician_client.post(grant["report_url"], {"event": "ended", "seconds": "1"})
 
     assert start(clinician_client, created).status_code == 201
+
+
+def test_a_form_posted_without_the_script_gets_no_token(
+    corti, clinician_client, created
+):
+    # The Start button is disabled until the script runs; a post made anyway
+    # (JavaScript off) would otherwise show the token as the page.
+    response = clinician_client.post(start_url(created), START)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "script"
+    assert stream_tokens(corti) == 0
+    assert not Recording.objects.exists()
+    html = page(clinician_client.get(created.get_absolute_url()))
+    assert "disabled" in parse(html).one("button", id="record-start").attrs
+
+
+def test_copy_stream_url_says_why_when_corti_gives_no_token(
+    corti, clinician_client, created
+):
+    corti.set_faults(fault("503", "token"))
+
+    response = clinician_client.post(
+        f"/interactions/{created.pk}/stream-url/", HTTP_HX_REQUEST="true"
+    )
+
+    # 200, so htmx swaps the sentence in.
+    assert response.status_code == 200
+    assert (
+        parse(page(response))
+        .one("p", role="alert")
+        .text.startswith("Corti did not give a recording token")
+    )
+    assert trail(created) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "state"), [("interrupted", "failed"), ("progress", "recording")]
+)
+def test_a_report_before_corti_accepted_is_read_for_what_it_is(
+    corti, clinician_client, created, event, state
+):
+    grant, kept = started(clinician_client, created)
+
+    clinician_client.post(
+        grant["report_url"], {"event": event, "failure": "page_closed"}
+    )
+
+    kept.refresh_from_db()
+    # Never accepted and then closed: nothing was recorded. A progress report
+    # (sent only once Corti accepted) stands in for a lost "accepted".
+    assert kept.state == state
+
+
+def test_the_recorder_stays_while_its_recording_is_open(
+    corti, clinician_client, created
+):
+    grant, _ = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    Interaction.objects.filter(pk=created.pk).update(corti_gone_at=timezone.now())
+
+    html = page(clinician_client.get(created.get_absolute_url()))
+
+    # Gone from Corti meanwhile: the recorder under way is not swapped away.
+    assert parse(html).one("section", id="recorder").attrs.get("hx-preserve")
+
+
+def test_a_pending_interactions_page_may_record_once_it_is_created(
+    corti, clinician_client, clinician, settings
+):
+    # Pending: Corti has not answered yet.
+    record = make_interaction(
+        clinician, outcome="pending", interaction_id=None, websocket_url=""
+    )
+    assert record.is_settling
+
+    response = clinician_client.get(record.get_absolute_url())
+
+    # The recorder comes with a later swap of the live part: the script and
+    # the stream origin are on the page already, the recorder not yet.
+    assert csp(response)["connect-src"] == ["'self'", settings.CORTI_STREAM_ORIGIN]
+    html = page(response)
+    assert "js/recorder.js" in html
+    assert 'id="recorder"' not in html
