@@ -343,7 +343,7 @@
     function begin(stream, grant) {
       var configuration = grant.configuration;
       if (!grant.url || !isFinite(grant.expires_in) || !configuration || !configuration.configuration) {
-        throw new Error("not a recording grant");
+        throw new Error("grant");
       }
       var session = (s = {
         stream: stream,
