@@ -3,7 +3,8 @@ message a recording sends first (API-NOTES, "Streams"; the official SDK's
 `StreamConfig`).
 
 The browser opens the socket itself; the dashboard only hands it an address
-that carries a token limited to the stream sockets, for one interaction, and
+that carries a token limited to the stream sockets (of the tenant: Corti does
+not bind a token to one interaction), on that interaction's own address, and
 never for a host other than the configured Corti environment's.
 """
 

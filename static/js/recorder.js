@@ -208,18 +208,25 @@
     function listDevices(stream) {
       var track = stream.getAudioTracks()[0];
       deviceName.textContent = (track && track.label) || "";
-      if (!navigator.mediaDevices.enumerateDevices) return;
+      fillPicker(track && track.getSettings ? track.getSettings().deviceId : "");
+    }
+
+    // The microphones to choose from, once the browser names them (after
+    // the site was allowed the microphone once); shown when there are several.
+    function fillPicker(current) {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
       navigator.mediaDevices.enumerateDevices().then(function (devices) {
         var inputs = devices.filter(function (d) {
-          return d.kind === "audioinput";
+          return d.kind === "audioinput" && d.deviceId;
         });
-        var current = track && track.getSettings ? track.getSettings().deviceId : "";
+        if (!inputs.length || !inputs[0].label) return;
+        var chosen = current || devicePicker.value;
         devicePicker.textContent = "";
         inputs.forEach(function (d, index) {
           var option = document.createElement("option");
           option.value = d.deviceId;
           option.textContent = d.label || word("microphone-n", { n: index + 1 });
-          if (d.deviceId === current) option.selected = true;
+          if (d.deviceId === chosen) option.selected = true;
           devicePicker.appendChild(option);
         });
         deviceField.hidden = inputs.length < 2;
@@ -903,6 +910,7 @@
 
     if (supported()) {
       startButton.disabled = false;
+      fillPicker("");
     } else {
       unsupported.textContent = word(window.isSecureContext === false ? "insecure" : "unsupported");
       unsupported.hidden = false;

@@ -262,6 +262,19 @@ def test_a_closed_tab_leaves_the_recording_interrupted_not_open(mic_context, env
     record = created(env)
     page = started_recording(mic_context, env, record)
     time.sleep(1.0)
+    # Leaving asks first; staying keeps the recording going.
+    asked = []
+
+    def stay(dialog):
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    page.evaluate("document.body.click()")  # a gesture: the browser may ask
+    page.get_by_role("link", name="All interactions").click()
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]
+    assert "/interactions/" in page.url and status(page).startswith("Recording.")
 
     page.close()
 
@@ -396,3 +409,42 @@ def test_signed_out_meanwhile_says_so_and_records_nothing(mic_context, env):
     )
     expect(page.get_by_role("button", name="Start recording")).to_be_enabled()
     assert not Recording.objects.exists()
+
+
+def test_no_microphone_at_all_says_so(mic_context, env):
+    record = created(env)
+    mic_context.add_init_script(
+        script="if (navigator.mediaDevices) navigator.mediaDevices.getUserMedia ="
+        " () => Promise.reject("
+        "new DOMException('Requested device not found', 'NotFoundError'));"
+    )
+    page = opened(mic_context, env, record)
+    page.get_by_label(re.compile("patient")).check()
+    page.get_by_role("button", name="Start recording").click()
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^No microphone was found\.")
+    )
+    assert not Recording.objects.exists()
+
+
+def test_the_clinic_may_keep_what_was_shown(mic_context, env):
+    env.settings.INTAKE_RECORDING_KEEP_TRANSCRIPT = True
+    record = created(env)
+    page = started_recording(mic_context, env, record)
+    expect(page.locator("#transcript li:not(.interim)").first).to_be_visible(
+        timeout=10_000
+    )
+    shown = page.locator("#transcript li:not(.interim) .words").all_inner_texts()
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+
+    kept = closed(record)
+    texts = [segment["text"] for segment in kept.transcript["segments"]]
+    assert texts[: len(shown)] == shown
+    assert all(
+        segment["participant"].startswith("Speaker")
+        for segment in kept.transcript["segments"]
+    )
