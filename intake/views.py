@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -666,6 +667,9 @@ def _pending(record: Interaction) -> dict[str, Any]:
     }
 
 
+#: The largest number a recording report may carry (seconds, reconnections).
+MAX_REPORTED = 7 * 24 * 3600
+
 #: Statuses after which "End the encounter" is not offered.
 ENDED_STATUSES = frozenset({"completed", "cancelled", "deleted"})
 
@@ -842,9 +846,11 @@ def recording_report(
 
     def number(name: str) -> float | None:
         try:
-            return float(request.POST[name])
+            value = float(request.POST[name])
         except (KeyError, ValueError):
             return None
+        # Only what a recording can be: never NaN, infinite or absurd.
+        return value if math.isfinite(value) and 0 <= value <= MAX_REPORTED else None
 
     transcript = None
     if "transcript" in request.POST:

@@ -30,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -289,14 +289,19 @@ def recording_report(
         fields["finished_at"] = now
         if event != "ended":
             fields["failure"] = failure if failure in FAILURES else "error"
-        elif failure in FAILURES:
-            # Ended, with a caveat (Corti never confirmed the end).
-            fields["failure"] = failure
+        else:
+            # Ended, perhaps with a caveat (Corti never confirmed the end).
+            fields["failure"] = failure if failure in FAILURES else ""
         if settings.INTAKE_RECORDING_KEEP_TRANSCRIPT and transcript is not None:
             fields["transcript"] = _transcript(transcript)
-    # One conditional UPDATE: a report never reopens a closed recording.
-    Recording.objects.filter(pk=recording.pk).exclude(
-        state__in=Recording.CLOSED
+    # One conditional UPDATE: a report never reopens a closed recording. The
+    # page's own last word may still replace the worker's guess that it had
+    # gone quiet (the dashboard was unreachable for a while).
+    guessed = Q(state__in=(State.INTERRUPTED, State.FAILED), failure="page_closed")
+    still_open = ~Q(state__in=Recording.CLOSED)
+    final = event in ("ended", "failed", "interrupted")
+    Recording.objects.filter(
+        Q(pk=recording.pk) & (still_open | guessed if final else still_open)
     ).update(**fields)
     recording.refresh_from_db()
     return recording

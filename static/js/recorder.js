@@ -26,6 +26,10 @@
   var BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
   var HEARTBEAT_MS = 30000;
   var RENEW_RETRY_MS = 15000;
+  var REQUEST_TIMEOUT_MS = 15000;
+  // A new socket counts as healthy (its reconnection attempts start over)
+  // after this long.
+  var HEALTHY_MS = 5000;
   // Kept slices go out four times faster than they were recorded.
   var DRAIN_MS = CHUNK_MS / 4;
   // About 32 kbit/s of Opus: more than ~12 s queued in the browser means the
@@ -136,15 +140,19 @@
       Object.keys(fields).forEach(function (name) {
         if (fields[name] !== undefined && fields[name] !== null) data.append(name, fields[name]);
       });
+      var abort = window.AbortController ? new AbortController() : null;
+      var timer = abort ? setTimeout(function () { abort.abort(); }, REQUEST_TIMEOUT_MS) : null;
       return fetch(url, {
         method: "POST",
         body: data,
         credentials: "same-origin",
         redirect: "manual",
         keepalive: !!keepalive,
+        signal: abort ? abort.signal : undefined,
         headers: { "X-Requested-With": "fetch" },
       }).then(
         function (response) {
+          clearTimeout(timer);
           var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
           if (response.type === "opaqueredirect" || !json) {
             throw { status: response.status, body: {}, signedOut: true };
@@ -155,6 +163,7 @@
           });
         },
         function () {
+          clearTimeout(timer);
           throw { status: 0, body: {} };
         }
       );
@@ -184,9 +193,12 @@
         fields[name] = extra[name];
       });
       var final = event !== "accepted" && event !== "progress";
-      return post(session.reportUrl, fields, true).catch(function () {
+      // keepalive (the report outlives a closing page) holds 64 KB at most:
+      // not a long transcript.
+      var keepalive = !fields.transcript;
+      return post(session.reportUrl, fields, keepalive).catch(function () {
         // The last word matters most: try it once more.
-        if (final) return post(session.reportUrl, fields, true).catch(function () {});
+        if (final) return post(session.reportUrl, fields, keepalive).catch(function () {});
       });
     }
 
@@ -333,6 +345,9 @@
                 begin(stream, grant);
               } catch (error) {
                 s = null;
+                if (grant && grant.report_url) {
+                  post(grant.report_url, { event: "failed", failure: "error" }).catch(function () {});
+                }
                 giveUp(word("failed-request"));
               }
             },
@@ -392,7 +407,14 @@
       session.meter = startMeter(session);
       stream.getAudioTracks().forEach(function (track) {
         track.addEventListener("ended", function () {
-          if (alive(session) && !session.ending) finish(session, "mic-lost", "microphone_lost");
+          if (!alive(session) || session.ending) return;
+          if (!session.everAccepted) {
+            finish(session, "mic-lost", "microphone_lost");
+            return;
+          }
+          // End properly: what was recorded goes, then `end`.
+          session.micLost = true;
+          end();
         });
       });
       scheduleRenewal(session);
@@ -411,10 +433,22 @@
       if (!isFinite(wait) || wait < 1000) wait = 1000;
       session.timers.renew = setTimeout(function () {
         if (!alive(session)) return;
-        freshToken(session, "renew").catch(function () {
-          if (alive(session)) scheduleRenewal(session, RENEW_RETRY_MS);
+        freshToken(session, "renew").catch(function (problem) {
+          if (!alive(session)) return;
+          if (refusedForGood(problem)) stoppedByDashboard(session, problem);
+          else scheduleRenewal(session, RENEW_RETRY_MS);
         });
       }, wait);
+    }
+
+    // The dashboard said no for good (the recording was closed, the user may
+    // not record it any more): not worth asking again.
+    function refusedForGood(problem) {
+      return !!problem && (problem.status === 403 || problem.status === 409 || problem.signedOut);
+    }
+
+    function stoppedByDashboard(session, problem) {
+      finish(session, "stopped", "error", { reason: problemText(problem) });
     }
 
     function freshToken(session, purpose) {
@@ -519,7 +553,11 @@
 
     function accepted(session) {
       session.accepted = true;
-      session.attempts = 0;
+      var socket = session.socket;
+      clearTimeout(session.timers.healthy);
+      session.timers.healthy = setTimeout(function () {
+        if (alive(session) && session.socket === socket) session.attempts = 0;
+      }, HEALTHY_MS);
       if (!session.everAccepted) {
         session.everAccepted = true;
         report(session, "accepted");
@@ -536,10 +574,9 @@
       // this socket's times count from where its stream began.
       session.socketOffset = session.streamOffset;
       session.reconnects += 1;
-      var kept = session.bufferedMs / 1000;
+      session.keptToSend = session.bufferedMs / 1000;
       say(session.ending ? "ending" : session.paused ? "paused" : "recording");
-      warn(word("reconnected", { seconds: kept.toFixed(1) }) + (session.lostNote ? " " + session.lostNote : ""));
-      session.lostNote = "";
+      warn(word("reconnecting-sending", { seconds: session.keptToSend.toFixed(1) }) + (session.lostNote ? " " + session.lostNote : ""));
       report(session, "progress");
       drain(session);
     }
@@ -557,11 +594,17 @@
       }
       clearInterval(session.timers.drain);
       session.timers.drain = null;
-      // A recorder whose stream already went (in part) to a socket is
-      // replaced: the next socket needs a whole WebM stream, from its header
-      // on. One that sent nothing yet keeps filling the buffer (its header is
-      // in there). After End nothing new is recorded.
-      if (session.recorderSent && !session.ending) restartRecorder(session);
+      clearTimeout(session.timers.healthy);
+      // The next socket needs a whole WebM stream, from its header on. A
+      // recorder whose stream already went (in part) to the lost socket is
+      // replaced, and what is kept of its stream (it has no header) is lost.
+      // One that sent nothing yet keeps filling the buffer (its header is in
+      // there). After End nothing new is recorded.
+      if (session.recorderSent) {
+        forget(session);
+        if (session.ending) session.recorder = null;
+        else restartRecorder(session);
+      }
       scheduleReconnect(session);
     }
 
@@ -571,7 +614,7 @@
         finish(session, "reconnect-failed", "reconnect_failed", { n: MAX_RECONNECTS });
         return;
       }
-      say(session.ending ? "ending" : "dropped", { n: session.attempts });
+      say(session.ending ? "ending" : session.paused ? "dropped-paused" : "dropped", { n: session.attempts });
       var wait = BACKOFF_MS[Math.min(session.attempts - 1, BACKOFF_MS.length - 1)];
       session.timers.reconnect = setTimeout(function () {
         reconnect(session);
@@ -596,10 +639,8 @@
         function (problem) {
           session.reconnecting = false;
           if (!alive(session)) return;
-          if (problem && (problem.status === 403 || problem.status === 409)) {
-            // The dashboard says no (the recording was closed, or the
-            // interaction can no longer be recorded): stop here.
-            finish(session, "reconnect-failed", "reconnect_failed", { n: session.attempts });
+          if (refusedForGood(problem)) {
+            stoppedByDashboard(session, problem);
             return;
           }
           // The dashboard is unreachable: the token held may still be valid.
@@ -643,13 +684,30 @@
 
     function slice(session, recorder, blob) {
       if (recorder !== session.recorder) return; // a replaced stream's last slice
+      if (open(session) && stalled(session)) {
+        // The stalled socket took the start of this stream: this slice has
+        // no header to go with on the next one.
+        session.lostSeconds += CHUNK_MS / 1000;
+        return;
+      }
       if (open(session) && !session.buffer.length) {
-        if (stalled(session)) return keep(session, blob);
         session.socket.send(blob);
         session.recorderSent = true;
         return;
       }
       keep(session, blob);
+      // Kept slices go out four per new one too: a background tab's timers
+      // may run only once a second.
+      if (open(session)) pump(session, 4);
+    }
+
+    // What is kept and can no longer be sent is lost.
+    function forget(session) {
+      if (!session.bufferedMs) return;
+      session.lostSeconds += session.bufferedMs / 1000;
+      session.buffer = [];
+      session.bufferedMs = 0;
+      session.lostNote = word("lost-total", { seconds: session.lostSeconds.toFixed(0) });
     }
 
     function keep(session, blob) {
@@ -682,33 +740,44 @@
     function stalled(session) {
       var socket = session.socket;
       if (!socket || socket.bufferedAmount <= STALL_BYTES) return false;
-      session.lostSeconds += socket.bufferedAmount / BYTES_PER_SECOND;
+      var queued = socket.bufferedAmount / BYTES_PER_SECOND;
+      session.lostSeconds += queued;
+      warn(word("stalled", { seconds: queued.toFixed(0) }));
       drop(session, socket);
       return true;
     }
 
-    // Send what was kept, in order, paced; then, when ending, `end`.
+    // Send up to `count` kept slices, in order; once all went (and the
+    // recorder has stopped, when ending), `end`.
+    function pump(session, count) {
+      while (count-- > 0 && session.buffer.length && open(session)) {
+        session.socket.send(session.buffer.shift());
+        session.bufferedMs -= CHUNK_MS;
+        session.recorderSent = true;
+      }
+      if (session.buffer.length || !open(session)) return;
+      clearInterval(session.timers.drain);
+      session.timers.drain = null;
+      if (session.keptToSend) {
+        warn(word("reconnected", { seconds: session.keptToSend.toFixed(1) }) + (session.lostNote ? " " + session.lostNote : ""));
+        session.keptToSend = 0;
+        session.lostNote = "";
+      }
+      if (session.ending && (!session.recorder || session.recorder.state === "inactive")) sendEnd(session);
+    }
+
+    // What was kept goes out four times faster than it was recorded.
     function drain(session) {
       if (session.timers.drain) return;
-      function step() {
+      session.timers.drain = setInterval(function () {
         if (!alive(session) || !open(session)) {
           clearInterval(session.timers.drain);
           session.timers.drain = null;
           return;
         }
-        var blob = session.buffer.shift();
-        if (blob) {
-          session.bufferedMs -= CHUNK_MS;
-          session.socket.send(blob);
-          session.recorderSent = true;
-          return;
-        }
-        clearInterval(session.timers.drain);
-        session.timers.drain = null;
-        if (session.ending && (!session.recorder || session.recorder.state === "inactive")) sendEnd(session);
-      }
-      session.timers.drain = setInterval(step, DRAIN_MS);
-      step();
+        pump(session, 1);
+      }, DRAIN_MS);
+      pump(session, 1);
     }
 
     function clocks(session) {
@@ -779,8 +848,16 @@
     }
 
     function ended(session, confirmed) {
-      if (confirmed) finish(session, "ended", "", {}, true);
-      else finish(session, "ended-no-answer", "ended_without_answer", {}, true);
+      if (!session.endSent) {
+        // End was pressed, but Corti could not be reached to hear it.
+        finish(session, "end-unreached", "reconnect_failed");
+      } else if (session.micLost) {
+        finish(session, "mic-lost", confirmed ? "microphone_lost" : "ended_without_answer", {}, true);
+      } else if (confirmed) {
+        finish(session, "ended", "", {}, true);
+      } else {
+        finish(session, "ended-no-answer", "ended_without_answer", {}, true);
+      }
     }
 
     // Stop everything; keep on the record how it went.
@@ -922,6 +999,11 @@
     endButton.addEventListener("click", end);
     consent.addEventListener("change", function () {
       if (consent.checked) clearFieldErrors();
+    });
+
+    // A swap of the page took the recorder away: stop, do not record blind.
+    document.addEventListener("htmx:afterSettle", function () {
+      if (alive(s) && !document.contains(root)) finish(s, "stopped", "error", { reason: "" });
     });
 
     window.addEventListener("beforeunload", function (event) {

@@ -310,7 +310,7 @@ def test_a_long_outage_keeps_the_newest_sound_and_says_what_was_lost(mic_context
     page = started_recording(mic_context, env, record)
 
     expect(page.locator("#recorder-alert")).to_have_text(
-        re.compile(r"^Reconnected to Corti.*seconds of sound could not be kept"),
+        re.compile(r"^Reconnected to Corti; the .* were sent\..*could not be kept"),
         timeout=30_000,
     )
     page.get_by_role("button", name="End recording").click()

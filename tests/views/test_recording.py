@@ -619,3 +619,47 @@ def test_a_pending_interactions_page_may_record_once_it_is_created(
     html = page(response)
     assert "js/recorder.js" in html
     assert 'id="recorder"' not in html
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e30", "many"])
+def test_a_report_with_impossible_numbers_keeps_none_of_them(
+    corti, clinician_client, created, value
+):
+    grant, kept = started(clinician_client, created)
+
+    response = clinician_client.post(
+        grant["report_url"],
+        {"event": "ended", "seconds": value, "lost": value, "reconnects": value},
+    )
+
+    assert response.status_code == 200
+    kept.refresh_from_db()
+    assert (kept.state, kept.seconds_recorded, kept.seconds_lost, kept.reconnects) == (
+        "ended",
+        None,
+        0,
+        0,
+    )
+
+
+def test_the_pages_last_word_replaces_the_workers_guess(
+    corti, clinician_client, created, settings
+):
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    # The dashboard was unreachable for a while: the worker took it for gone.
+    Recording.objects.filter(pk=kept.pk).update(
+        last_seen_at=timezone.now() - dt.timedelta(minutes=30)
+    )
+    recording_service.recordings_close_silent()
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "page_closed")
+
+    clinician_client.post(grant["report_url"], {"event": "ended", "seconds": "1800"})
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure, kept.seconds_recorded) == ("ended", "", 1800.0)
+    # A progress report does not reopen it, though.
+    clinician_client.post(grant["report_url"], {"event": "progress"})
+    kept.refresh_from_db()
+    assert kept.state == "ended"
