@@ -19,7 +19,7 @@ from django.utils import timezone
 from websockets.sync.client import connect
 
 from intake import tasks
-from intake.models import AccessEntry, Interaction, Recording
+from intake.models import RECORDING_FAILURES, AccessEntry, Interaction, Recording
 from intake.services import recording as recording_service
 from tests.support.corti import fault
 from tests.support.factories import make_interaction
@@ -663,3 +663,118 @@ def test_the_pages_last_word_replaces_the_workers_guess(
     clinician_client.post(grant["report_url"], {"event": "progress"})
     kept.refresh_from_db()
     assert kept.state == "ended"
+
+
+def test_no_fresh_token_once_the_interaction_left_corti(
+    corti, clinician_client, created
+):
+    grant, kept = started(clinician_client, created)
+    Interaction.objects.filter(pk=created.pk).update(corti_gone_at=timezone.now())
+
+    response = clinician_client.post(grant["token_url"], {"purpose": "renew"}, **FETCH)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_recordable"
+    assert stream_tokens(corti) == 1
+    kept.refresh_from_db()
+    assert kept.tokens_issued == 1
+
+
+def test_no_fresh_token_once_the_clinic_withdrew_the_permission(
+    corti, created, other_clinician, settings
+):
+    settings.INTAKE_CLINICIANS_CHANGE_ANY = True
+    client = Client()
+    client.force_login(other_clinician)
+    grant, _ = started(client, created)
+    settings.INTAKE_CLINICIANS_CHANGE_ANY = False
+
+    response = client.post(grant["token_url"], {"purpose": "reconnect"}, **FETCH)
+
+    assert response.status_code == 403
+    assert stream_tokens(corti) == 1
+
+
+def test_a_token_purpose_is_renew_or_reconnect_and_nothing_else(
+    corti, clinician_client, created
+):
+    grant, _ = started(clinician_client, created)
+    for purpose in ("copy", "bogus"):
+        clinician_client.post(grant["token_url"], {"purpose": purpose}, **FETCH)
+
+    assert [e["purpose"] for e in trail(created)] == ["record", "renew", "renew"]
+
+
+def test_an_interrupted_recording_is_closed_too(corti, clinician_client, created):
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    clinician_client.post(
+        grant["report_url"], {"event": "interrupted", "failure": "socket_failed"}
+    )
+
+    clinician_client.post(grant["report_url"], {"event": "progress"})
+    token = clinician_client.post(grant["token_url"], {"purpose": "renew"}, **FETCH)
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "socket_failed")
+    assert token.status_code == 409 and token.json()["code"] == "closed"
+
+
+@pytest.mark.parametrize("failure", sorted(RECORDING_FAILURES))
+def test_every_reason_a_recording_stopped_is_kept_and_said(
+    corti, clinician_client, created, failure
+):
+    grant, kept = started(clinician_client, created)
+
+    clinician_client.post(grant["report_url"], {"event": "failed", "failure": failure})
+
+    kept.refresh_from_db()
+    assert kept.failure == failure
+    html = page(clinician_client.get(created.get_absolute_url()))
+    assert str(RECORDING_FAILURES[failure]) in html
+
+
+@pytest.mark.parametrize(
+    ("failure", "kept_as"),
+    [("", ""), ("made-up", ""), ("ended_without_answer", "ended_without_answer")],
+)
+def test_an_ended_recording_keeps_only_a_known_caveat(
+    corti, clinician_client, created, failure, kept_as
+):
+    grant, kept = started(clinician_client, created)
+
+    clinician_client.post(grant["report_url"], {"event": "ended", "failure": failure})
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("ended", kept_as)
+
+
+def test_only_the_workers_guess_is_replaced_by_a_later_word(
+    corti, clinician_client, created
+):
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    clinician_client.post(
+        grant["report_url"], {"event": "failed", "failure": "config_denied"}
+    )
+
+    clinician_client.post(grant["report_url"], {"event": "ended", "seconds": "5"})
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("failed", "config_denied")
+
+
+def test_a_progress_report_does_not_replace_the_workers_guess(
+    corti, clinician_client, created
+):
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    Recording.objects.filter(pk=kept.pk).update(
+        last_seen_at=timezone.now() - dt.timedelta(minutes=30)
+    )
+    recording_service.recordings_close_silent()
+
+    clinician_client.post(grant["report_url"], {"event": "progress"})
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "page_closed")
