@@ -8,22 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_accessibility import submit
-from tests.support.browser import axe_violations, signed_in
+from tests.support.browser import axe_violations, signed_in, tab_to_named
 
 pytestmark = pytest.mark.usefixtures("clinic_zone")
-
-
-def tab_to(page, name: str, limit: int = 80) -> None:
-    """Tab until the focused element's accessible text is `name`."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        text = page.evaluate(
-            "(document.activeElement.innerText || document.activeElement.value"
-            " || '').trim()"
-        )
-        if text == name:
-            return
-    raise AssertionError(f"Tab never reached {name!r}")
 
 
 def test_end_the_encounter_with_the_keyboard_only(context, env):
@@ -33,7 +20,7 @@ def test_end_the_encounter_with_the_keyboard_only(context, env):
     page.goto(f"{env.site}/interactions/{record.pk}/")
     assert not axe_violations(page)
 
-    tab_to(page, "End the encounter")
+    tab_to_named(page, "End the encounter")
     page.keyboard.press("Enter")
 
     page.wait_for_url(re.compile(rf"/interactions/{record.pk}/$"))
@@ -60,7 +47,7 @@ def test_end_at_a_typed_time_with_the_keyboard(context, env):
     field = page.locator("#id_ended_at")
     field.fill("2026-03-02T10:40")
     field.focus()
-    tab_to(page, "End the encounter")
+    tab_to_named(page, "End the encounter")
     page.keyboard.press("Enter")
 
     expect(page.get_by_text(re.compile("Encounter ended in Corti at"))).to_be_visible()

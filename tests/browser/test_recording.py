@@ -19,6 +19,7 @@ from tests.support.browser import (
     axe_violations,
     new_context,
     signed_in,
+    tab_to_named,
 )
 from tests.support.corti import fault
 from tests.support.records import submit
@@ -59,20 +60,6 @@ def opened(context, env, record):
     return page
 
 
-def tab_to(page, name: str, limit: int = 120) -> None:
-    """Tab until the focused element's accessible name starts with `name`."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        text = page.evaluate(
-            "(document.activeElement.labels && document.activeElement.labels[0]"
-            " ? document.activeElement.labels[0].innerText"
-            " : document.activeElement.innerText || '').trim()"
-        )
-        if text.startswith(name):
-            return
-    raise AssertionError(f"Tab never reached {name!r}")
-
-
 def status(page) -> str:
     return page.locator("#recorder-state").inner_text()
 
@@ -108,7 +95,7 @@ def test_record_with_the_keyboard_only(mic_context, env):
     assert_accessible(page)
 
     # The consent first: Start without it says so beside the checkbox.
-    tab_to(page, "Start recording")
+    tab_to_named(page, "Start recording")
     page.keyboard.press("Enter")
     consent_error = page.locator("#recording-consent-errors")
     expect(consent_error).to_have_text(
@@ -119,9 +106,9 @@ def test_record_with_the_keyboard_only(mic_context, env):
     assert_accessible(page)
 
     page.keyboard.press("Space")  # the consent box has focus
-    tab_to(page, "Show while recording")
+    tab_to_named(page, "Show while recording")
     page.keyboard.press("ArrowDown")  # Transcript and facts
-    tab_to(page, "Start recording")
+    tab_to_named(page, "Start recording")
     page.keyboard.press("Enter")
 
     expect(page.locator("#recorder-state")).to_have_text(
@@ -154,7 +141,7 @@ def test_record_with_the_keyboard_only(mic_context, env):
     page.keyboard.press("Enter")  # Resume
     expect(page.locator("#recorder-state")).to_have_text(re.compile(r"^Recording\."))
     time.sleep(1.0)
-    tab_to(page, "End recording")
+    tab_to_named(page, "End recording")
     page.keyboard.press("Enter")
 
     expect(page.locator("#recorder-state")).to_have_text(
@@ -183,8 +170,7 @@ def test_a_dropped_socket_reconnects_and_loses_nothing_buffered(mic_context, env
     record = created(env)
     env.corti.set_faults(fault("drop", "stream", delay=2.0, count=1))
     page = opened(mic_context, env, record)
-    page.get_by_label(re.compile("patient")).check()
-    page.get_by_role("button", name="Start recording").click()
+    press_start(page)
     expect(page.locator("#recorder-state")).to_have_text(
         re.compile(r"^Recording\."), timeout=15_000
     )
@@ -220,8 +206,7 @@ def test_a_dropped_socket_reconnects_and_loses_nothing_buffered(mic_context, env
 def test_a_refused_microphone_says_so_and_keeps_nothing(no_mic_context, env):
     record = created(env)
     page = opened(no_mic_context, env, record)
-    page.get_by_label(re.compile("patient")).check()
-    page.get_by_role("button", name="Start recording").click()
+    press_start(page)
 
     expect(page.locator("#recorder-alert")).to_have_text(
         re.compile(r"^The microphone was refused\.")
@@ -236,8 +221,7 @@ def test_refused_settings_are_shown_in_words(mic_context, env):
     record = created(env)
     env.corti.set_faults(fault("config-denied", "stream", count=1))
     page = opened(mic_context, env, record)
-    page.get_by_label(re.compile("patient")).check()
-    page.get_by_role("button", name="Start recording").click()
+    press_start(page)
 
     expect(page.locator("#recorder-alert")).to_have_text(
         re.compile(r"^Corti refused the recording settings \(.+\)\. Nothing was")
@@ -248,10 +232,15 @@ def test_refused_settings_are_shown_in_words(mic_context, env):
     assert_accessible(page)
 
 
-def started_recording(context, env, record):
-    page = opened(context, env, record)
+def press_start(page) -> None:
+    """Confirm the patient's consent and press Start recording."""
     page.get_by_label(re.compile("patient")).check()
     page.get_by_role("button", name="Start recording").click()
+
+
+def started_recording(context, env, record):
+    page = opened(context, env, record)
+    press_start(page)
     expect(page.locator("#recorder-state")).to_have_text(
         re.compile(r"^Recording\."), timeout=15_000
     )
@@ -401,8 +390,7 @@ def test_signed_out_meanwhile_says_so_and_records_nothing(mic_context, env):
     page = opened(mic_context, env, record)
     # The session ended meanwhile (signed out in another tab, the timeout).
     mic_context.clear_cookies(name=env.settings.SESSION_COOKIE_NAME)
-    page.get_by_label(re.compile("patient")).check()
-    page.get_by_role("button", name="Start recording").click()
+    press_start(page)
 
     expect(page.locator("#recorder-alert")).to_have_text(
         re.compile(r"^You are signed out")
@@ -419,8 +407,7 @@ def test_no_microphone_at_all_says_so(mic_context, env):
         "new DOMException('Requested device not found', 'NotFoundError'));"
     )
     page = opened(mic_context, env, record)
-    page.get_by_label(re.compile("patient")).check()
-    page.get_by_role("button", name="Start recording").click()
+    press_start(page)
 
     expect(page.locator("#recorder-alert")).to_have_text(
         re.compile(r"^No microphone was found\.")

@@ -37,26 +37,32 @@ def sdk():
     return node
 
 
-def test_the_official_sdk_drives_every_call_against_the_simulator(sdk, simulator):
-    simulator.reset()
+def run_sdk(node: str, script: str, **env: str) -> dict:
+    """Run one of the SDK scripts under Node; the JSON line it printed last."""
     result = subprocess.run(
-        [sdk, "sdk_check.mjs"],
+        [node, script],
         cwd=SDK_DIR,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={
-            **os.environ,
-            "SIM_BASE": simulator.api_url,
-            "SIM_LOGIN": f"{simulator.base_url}/realms",
-            "SIM_TENANT": simulator.tenant,
-            "SIM_CLIENT_ID": simulator.client_id,
-            "SIM_CLIENT_SECRET": simulator.client_secret,
-        },
+        env={**os.environ, **env},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_official_sdk_drives_every_call_against_the_simulator(sdk, simulator):
+    simulator.reset()
+    seen = run_sdk(
+        sdk,
+        "sdk_check.mjs",
+        SIM_BASE=simulator.api_url,
+        SIM_LOGIN=f"{simulator.base_url}/realms",
+        SIM_TENANT=simulator.tenant,
+        SIM_CLIENT_ID=simulator.client_id,
+        SIM_CLIENT_SECRET=simulator.client_secret,
+    )
 
     created = seen["created"]
     assert len(created) == 5
@@ -110,26 +116,17 @@ def test_the_official_sdk_streams_a_recording_to_the_simulator(
     chunks = webm_opus(4)
     audio = tmp_path / "audio.json"
     audio.write_text(json.dumps([base64.b64encode(c).decode() for c in chunks]))
-    result = subprocess.run(
-        [sdk, "stream_check.mjs"],
-        cwd=SDK_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={
-            **os.environ,
-            "SIM_STREAM_ORIGIN": simulator.stream_origin,
-            "SIM_BASE": simulator.api_url,
-            "SIM_TENANT": simulator.tenant,
-            # What a server hands a recording page: a token for streams only.
-            "SIM_TOKEN": simulator.token(scope="openid streams"),
-            "SIM_INTERACTION": interaction_id,
-            "SIM_AUDIO": str(audio),
-        },
+    seen = run_sdk(
+        sdk,
+        "stream_check.mjs",
+        SIM_STREAM_ORIGIN=simulator.stream_origin,
+        SIM_BASE=simulator.api_url,
+        SIM_TENANT=simulator.tenant,
+        # What a server hands a recording page: a token for streams only.
+        SIM_TOKEN=simulator.token(scope="openid streams"),
+        SIM_INTERACTION=interaction_id,
+        SIM_AUDIO=str(audio),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
 
     assert "errors" not in seen
     assert seen["types"] == ["CONFIG_ACCEPTED"] + ["transcript"] * 5 + [

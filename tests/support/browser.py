@@ -244,3 +244,20 @@ def open_more_details(page) -> None:
 def field_values(page, names) -> dict[str, str]:
     """The values of the form controls with these ids, as the page holds them."""
     return {name: page.locator(f"#{name}").input_value() for name in names}
+
+
+def tab_to_named(page, name: str, limit: int = 120) -> None:
+    """Press Tab until the focused control's visible name (its label, its
+    text or its value) starts with `name`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        text = page.evaluate(
+            """() => {
+              const el = document.activeElement;
+              const label = el.labels && el.labels[0];
+              return (label ? label.innerText : el.innerText || el.value || '').trim();
+            }"""
+        )
+        if text.startswith(name):
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
