@@ -30,12 +30,16 @@
   // A new socket counts as healthy (its reconnection attempts start over)
   // after this long.
   var HEALTHY_MS = 5000;
-  // Kept slices go out four times faster than they were recorded.
+  // Kept slices go out up to four times faster than they were recorded.
   var DRAIN_MS = CHUNK_MS / 4;
-  // About 32 kbit/s of Opus: more than ~12 s queued in the browser means the
-  // connection has stalled (a half-open socket never closes by itself).
+  // About 32 kbit/s of Opus: more than ~12 s queued in the browser for 5 s
+  // means the connection has stalled (a half-open socket never closes by
+  // itself).
   var BYTES_PER_SECOND = 4000;
   var STALL_BYTES = 12 * BYTES_PER_SECOND;
+  var STALL_MS = 5000;
+  // Catching up sends no more while the browser holds this much for the socket.
+  var LOW_WATER_BYTES = 2 * BYTES_PER_SECOND;
 
   function setUp(root) {
     if (root.dataset.ready) return;
@@ -152,15 +156,27 @@
         headers: { "X-Requested-With": "fetch" },
       }).then(
         function (response) {
-          clearTimeout(timer);
           var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
-          if (response.type === "opaqueredirect" || !json) {
-            throw { status: response.status, body: {}, signedOut: true };
+          if (!json) {
+            clearTimeout(timer);
+            // A sign-in page (a redirect, or a refused CSRF check): the session
+            // ended. Anything else that is not our JSON (a proxy's 502 page)
+            // may pass: try again later.
+            var signedOut = response.type === "opaqueredirect" || response.status === 401 || response.status === 403;
+            throw { status: signedOut ? response.status : 0, body: {}, signedOut: signedOut };
           }
-          return response.json().then(function (body) {
-            if (!response.ok) throw { status: response.status, body: body || {} };
-            return body;
-          });
+          // The time limit covers the body too.
+          return response.json().then(
+            function (body) {
+              clearTimeout(timer);
+              if (!response.ok) throw { status: response.status, body: body || {} };
+              return body;
+            },
+            function () {
+              clearTimeout(timer);
+              throw { status: 0, body: {} };
+            }
+          );
         },
         function () {
           clearTimeout(timer);
@@ -170,7 +186,7 @@
     }
 
     function problemText(problem) {
-      if (problem && problem.signedOut) return word("signed-out");
+      if (problem && problem.signedOut) return word(s && s.everAccepted ? "signed-out-later" : "signed-out");
       return (problem && problem.body && problem.body.error) || word("failed-request");
     }
 
@@ -505,6 +521,8 @@
         if (!alive(session) || session.socket !== socket) return;
         clearTimeout(session.timers.config);
         session.socket = null;
+        // What the browser still held for it never left.
+        session.lostSeconds += socket.bufferedAmount / BYTES_PER_SECOND;
         socketGone(session);
       });
     }
@@ -513,6 +531,7 @@
     // a reconnection) and carry on as after a drop.
     function drop(session, socket) {
       session.socket = null;
+      session.lostSeconds += socket.bufferedAmount / BYTES_PER_SECOND;
       clearTimeout(session.timers.config);
       try {
         socket.close();
@@ -602,7 +621,7 @@
       // there). After End nothing new is recorded.
       if (session.recorderSent) {
         forget(session);
-        if (session.ending) session.recorder = null;
+        if (session.ending) retire(session);
         else restartRecorder(session);
       }
       scheduleReconnect(session);
@@ -653,28 +672,52 @@
     // --- audio ----------------------------------------------------------------
 
     function newRecorder(session) {
-      var recorder = new MediaRecorder(session.stream, { mimeType: MIME, audioBitsPerSecond: 32000 });
+      var recorder;
+      try {
+        recorder = new MediaRecorder(session.stream, { mimeType: MIME, audioBitsPerSecond: 32000 });
+        recorder.start(CHUNK_MS);
+      } catch (error) {
+        // The microphone's stream is gone (its tracks ended).
+        session.recorder = null;
+        setTimeout(function () {
+          finish(session, "mic-lost", "microphone_lost");
+        }, 0);
+        return;
+      }
       recorder.addEventListener("dataavailable", function (event) {
         if (!alive(session) || !event.data || !event.data.size) return;
         slice(session, recorder, event.data);
       });
+      // Its last slice has come (state turns "inactive" before it does).
       recorder.addEventListener("stop", function () {
+        recorder.stopped = true;
         if (alive(session) && session.recorder === recorder && session.ending) drain(session);
       });
       session.recorder = recorder;
       session.recorderSent = false;
       // Corti's times in this stream count from here.
       session.streamOffset = seconds(session);
-      recorder.start(CHUNK_MS);
       if (session.paused) recorder.pause();
     }
 
-    function restartRecorder(session) {
-      // The old recorder's last slice (under 250 ms) goes to no socket.
+    // The recorder's stream goes nowhere more: its slices still to come
+    // are lost (counted as they come).
+    function retire(session) {
       var old = session.recorder;
       session.recorder = null;
-      if (old && old.state !== "inactive") old.stop();
+      if (!old) return;
+      old.retired = true;
+      if (old.state !== "inactive") old.stop();
+    }
+
+    function restartRecorder(session) {
+      retire(session);
       newRecorder(session);
+    }
+
+    // Everything of the current stream is out (or there is none): `end` may follow.
+    function streamDone(session) {
+      return !session.recorder || !!session.recorder.stopped;
     }
 
     function open(session) {
@@ -683,22 +726,28 @@
     }
 
     function slice(session, recorder, blob) {
-      if (recorder !== session.recorder) return; // a replaced stream's last slice
-      if (open(session) && stalled(session)) {
+      if (recorder !== session.recorder || session.endSent) {
+        // A retired stream's slice, or one after `end`: it reaches no one.
+        if (recorder.retired || session.endSent) session.lostSeconds += CHUNK_MS / 1000;
+        return;
+      }
+      if (open(session) && session.recorderSent && stalled(session)) {
         // The stalled socket took the start of this stream: this slice has
         // no header to go with on the next one.
         session.lostSeconds += CHUNK_MS / 1000;
         return;
       }
-      if (open(session) && !session.buffer.length) {
+      if (open(session) && !session.buffer.length && !congested(session)) {
         session.socket.send(blob);
         session.recorderSent = true;
         return;
       }
       keep(session, blob);
-      // Kept slices go out four per new one too: a background tab's timers
-      // may run only once a second.
-      if (open(session)) pump(session, 4);
+      // A background tab's timers may run only once a second: when the
+      // drain's timer has fallen behind, the new slice takes kept ones along.
+      if (open(session) && performance.now() - (session.lastPump || 0) > 4 * DRAIN_MS) {
+        pump(session, 4);
+      }
     }
 
     // What is kept and can no longer be sent is lost.
@@ -726,7 +775,7 @@
       if (session.ending) {
         // Nothing new is recorded after End; the rest of this stream has no
         // header to go with it.
-        session.recorder = null;
+        retire(session);
       } else {
         restartRecorder(session);
       }
@@ -735,14 +784,25 @@
       if (open(session)) drop(session, session.socket);
     }
 
-    // A socket whose browser-side queue keeps growing has stalled: what is
+    // The browser holds more than a few slices for the socket: send no more
+    // until it has taken them (catching up never outruns the link).
+    function congested(session) {
+      return !!session.socket && session.socket.bufferedAmount > LOW_WATER_BYTES;
+    }
+
+    // A socket whose browser-side queue stays full has stalled: what is
     // queued there is lost; reconnect.
     function stalled(session) {
       var socket = session.socket;
-      if (!socket || socket.bufferedAmount <= STALL_BYTES) return false;
-      var queued = socket.bufferedAmount / BYTES_PER_SECOND;
-      session.lostSeconds += queued;
-      warn(word("stalled", { seconds: queued.toFixed(0) }));
+      if (!socket || socket.bufferedAmount <= STALL_BYTES) {
+        session.fullSince = 0;
+        return false;
+      }
+      var now = performance.now();
+      if (!session.fullSince) session.fullSince = now;
+      if (now - session.fullSince < STALL_MS) return false;
+      session.fullSince = 0;
+      warn(word("stalled", { seconds: (socket.bufferedAmount / BYTES_PER_SECOND).toFixed(0) }));
       drop(session, socket);
       return true;
     }
@@ -750,12 +810,17 @@
     // Send up to `count` kept slices, in order; once all went (and the
     // recorder has stopped, when ending), `end`.
     function pump(session, count) {
-      while (count-- > 0 && session.buffer.length && open(session)) {
+      session.lastPump = performance.now();
+      while (count-- > 0 && session.buffer.length && open(session) && !congested(session)) {
         session.socket.send(session.buffer.shift());
         session.bufferedMs -= CHUNK_MS;
         session.recorderSent = true;
       }
-      if (session.buffer.length || !open(session)) return;
+      if (session.buffer.length) {
+        if (open(session) && session.recorderSent) stalled(session);
+        return;
+      }
+      if (!open(session)) return;
       clearInterval(session.timers.drain);
       session.timers.drain = null;
       if (session.keptToSend) {
@@ -763,10 +828,11 @@
         session.keptToSend = 0;
         session.lostNote = "";
       }
-      if (session.ending && (!session.recorder || session.recorder.state === "inactive")) sendEnd(session);
+      if (session.ending && streamDone(session)) sendEnd(session);
     }
 
-    // What was kept goes out four times faster than it was recorded.
+    // What was kept goes out four times faster than it was recorded (one
+    // slice every DRAIN_MS), as fast as the link takes it.
     function drain(session) {
       if (session.timers.drain) return;
       session.timers.drain = setInterval(function () {
@@ -833,7 +899,19 @@
       else drain(session);
       if (!session.socket) reconnectNow(session);
       session.timers.ending = setTimeout(function () {
-        if (alive(session)) ended(session, false);
+        if (!alive(session)) return;
+        if (open(session) && !session.endSent) {
+          // Still connected, still catching up: what is left goes now, then
+          // `end` (and its own 10 s for the answer).
+          retire(session);
+          while (session.buffer.length) {
+            session.socket.send(session.buffer.shift());
+            session.bufferedMs -= CHUNK_MS;
+          }
+          sendEnd(session);
+          return;
+        }
+        ended(session, false);
       }, ENDING_MAX_MS);
     }
 

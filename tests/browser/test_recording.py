@@ -190,7 +190,9 @@ def test_a_dropped_socket_reconnects_and_loses_nothing_buffered(mic_context, env
     assert stream["sockets"][1]["ended"] is True
     kept = closed(record)
     assert (kept.state, kept.reconnects, kept.tokens_issued) == ("ended", 1, 2)
-    assert kept.seconds_lost == 0
+    # At most the one slice in flight when the socket dropped (a new socket
+    # needs a whole stream of its own), and it is counted.
+    assert kept.seconds_lost <= 0.5
     # What Corti got over both sockets is what was recorded, less at most the
     # one slice in flight when the first socket dropped.
     assert abs(stream["audio_ms"] / 1000 - kept.seconds_recorded) < 1.0
@@ -309,7 +311,7 @@ def test_a_long_outage_keeps_the_newest_sound_and_says_what_was_lost(mic_context
     kept = closed(record)
     assert kept.state == "ended"
     # One full buffer dropped (about 5 s), the newest sound kept.
-    assert 5.0 <= kept.seconds_lost <= 6.0
+    assert 5.0 <= kept.seconds_lost <= 6.5
     assert kept.reconnects == 1
     stream = streams_of(env, record)
     assert [s["valid_webm"] for s in stream["sockets"]] == [True, True]
@@ -376,7 +378,8 @@ def test_end_during_an_outage_delivers_what_was_kept_then_ends(mic_context, env)
         re.compile(r"^Recording ended: .* Corti confirmed the end"), timeout=20_000
     )
     kept = closed(record)
-    assert (kept.state, kept.failure, kept.seconds_lost) == ("ended", "", 0)
+    assert (kept.state, kept.failure) == ("ended", "")
+    assert kept.seconds_lost <= 0.5  # the slice in flight at the drop
     stream = streams_of(env, record)
     assert stream["connections"] == 2
     second = stream["sockets"][1]
