@@ -641,6 +641,15 @@ def _recording_context(*, may_record: bool, may_stream: bool) -> dict[str, Any]:
         "consent_text": settings.INTAKE_RECORDING_CONSENT_TEXT,
         "keep_transcript": settings.INTAKE_RECORDING_KEEP_TRANSCRIPT,
         "buffer_seconds": settings.INTAKE_RECORDING_BUFFER_SECONDS,
+        # The page waits for a token at least as long as the dashboard may
+        # wait for Corti's sign-in service (its retries included), so it never
+        # gives up on a start the dashboard then completes.
+        "request_seconds": math.ceil(
+            settings.CORTI_CONNECT_TIMEOUT
+            + settings.CORTI_TIMEOUT
+            + settings.CORTI_RETRY_BUDGET
+            + 5
+        ),
     }
 
 

@@ -26,7 +26,6 @@
   var BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
   var HEARTBEAT_MS = 30000;
   var RENEW_RETRY_MS = 15000;
-  var REQUEST_TIMEOUT_MS = 15000;
   // A new socket counts as healthy (its reconnection attempts start over)
   // after this long.
   var HEALTHY_MS = 5000;
@@ -46,6 +45,8 @@
     root.dataset.ready = "true";
 
     var BUFFER_SECONDS = parseInt(root.dataset.bufferSeconds, 10) || 60;
+    // As long as the dashboard may wait for Corti's sign-in service.
+    var REQUEST_TIMEOUT_MS = (parseInt(root.dataset.requestSeconds, 10) || 40) * 1000;
     var KEEP_TRANSCRIPT = root.dataset.keepTranscript === "1";
 
     function el(id) {

@@ -438,3 +438,46 @@ def test_the_clinic_may_keep_what_was_shown(mic_context, env):
         segment["participant"].startswith("Speaker")
         for segment in kept.transcript["segments"]
     )
+
+
+def test_the_recorder_works_when_corti_answers_while_the_page_is_open(mic_context, env):
+    # Created in Corti, but the page first sees it still waiting for the
+    # answer; the answer is then recorded, and the page's poll swaps it in.
+    record = created(env)
+    answered = {
+        "outcome": record.outcome,
+        "interaction_id": record.interaction_id,
+        "websocket_url": record.websocket_url,
+    }
+    Interaction.objects.filter(pk=record.pk).update(
+        outcome="pending", interaction_id=None, websocket_url=""
+    )
+    page = mic_context.new_page()
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/interactions/{record.pk}/")
+    expect(
+        page.get_by_role("heading", name=re.compile("Waiting for Corti"))
+    ).to_be_visible()
+    expect(page.locator("#recorder")).to_have_count(0)
+
+    from django.utils import timezone
+
+    Interaction.objects.filter(pk=record.pk).update(
+        **answered, updated_at=timezone.now()
+    )
+    expect(page.get_by_role("heading", name="Record the consultation")).to_be_visible(
+        timeout=10_000
+    )
+    press_start(page)
+
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    page.wait_for_timeout(1500)  # some sound to send
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+    assert closed(record).state == "ended"
+    socket = streams_of(env, record)["sockets"][0]
+    assert socket["valid_webm"], socket
