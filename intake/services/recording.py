@@ -58,12 +58,11 @@ OPEN_STATES = (State.STARTING, State.RECORDING)
 #: The languages a recording may be in (code: name), as the page offers them.
 LANGUAGES = STREAM_LANGUAGES
 
-#: Why a token was issued, as the access trail keeps it.
-PURPOSES = ("record", "renew", "reconnect", "copy")
+#: Why a recording under way asks for another token (the trail keeps it;
+#: the others are "record" and "copy").
+RENEWALS = ("renew", "reconnect")
 #: What a page may report, and the state each one leads to.
 REPORTS = ("accepted", "progress", "ended", "failed", "interrupted")
-#: The reasons a page gives for a recording that stopped, kept on the record.
-FAILURES = RECORDING_FAILURES
 #: How often a recording page says it is still there (progress reports).
 HEARTBEAT_SECONDS = 30
 #: The most segments (and facts) of a transcript a page may have kept.
@@ -159,9 +158,11 @@ def recording_start(
 ) -> StreamGrant:
     """Start a recording: the consent kept, a stream token minted.
 
-    Raises RecordingRefused (nothing kept) when the user may not record it,
-    it cannot be recorded, the consent was not confirmed, the choice is not
-    one Corti knows, or Corti's sign-in service refuses the token.
+    Raises RecordingRefused, keeping nothing, when the user may not record
+    it, it cannot be recorded, the consent was not confirmed, the choice is
+    not one Corti knows, or another recording of it is under way; when
+    Corti's sign-in service gives no token, the attempt is kept, closed as
+    failed.
     """
     _check(user=user, record=record)
     if not consent:
@@ -220,7 +221,7 @@ def recording_token(
         raise RecordingRefused(
             "This recording has stopped; start a new one.", code="closed"
         )
-    if purpose not in ("renew", "reconnect"):
+    if purpose not in RENEWALS:
         purpose = "renew"
     url, expires_in = _mint(record)
     Recording.objects.filter(pk=recording.pk).update(
@@ -288,10 +289,10 @@ def recording_report(
         }[event]
         fields["finished_at"] = now
         if event != "ended":
-            fields["failure"] = failure if failure in FAILURES else "error"
+            fields["failure"] = failure if failure in RECORDING_FAILURES else "error"
         else:
             # Ended, perhaps with a caveat (Corti never confirmed the end).
-            fields["failure"] = failure if failure in FAILURES else ""
+            fields["failure"] = failure if failure in RECORDING_FAILURES else ""
         if settings.INTAKE_RECORDING_KEEP_TRANSCRIPT and transcript is not None:
             fields["transcript"] = _transcript(transcript)
     # One conditional UPDATE: a report never reopens a closed recording. The
