@@ -581,14 +581,9 @@ def _detail_page(
     may_change = lifecycle.interaction_may_change(user=request.user, record=record)
     changeable = lifecycle.changeable(record)
     recordings = list(interaction_recordings(record=record))
-    # A recording under way keeps its recorder on the page whatever else
-    # changed meanwhile (the live part's swaps keep it: hx-preserve).
-    may_record = may_change and (
-        recording.recordable(record)
-        or any(r.is_open and r.started_by_id == request.user.pk for r in recordings)
+    may_record, may_stream = recording.recorder_on_page(
+        user=request.user, record=record, recordings=recordings
     )
-    # Also where the recorder may appear by a swap (Corti's answer pending).
-    may_stream = may_record or (may_change and record.is_settling)
     response = render(
         request,
         template,
@@ -641,15 +636,7 @@ def _recording_context(*, may_record: bool, may_stream: bool) -> dict[str, Any]:
         "consent_text": settings.INTAKE_RECORDING_CONSENT_TEXT,
         "keep_transcript": settings.INTAKE_RECORDING_KEEP_TRANSCRIPT,
         "buffer_seconds": settings.INTAKE_RECORDING_BUFFER_SECONDS,
-        # The page waits for a token at least as long as the dashboard may
-        # wait for Corti's sign-in service (its retries included), so it never
-        # gives up on a start the dashboard then completes.
-        "request_seconds": math.ceil(
-            settings.CORTI_CONNECT_TIMEOUT
-            + settings.CORTI_TIMEOUT
-            + settings.CORTI_RETRY_BUDGET
-            + 5
-        ),
+        "request_seconds": recording.token_wait_seconds(),
     }
 
 

@@ -146,6 +146,36 @@ def recordable(record: Interaction) -> bool:
     )
 
 
+def recorder_on_page(
+    *, user: User, record: Interaction, recordings: list[Recording]
+) -> tuple[bool, bool]:
+    """Whether the interaction's page shows the recorder to `user`, and
+    whether it may open Corti's stream socket at all.
+
+    A recording of theirs under way keeps its recorder whatever else changed
+    meanwhile (the page's swaps keep it). A page whose create is not answered
+    yet may get the recorder by a swap, so it may open the socket already.
+    """
+    may_change = recording_allowed(user=user, record=record)
+    shown = may_change and (
+        recordable(record)
+        or any(r.is_open and r.started_by_id == user.pk for r in recordings)
+    )
+    return shown, shown or (may_change and record.is_settling)
+
+
+def token_wait_seconds() -> int:
+    """How long a page waits for a token: at least as long as the dashboard
+    may wait for Corti's sign-in service (its retries included), so it never
+    gives up on a start the dashboard then completes."""
+    waits: float = (
+        settings.CORTI_CONNECT_TIMEOUT
+        + settings.CORTI_TIMEOUT
+        + settings.CORTI_RETRY_BUDGET
+    )
+    return math.ceil(waits + 5)
+
+
 @sensitive_variables()
 def recording_start(
     *,
