@@ -19,6 +19,7 @@ from .models import (
     Interaction,
     InteractionChange,
     InteractionEvent,
+    Recording,
 )
 from .services.audit import audit_record, search_kind
 
@@ -159,6 +160,38 @@ class InteractionChangeInline(ReadOnly, admin.TabularInline):
     verbose_name_plural = "Changes"
 
 
+class RecordingInline(ReadOnly, admin.TabularInline):
+    """Every recording of the consultation: who started it, the patient's
+    consent they confirmed (when, in which words), how long, how it ended.
+    A kept transcript is on the interaction's page, not here."""
+
+    model = Recording
+    extra = 0
+    can_delete = False
+    fields = (
+        "started_at",
+        "started_by",
+        "consent_at",
+        "consent_wording",
+        "language",
+        "mode",
+        "state",
+        "why_it_stopped",
+        "accepted_at",
+        "finished_at",
+        "seconds_recorded",
+        "seconds_lost",
+        "reconnects",
+        "tokens_issued",
+    )
+    readonly_fields = fields
+    ordering = ("started_at", "id")
+
+    @admin.display(description="why it stopped")
+    def why_it_stopped(self, obj: Recording) -> str:
+        return obj.failure_text if obj.failure else ""
+
+
 class AuditedViews(admin.ModelAdmin):
     """A record page shown, or a search of the list run, goes in the access
     trail (intake.services.audit), as in the dashboard's own pages."""
@@ -199,7 +232,12 @@ class InteractionAdmin(
 ):
     """The whole history, read-only: the log is evidence, not a worksheet."""
 
-    inlines = (CortiCallInline, InteractionChangeInline, InteractionEventInline)
+    inlines = (
+        CortiCallInline,
+        InteractionChangeInline,
+        RecordingInline,
+        InteractionEventInline,
+    )
 
     list_display = (
         "created_at",

@@ -301,3 +301,56 @@ def test_the_record_page_uses_plain_words(admin_client_, clinician):
         assert label in html
     for jargon in ("Submission key:", "May exist in corti", ">Id:<"):
         assert jargon not in html
+
+
+def test_the_record_page_lists_its_recordings_read_only(
+    admin_client_, clinician, clinic_zone
+):
+    import datetime as dt
+
+    from intake.models import Recording
+
+    record = factories.make_interaction(clinician)
+    at = dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.UTC)
+    Recording.objects.create(
+        interaction=record,
+        started_by=clinician,
+        started_at=at,
+        consent_at=at,
+        consent_wording="The patient agreed to be recorded.",
+        language="da",
+        mode="facts",
+        state=Recording.State.INTERRUPTED,
+        failure="reconnect_failed",
+        last_seen_at=at,
+        seconds_recorded=42.0,
+        seconds_lost=3.0,
+        reconnects=2,
+        tokens_issued=3,
+    )
+    html = page(admin_client_.get(change_url(record)))
+    # Who confirmed the patient's consent, when (clinic time), in which words.
+    assert "The patient agreed to be recorded." in html
+    assert clinician.get_username() in html
+    assert "2026-07-01 10:00:00 CEST" in html
+    assert "The connection dropped and could not be made again" in html
+    assert "Interrupted" in html
+    assert 'name="recordings-0-state"' not in html  # read-only
+
+
+def test_the_record_page_shows_an_administrator_its_changes(admin_client_, clinician):
+    import datetime as dt
+
+    from intake.models import InteractionChange
+
+    record = factories.make_interaction(clinician, encounter_title="Before")
+    InteractionChange.objects.create(
+        interaction=record,
+        at=dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.UTC),
+        kind=InteractionChange.Kind.CORRECTED,
+        by=clinician,
+        before={"encounter_title": "Before"},
+        after={"encounter_title": "After the correction"},
+    )
+    html = page(admin_client_.get(change_url(record)))
+    assert "After the correction" in html

@@ -36,6 +36,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "intake.view_corticall",
         # The other events of a submission (refused reuses of its form, flags).
         "intake.view_interactionevent",
+        # Each change of a created interaction: who, when, before and after.
+        "intake.view_interactionchange",
+        # Each recording: who started it, the consent they confirmed, how it ended.
+        "intake.view_recording",
         # The access trail: who viewed, searched, exported, signed in.
         "intake.view_accessentry",
         # The overview: submissions per day, by type, outcome and user.

@@ -234,9 +234,15 @@ def settled_at_once(env: Env) -> None:
 
 
 def open_more_details(page) -> None:
-    """Open the "More details" group (end time, assigned user)."""
+    """Open the "More details" group (end time, assigned user).
+
+    The field typed into last is checked when it loses focus, and the answer
+    may add a message above the group: let that happen first, so the click
+    does not land where the group was before the page moved."""
     from playwright.sync_api import expect
 
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    wait_for_htmx(page)
     page.get_by_text("More details").click()
     expect(page.get_by_label("Ended at")).to_be_visible()
 
