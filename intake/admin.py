@@ -113,12 +113,18 @@ class ReadOnly:
         return False
 
 
-class CortiCallInline(ReadOnly, admin.TabularInline):
+class ReadOnlyTable(ReadOnly, admin.TabularInline):
+    """Related rows as a read-only table in a keyboard-scrollable region."""
+
+    template = "admin/edit_inline/tabular_region.html"
+    extra = 0
+    can_delete = False
+
+
+class CortiCallInline(ReadOnlyTable):
     """Every call made to Corti for the submission: who, when, what came back."""
 
     model = CortiCall
-    extra = 0
-    can_delete = False
     fields = (
         "started_at",
         "finished_at",
@@ -136,38 +142,32 @@ class CortiCallInline(ReadOnly, admin.TabularInline):
     ordering = ("started_at", "id")
 
 
-class InteractionEventInline(ReadOnly, admin.TabularInline):
+class InteractionEventInline(ReadOnlyTable):
     """What else happened to the submission: refused reuses of its form, flags."""
 
     model = InteractionEvent
-    extra = 0
-    can_delete = False
     fields = ("at", "kind", "user", "detail")
     readonly_fields = fields
     ordering = ("at", "id")
     verbose_name_plural = "Other events"
 
 
-class InteractionChangeInline(ReadOnly, admin.TabularInline):
+class InteractionChangeInline(ReadOnlyTable):
     """Every change of the created interaction: who, when, before and after."""
 
     model = InteractionChange
-    extra = 0
-    can_delete = False
     fields = ("at", "kind", "by", "before", "after", "request_id")
     readonly_fields = fields
     ordering = ("at", "id")
     verbose_name_plural = "Changes"
 
 
-class RecordingInline(ReadOnly, admin.TabularInline):
+class RecordingInline(ReadOnlyTable):
     """Every recording of the consultation: who started it, the patient's
     consent they confirmed (when, in which words), how long, how it ended.
     A kept transcript is on the interaction's page, not here."""
 
     model = Recording
-    extra = 0
-    can_delete = False
     fields = (
         "started_at",
         "started_by",
@@ -186,6 +186,13 @@ class RecordingInline(ReadOnly, admin.TabularInline):
     )
     readonly_fields = fields
     ordering = ("started_at", "id")
+
+    def has_view_permission(self, request, obj=None):
+        # No recording, no table: an empty table of fourteen columns is only
+        # a region to scroll sideways on a phone, with nothing in it to focus.
+        return super().has_view_permission(request, obj) and (
+            obj is None or obj.recordings.exists()
+        )
 
     @admin.display(description="why it stopped")
     def why_it_stopped(self, obj: Recording) -> str:

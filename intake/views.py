@@ -549,6 +549,12 @@ def interaction_detail(
     swap = bool(request.htmx) and not (
         request.htmx.boosted or request.htmx.history_restore_request
     )
+    if swap and request.GET.get("part") == "recordings":
+        # The recordings table, asked again by the recorder when a recording
+        # started or ended on the page (it shows the consent, perhaps a kept
+        # transcript: a view).
+        audit_record(request, Action.VIEWED, record=record)
+        return _recordings_part(request, record)
     if not swap:
         # Opening the page (not its polls) asks for a read of an old copy.
         lifecycle.interaction_refresh_soon(record=record)
@@ -625,6 +631,22 @@ def _detail_page(
             "connect-src": [settings.CORTI_STREAM_ORIGIN]
         }
     return response
+
+
+def _recordings_part(request: SignedInHttpRequest, record: Interaction) -> HttpResponse:
+    recordings = list(interaction_recordings(record=record))
+    may_record, may_stream = recording.recorder_on_page(
+        user=request.user, record=record, recordings=recordings
+    )
+    return render(
+        request,
+        "intake/interaction_detail.html#recordings",
+        {
+            **_recording_context(may_record=may_record, may_stream=may_stream),
+            "recordings": recordings,
+            "interaction": record,
+        },
+    )
 
 
 def _recording_context(*, may_record: bool, may_stream: bool) -> dict[str, Any]:

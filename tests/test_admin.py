@@ -354,3 +354,12 @@ def test_the_record_page_shows_an_administrator_its_changes(admin_client_, clini
     )
     html = page(admin_client_.get(change_url(record)))
     assert "After the correction" in html
+
+
+def test_a_record_without_recordings_has_no_empty_recordings_table(
+    admin_client_, clinician
+):
+    record = factories.make_interaction(clinician)
+    html = page(admin_client_.get(change_url(record)))
+    assert 'id="recordings-group"' not in html
+    assert 'id="changes-group"' in html

@@ -213,10 +213,21 @@
       // keepalive (the report outlives a closing page) holds 64 KB at most:
       // not a long transcript.
       var keepalive = !fields.transcript;
-      return post(session.reportUrl, fields, keepalive).catch(function () {
+      return post(session.reportUrl, fields, keepalive).catch(function (problem) {
         // The last word matters most: try it once more.
-        if (final) return post(session.reportUrl, fields, keepalive).catch(function () {});
-      });
+        if (final) return post(session.reportUrl, fields, keepalive);
+        throw problem;
+      }).then(function (answer) {
+        if (event !== "progress") recordingsChanged();
+        return answer;
+      }, function () {});
+    }
+
+    // The page's table of recordings (#recordings) asks for itself again:
+    // only after the dashboard answered (signed out, its request would take
+    // the page to the sign-in form).
+    function recordingsChanged() {
+      document.body.dispatchEvent(new CustomEvent("recordings-changed"));
     }
 
     // --- start ----------------------------------------------------------------
@@ -344,6 +355,8 @@
         if (stream) stopTracks(stream);
         showButtons("idle");
         say("");
+        // A refused token still leaves the recording on the record, failed.
+        if (problem && problem.status && !problem.signedOut) recordingsChanged();
         var code = problem && problem.body && problem.body.code;
         if (!showFieldError(code, text)) {
           warn(text);
@@ -363,7 +376,8 @@
               } catch (error) {
                 s = null;
                 if (grant && grant.report_url) {
-                  post(grant.report_url, { event: "failed", failure: "error" }).catch(function () {});
+                  post(grant.report_url, { event: "failed", failure: "error" })
+                    .then(recordingsChanged, function () {});
                 }
                 giveUp(word("failed-request"));
               }

@@ -344,6 +344,34 @@ def admin_change(page: Page, env: Env) -> None:
     expect(page.get_by_role("heading", name="View interaction")).to_be_visible()
 
 
+def admin_change_with_its_life(page: Page, env: Env) -> None:
+    """A created interaction changed elsewhere and recorded once: the admin's
+    page with its changes and its recordings."""
+    from django.utils import timezone
+
+    from intake.models import Recording
+
+    record = changed_elsewhere(env)
+    now = timezone.now()
+    Recording.objects.create(
+        interaction=record,
+        started_by=env.nurse,
+        consent_at=now,
+        consent_wording="The patient agreed to this consultation being recorded.",
+        language="en",
+        mode="facts",
+        state=Recording.State.ENDED,
+        accepted_at=now,
+        finished_at=now,
+        last_seen_at=now,
+        seconds_recorded=65.0,
+        tokens_issued=1,
+    )
+    as_admin(page, env, f"/admin/intake/interaction/{record.pk}/change/")
+    expect(page.get_by_role("heading", name="Recordings")).to_be_visible()
+    expect(page.get_by_role("heading", name="Changes")).to_be_visible()
+
+
 def admin_history(page: Page, env: Env) -> None:
     failed = seed_history(env)
     as_admin(page, env, f"/admin/intake/interaction/{failed.pk}/history/")
@@ -452,6 +480,7 @@ STATES: dict[str, Callable[[Page, Env], None]] = {
     "delete-confirmation": delete_confirmation,
     "admin-changelist": admin_changelist,
     "admin-change": admin_change,
+    "admin-change-recorded": admin_change_with_its_life,
     "admin-history": admin_history,
 }
 

@@ -114,6 +114,9 @@ def test_record_with_the_keyboard_only(mic_context, env):
     expect(page.locator("#recorder-state")).to_have_text(
         re.compile(r"^Recording\."), timeout=15_000
     )
+    # The page's list of recordings has it, under way, without a reload.
+    recordings = page.locator("#recordings table")
+    expect(recordings).to_contain_text("Recording")
     # Focus moved to Pause, which the keyboard presses next.
     assert focused_text(page) == "Pause"
     expect(page.locator("#recorder-device-name")).not_to_be_empty()
@@ -147,6 +150,11 @@ def test_record_with_the_keyboard_only(mic_context, env):
     expect(page.locator("#recorder-state")).to_have_text(
         re.compile(r"^Recording ended: 0:0[5-7] recorded"), timeout=15_000
     )
+    assert focused_text(page) == "Start recording"
+    # The list says so too, without a reload, and the swap left focus alone.
+    expect(recordings.locator("tbody tr")).to_have_count(1)
+    expect(recordings).to_contain_text("Ended")
+    expect(recordings).to_contain_text(re.compile(r"\b[5-8] s\b"))
     assert focused_text(page) == "Start recording"
     assert_accessible(page)
 
@@ -231,6 +239,9 @@ def test_refused_settings_are_shown_in_words(mic_context, env):
     kept = closed(record)
     assert (kept.state, kept.failure) == ("failed", "config_denied")
     assert streams_of(env, record)["audio_bytes"] == 0
+    expect(page.locator("#recordings table")).to_contain_text(
+        "Corti refused the recording settings"
+    )
     assert_accessible(page)
 
 

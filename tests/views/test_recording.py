@@ -504,6 +504,50 @@ def test_the_page_lists_each_recording_with_its_consent(
     assert "da, transcript and facts" in text
 
 
+def test_the_recordings_table_alone_is_asked_again_when_a_recording_moves_on(
+    corti, clinician_client, clinician, created
+):
+    url = created.get_absolute_url()
+    before = parse(page(clinician_client.get(url)))
+    # No recording yet: the table's place, asking again when one moves on.
+    part = before.one("div", id="recordings")
+    assert part.attrs["hx-get"] == f"{url}?part=recordings"
+    assert part.attrs["hx-trigger"] == "recordings-changed from:body"
+    assert "Recordings" not in part.text
+    grant, _ = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    viewed = AccessEntry.objects.filter(
+        interaction=created, action=AccessEntry.Action.VIEWED
+    ).count()
+
+    answer = clinician_client.get(url, {"part": "recordings"}, HTTP_HX_REQUEST="true")
+
+    assert answer.status_code == 200
+    swapped = parse(page(answer))
+    # Only the table: nothing else of the page is swapped under the recorder.
+    assert swapped.one("div", id="recordings").attrs["hx-get"] == part.attrs["hx-get"]
+    assert not swapped.find_all(id="recorder") and not swapped.find_all(id="live")
+    text = " ".join(swapped.text.split())
+    assert f"Confirmed by {clinician.username}" in text and "Recording" in text
+    # It shows the consent (and a kept transcript): a view, in the trail.
+    assert (
+        AccessEntry.objects.filter(
+            interaction=created, action=AccessEntry.Action.VIEWED
+        ).count()
+        == viewed + 1
+    )
+
+
+def test_someone_who_may_not_record_gets_the_table_without_asking_again(
+    corti, created, other_clinician
+):
+    browser = Client()
+    browser.force_login(other_clinician)
+    html = parse(page(browser.get(created.get_absolute_url())))
+    part = html.one("div", id="recordings")
+    assert "hx-get" not in part.attrs
+
+
 def test_recording_service_refuses_a_report_from_someone_else(
     corti, clinician_client, created, administrator
 ):
