@@ -220,7 +220,12 @@
       }).then(function (answer) {
         if (event !== "progress") recordingsChanged();
         return answer;
-      }, function () {});
+      }, function (problem) {
+        // Signed out meanwhile (another tab, someone else on this computer),
+        // or no longer allowed: the dashboard would not keep this recording
+        // on the record, so it stops now rather than at the next token.
+        if (!final && alive(session) && refusedForGood(problem)) stoppedByDashboard(session, problem);
+      });
     }
 
     // The page's table of recordings (#recordings) asks for itself again:

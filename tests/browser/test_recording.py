@@ -413,6 +413,40 @@ def test_signed_out_meanwhile_says_so_and_records_nothing(mic_context, env):
     assert not Recording.objects.exists()
 
 
+def test_signed_out_while_recording_stops_at_the_next_word_to_the_dashboard(
+    mic_context, env
+):
+    record = created(env)
+    page = mic_context.new_page()
+    # The page's own clock, so the next heartbeat need not be waited for.
+    page.clock.install()
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/interactions/{record.pk}/")
+    press_start(page)
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    expect(page.locator("#recordings table")).to_contain_text("Recording")
+    # Someone signed out on this computer (another tab): the next word the
+    # page says to the dashboard is refused, and the recording stops there,
+    # not minutes later at the next token.
+    mic_context.clear_cookies(name=env.settings.SESSION_COOKIE_NAME)
+    page.clock.fast_forward(31_000)
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^The recording was stopped after .+ You are signed out")
+    )
+    expect(page.get_by_role("button", name="Start recording")).to_be_visible()
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+    # The page closed Corti's socket: nothing more of this room goes out.
+    deadline = time.monotonic() + 5
+    while streams_of(env, record)["sockets"][-1]["closed_by"] is None:
+        assert time.monotonic() < deadline, "the stream socket stayed open"
+        time.sleep(0.1)
+    assert streams_of(env, record)["sockets"][-1]["closed_by"] == "client"
+    assert "/accounts/login/" not in page.url
+
+
 def test_no_microphone_at_all_says_so(mic_context, env):
     record = created(env)
     mic_context.add_init_script(
