@@ -386,6 +386,8 @@ def recording_ended(page: Page, env: Env) -> None:
     expect(page.locator("#recorder-state")).to_have_text(
         re.compile(r"^Recording ended"), timeout=15_000
     )
+    # The page's list of recordings has it too.
+    expect(page.locator("#recordings table")).to_contain_text("Ended")
 
 
 def recording_refused(page: Page, env: Env) -> None:
