@@ -501,7 +501,7 @@ def test_the_page_lists_each_recording_with_its_consent(
     text = " ".join(table.text.split())
     assert f"Confirmed by {clinician.username}" in text
     assert "42 s" in text and "3 s lost" in text and "Ended" in text
-    assert "da, transcript and facts" in text
+    assert "Danish (da), transcript and facts" in text
 
 
 def test_the_recordings_table_alone_is_asked_again_when_a_recording_moves_on(
