@@ -911,5 +911,6 @@ RECORDING_FAILURES: dict[str, StrPromise] = {
     "ended_without_answer": _("Corti did not confirm the end"),
     "page_closed": _("The page was closed or went quiet"),
     "token_failed": _("No recording token could be had"),
+    "started_again": _("Started again before Corti accepted it"),
     "error": _("An error on the page"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -805,7 +806,27 @@ def _edit_page(
     )
 
 
-@permission_required("intake.follow_interaction", raise_exception=True)
+def _may_record_or_json_403(view):
+    """The recorder's own requests: without the permission, a JSON refusal
+    the page can say in words (an HTML 403 is what a refused CSRF check, a
+    session signed out meanwhile, answers)."""
+
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        if not request.user.has_perm("intake.follow_interaction"):
+            return _refused(
+                recording.RecordingRefused(
+                    "Your account may no longer record consultations.",
+                    code="forbidden",
+                    status=403,
+                )
+            )
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+@_may_record_or_json_403
 @never_cache
 @require_POST
 @sensitive_variables()
@@ -829,7 +850,7 @@ def recording_start(request: SignedInHttpRequest, record_id: uuid.UUID) -> JsonR
     return JsonResponse(grant.as_json(), status=201)
 
 
-@permission_required("intake.follow_interaction", raise_exception=True)
+@_may_record_or_json_403
 @never_cache
 @require_POST
 @sensitive_variables()
@@ -852,7 +873,7 @@ def recording_token(
     return JsonResponse(grant.as_json())
 
 
-@permission_required("intake.follow_interaction", raise_exception=True)
+@_may_record_or_json_403
 @never_cache
 @require_POST
 def recording_report(

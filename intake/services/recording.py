@@ -331,10 +331,20 @@ def recording_report(
     guessed = Q(state__in=(State.INTERRUPTED, State.FAILED), failure="page_closed")
     still_open = ~Q(state__in=Recording.CLOSED)
     final = event in ("ended", "failed", "interrupted")
-    Recording.objects.filter(
+    changed = Recording.objects.filter(
         Q(pk=recording.pk) & (still_open | guessed if final else still_open)
     ).update(**fields)
     recording.refresh_from_db()
+    if not changed and not final:
+        # Still recording on a page the record says stopped (the worker
+        # closed it after a silence, or another tab took over): the page
+        # stops, so no recording goes on that the record does not show.
+        why = recording.failure_text or recording.get_state_display()
+        raise RecordingRefused(
+            f"The dashboard had already closed this recording ({why[:1].lower()}"
+            f"{why[1:]}), so it stopped here. Start a new one to go on.",
+            code="closed",
+        )
     return recording
 
 
@@ -387,9 +397,17 @@ def _one_at_a_time(
     interaction is under way: a second tab or computer would stream a second
     copy of the consultation into it. A database constraint decides between
     two presses at once. A recording whose page went quiet is closed first
-    (a recording page reports every HEARTBEAT_SECONDS)."""
+    (a recording page reports every HEARTBEAT_SECONDS), and so is the user's
+    own start that Corti never accepted."""
     recordings_close_silent()
     now = timezone.now()
+    # The user's own start that never got going (the page reloaded or gave
+    # up waiting while the dashboard still finished it) does not stand in the
+    # way of their next press; should its page still be alive, its next word
+    # is refused and it stops.
+    Recording.objects.filter(
+        interaction=record, started_by=user, state=State.STARTING
+    ).update(state=State.FAILED, failure="started_again", finished_at=now)
     try:
         with transaction.atomic():
             return Recording.objects.create(

@@ -4,7 +4,8 @@
 // hold the words (data-announce, data-second-one, data-second-other,
 // data-minutes, with %(name)s placeholders for the numbers); #idle-countdown,
 // #idle-announce, #idle-stay-form; and #intake-form, whose typing is handed
-// to the server when the session has ended.
+// to the server when the session has ended. Tells other tabs a page opened
+// (BroadcastChannel "intake-session").
 (function () {
   "use strict";
 
@@ -164,4 +165,15 @@
   }
 
   document.addEventListener("DOMContentLoaded", setUpIdleWarning);
+
+  // Every page that opens tells the site's other tabs, which may have to
+  // check that their session is still theirs: a sign-out, or someone else
+  // signing in on this computer, ends a recording under way at once
+  // (recorder.js listens).
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.BroadcastChannel) return;
+    var channel = new BroadcastChannel("intake-session");
+    channel.postMessage("page-opened");
+    channel.close();
+  });
 })();

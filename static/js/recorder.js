@@ -1104,8 +1104,20 @@
       if (alive(s) && !document.contains(root)) finish(s, "stopped", "error", { reason: "" });
     });
 
+    // A page opened in another tab (perhaps the sign-in page after a sign-out,
+    // or someone else's first page): ask the dashboard now whether this
+    // recording is still this session's, instead of at the next heartbeat.
+    if (window.BroadcastChannel) {
+      var lastAsked = 0;
+      new BroadcastChannel("intake-session").addEventListener("message", function () {
+        if (!alive(s) || !s.everAccepted || Date.now() - lastAsked < 2000) return;
+        lastAsked = Date.now();
+        report(s, "progress");
+      });
+    }
+
     window.addEventListener("beforeunload", function (event) {
-      if (!alive(s)) return;
+      if (!starting && !alive(s)) return;
       event.preventDefault();
       event.returnValue = word("leave");
       return event.returnValue;

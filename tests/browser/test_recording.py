@@ -6,11 +6,13 @@ each state. What reached Corti is read from the simulator's own count."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from intake.models import AccessEntry, Interaction, Recording
@@ -445,6 +447,63 @@ def test_signed_out_while_recording_stops_at_the_next_word_to_the_dashboard(
         time.sleep(0.1)
     assert streams_of(env, record)["sockets"][-1]["closed_by"] == "client"
     assert "/accounts/login/" not in page.url
+
+
+def test_a_sign_out_in_another_tab_stops_the_recording_at_once(mic_context, env):
+    record = created(env)
+    page = started_recording(mic_context, env, record)
+    # Signed out in another tab of this browser: the sign-in page opens there.
+    other = mic_context.new_page()
+    mic_context.clear_cookies(name=env.settings.SESSION_COOKIE_NAME)
+    other.goto(f"{env.site}/accounts/login/")
+
+    # Well before the next heartbeat (30 s).
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^The recording was stopped after .+ You are signed out"),
+        timeout=5_000,
+    )
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+
+
+def test_the_list_of_recordings_shows_the_last_word_when_answers_cross(
+    mic_context, env
+):
+    record = created(env)
+    page = opened(mic_context, env, record)
+    held = []
+
+    def hold_the_first(route):
+        # The list asked again when Corti accepted: the dashboard answers
+        # ("Recording"), the answer reaches the page only after the end.
+        if not held:
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*[?&]part=recordings"), hold_the_first)
+    # The newer ask replaces the held one, which htmx reports as given up.
+    env.watch.expect_console_error(r"^htmx:(afterRequest|sendAbort), ")
+    press_start(page)
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    deadline = time.monotonic() + 5
+    while not held:
+        assert time.monotonic() < deadline, "the list was not asked again"
+        page.wait_for_timeout(100)
+    page.get_by_role("button", name="End recording").click()
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording ended"), timeout=15_000
+    )
+    expect(page.locator("#recordings table")).to_contain_text("Ended")
+
+    route, answer = held[0]
+    # The page may have given that ask up: then there is nothing to deliver.
+    with contextlib.suppress(PlaywrightError):
+        route.fulfill(response=answer)
+    page.wait_for_timeout(1_000)
+    expect(page.locator("#recordings table")).to_contain_text("Ended")
+    expect(page.locator("#recordings table")).not_to_contain_text("Recording ")
 
 
 def test_no_microphone_at_all_says_so(mic_context, env):

@@ -538,6 +538,21 @@ def test_the_recordings_table_alone_is_asked_again_when_a_recording_moves_on(
     )
 
 
+def test_the_recorder_and_its_list_are_not_read_out_with_the_live_part(
+    corti, clinician_client, created
+):
+    html = parse(page(clinician_client.get(created.get_absolute_url())))
+    # The page's live part is a polite region (Corti's answer is read out);
+    # the transcript, the clock and the list of recordings inside it are not.
+    [polite] = [e for e in html.find_all(aria_live="polite") if e.find(id="live")]
+    for inner in ("recorder", "recordings"):
+        part = polite.one(id=inner)
+        assert part.attrs["aria-live"] == "off", inner
+    # The recorder's own status line and alert still speak.
+    assert polite.one(id="recorder-state").attrs["role"] == "status"
+    assert polite.one(id="recorder-alert").attrs["role"] == "alert"
+
+
 def test_someone_who_may_not_record_gets_the_table_without_asking_again(
     corti, created, other_clinician
 ):
@@ -578,6 +593,37 @@ def test_one_recording_of_a_consultation_at_a_time(
     assert start(clinician_client, created).status_code == 201
     first.refresh_from_db()
     assert (first.state, first.failure) == ("interrupted", "page_closed")
+
+
+def test_a_start_that_never_got_going_does_not_lock_out_its_own_user(
+    corti, clinician_client, created, settings
+):
+    # Pressed Start, then reloaded before Corti accepted (a slow Corti): the
+    # dashboard finished the start meanwhile, and nothing reported on it.
+    grant, abandoned = started(clinician_client, created)
+
+    again = start(clinician_client, created)
+
+    assert again.status_code == 201
+    abandoned.refresh_from_db()
+    assert (abandoned.state, abandoned.failure) == ("failed", "started_again")
+    # Were that first page still alive, its next word stops it.
+    late = clinician_client.post(grant["report_url"], {"event": "accepted"})
+    assert late.status_code == 409 and late.json()["code"] == "closed"
+    renew = clinician_client.post(grant["token_url"], {"purpose": "renew"}, **FETCH)
+    assert renew.status_code == 409
+
+
+def test_someone_elses_start_still_holds_the_recording(
+    corti, created, clinician_client, administrator
+):
+    started(clinician_client, created)
+    other = Client()
+    other.force_login(administrator)
+
+    refused = start(other, created)
+
+    assert refused.status_code == 409 and refused.json()["code"] == "under_way"
 
 
 def test_an_ended_recording_does_not_block_the_next(corti, clinician_client, created):
@@ -745,6 +791,29 @@ def test_no_fresh_token_once_the_clinic_withdrew_the_permission(
     assert stream_tokens(corti) == 1
 
 
+def test_an_account_that_lost_the_right_to_record_is_told_so_in_words(
+    corti, clinician_client, clinician, created
+):
+    grant, _ = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    # An administrator took the account out of the Clinicians group.
+    clinician.groups.clear()
+
+    for url, data in (
+        (grant["token_url"], {"purpose": "renew"}),
+        (grant["report_url"], {"event": "progress"}),
+        (start_url(created), START),
+    ):
+        response = clinician_client.post(url, data, **FETCH)
+        # JSON the page says in words (an HTML 403 reads as signed out).
+        assert response.status_code == 403, url
+        assert response.json() == {
+            "error": "Your account may no longer record consultations.",
+            "code": "forbidden",
+        }
+    assert stream_tokens(corti) == 1
+
+
 def test_a_token_purpose_is_renew_or_reconnect_and_nothing_else(
     corti, clinician_client, created
 ):
@@ -809,7 +878,17 @@ def test_a_progress_report_does_not_replace_the_workers_guess(
     )
     recording_service.recordings_close_silent()
 
-    clinician_client.post(grant["report_url"], {"event": "progress"})
+    answer = clinician_client.post(grant["report_url"], {"event": "progress"})
 
     kept.refresh_from_db()
     assert (kept.state, kept.failure) == ("interrupted", "page_closed")
+    # The page still recording is told, and stops: nothing goes on that the
+    # record says had stopped (and a new recording may start meanwhile).
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "closed"
+    assert answer.json()["error"] == (
+        "The dashboard had already closed this recording (the page was closed or "
+        "went quiet), so it stopped here. Start a new one to go on."
+    )
+    late = clinician_client.post(grant["report_url"], {"event": "accepted"})
+    assert late.status_code == 409
