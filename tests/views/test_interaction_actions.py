@@ -336,6 +336,8 @@ def test_delete_keeps_the_record_marked_deleted(
 
     assert "Deleted in Corti, with its recordings" in html
     assert f"by {administrator.get_username()}" in html
+    assert "No longer usable: Corti no longer has this interaction" in html
+    assert 'data-copy-target="websocket-url"' not in html
     assert corti.state()["deleted"] == [str(created.interaction_id)]
     created.refresh_from_db()
     assert created.deleted_by == administrator

@@ -98,6 +98,10 @@ def test_a_record_gone_from_corti_says_so_and_keeps_its_details(
 
     assert "Gone from Corti" in html
     assert "This record is kept" in html
+    # Its websocket URL is shown for the record, not offered for copying.
+    assert "No longer usable: Corti no longer has this interaction" in html
+    assert 'data-copy-target="websocket-url"' not in html
+    assert 'data-copy-target="interaction-id"' in html
     assert "ENC-GONE" in html
     assert "outside the dashboard" in html
     # Nothing changed: the page says so, and does not call it Corti's now.
