@@ -25,6 +25,11 @@ COLUMNS: list[tuple[str, object]] = [
     ("error_code", "Error kind"),
     ("error_status", "Error HTTP status"),
     ("error_request_id", "Corti request id"),
+    # Its life since: made elsewhere and imported, gone, deleted (and by whom).
+    ("imported", "Made outside the dashboard"),
+    ("corti_gone_at", "Gone from Corti at"),
+    ("deleted_at", "Deleted in Corti at"),
+    ("deleted_by", "Deleted by"),
 ]
 # A cell starting with one of these is a formula to Excel, LibreOffice and
 # Google Sheets ("=HYPERLINK(...)", "@SUM(...)"); a leading apostrophe makes
@@ -34,7 +39,7 @@ COLUMNS: list[tuple[str, object]] = [
 # zero-width space or a byte order mark before "=" hides nothing).
 _FORMULA_START = ("=", "+", "-", "@")
 _CONTROL_START = ("\t", "\r", "\n")
-_TIMES = {"created_at", *TIME_NAMES}
+_TIMES = {"created_at", "corti_gone_at", "deleted_at", *TIME_NAMES}
 
 
 class _Echo:
@@ -77,9 +82,15 @@ def _invisible(char: str) -> bool:
     )
 
 
-def _value(record: Interaction, name: str, zone: ZoneInfo) -> object:
+def _value(
+    record: Interaction, name: str, zone: ZoneInfo, names: dict[int, str]
+) -> object:
     if name == "submitted_by":
         return record.submitted_by.get_username()
+    if name == "imported":
+        return "yes" if record.imported else ""
+    if name == "deleted_by":
+        return _username(record.deleted_by_id, names)
     value = getattr(record, name)
     if name in _TIMES and value is not None:
         # Clinic time with its UTC offset: unambiguous in a spreadsheet.
@@ -93,8 +104,23 @@ def interactions_csv(records: Iterable[Interaction]) -> Iterator[str]:
     zone = ZoneInfo(settings.TIME_ZONE)
     # A byte order mark so spreadsheet programs read the file as UTF-8.
     yield "\ufeff" + writer.writerow([str(title) for _, title in COLUMNS])
+    # Who deleted: few people, each read once (no join on every row).
+    names: dict[int, str] = {}
     for record in records:
-        yield writer.writerow([cell(_value(record, name, zone)) for name, _ in COLUMNS])
+        yield writer.writerow(
+            [cell(_value(record, name, zone, names)) for name, _ in COLUMNS]
+        )
+
+
+def _username(user_id: int | None, names: dict[int, str]) -> str:
+    if user_id is None:
+        return ""
+    if user_id not in names:
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(pk=user_id).first()
+        names[user_id] = user.get_username() if user else str(user_id)
+    return names[user_id]
 
 
 #: The access trail's columns in its CSV export.

@@ -59,6 +59,10 @@ HEADER = [
     "Error kind",
     "Error HTTP status",
     "Corti request id",
+    "Made outside the dashboard",
+    "Gone from Corti at",
+    "Deleted in Corti at",
+    "Deleted by",
 ]
 
 
@@ -322,6 +326,10 @@ def test_row_holds_every_column_with_times_in_clinic_time_and_offset(
         "Error kind": "",
         "Error HTTP status": "",
         "Corti request id": "",
+        "Made outside the dashboard": "",
+        "Gone from Corti at": "",
+        "Deleted in Corti at": "",
+        "Deleted by": "",
     }
     assert newest["Local ID"] == str(failed.pk)
     assert newest["Submitted at"] == "2026-03-29T03:30:00+02:00"
@@ -331,6 +339,36 @@ def test_row_holds_every_column_with_times_in_clinic_time_and_offset(
     assert newest["Error kind"] == "rate_limited"
     assert newest["Error HTTP status"] == "429"
     assert newest["Corti request id"] == "req-123"
+
+
+def test_a_row_says_what_became_of_the_interaction_since(
+    admin_browser, clinician, administrator, django_assert_max_num_queries
+):
+    when = dt.datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    for number in range(3):
+        make_interaction(
+            clinician,
+            encounter_identifier=f"ENC-DEL-{number}",
+            deleted_at=when,
+            deleted_by=administrator,
+        )
+    make_interaction(clinician, encounter_identifier="ENC-GONE", corti_gone_at=when)
+    make_interaction(clinician, encounter_identifier="ENC-ELSEWHERE", imported=True)
+
+    with django_assert_max_num_queries(10):
+        rows = {
+            row["Encounter identifier"]: row
+            for row in records_of(download(admin_browser.get(EXPORT)))
+        }
+
+    deleted = rows["ENC-DEL-1"]
+    assert deleted["Deleted in Corti at"] == "2026-07-01T10:00:00+02:00"
+    assert deleted["Deleted by"] == administrator.get_username()
+    assert deleted["Gone from Corti at"] == ""
+    assert rows["ENC-GONE"]["Gone from Corti at"] == "2026-07-01T10:00:00+02:00"
+    assert rows["ENC-GONE"]["Deleted by"] == ""
+    assert rows["ENC-ELSEWHERE"]["Made outside the dashboard"] == "yes"
+    assert rows["ENC-GONE"]["Made outside the dashboard"] == ""
 
 
 def test_times_follow_the_clinic_time_zone_setting(admin_browser, clinician, settings):
