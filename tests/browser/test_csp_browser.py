@@ -21,6 +21,7 @@ from tests.support.browser import (
     PASSWORD,
     STATIC_PATH,
     caused_by_the_site,
+    leave_field,
     sign_in,
     wait_for_htmx,
 )
@@ -86,6 +87,8 @@ def fill_required(page, identifier: str) -> None:
     page.locator("#id_encounter_identifier").fill(identifier)
     page.locator("#id_encounter_status").select_option("planned")
     page.locator("#id_encounter_type").select_option("emergency")
+    # Checked live as each is left: their messages go before Create is clicked.
+    leave_field(page)
 
 
 # --- the watcher -----------------------------------------------------------

@@ -233,16 +233,24 @@ def settled_at_once(env: Env) -> None:
     env.settings.INTAKE_SETTLE_SECONDS = 0
 
 
-def open_more_details(page) -> None:
-    """Open the "More details" group (end time, assigned user).
+def leave_field(page) -> None:
+    """Leave the focused field and wait for its live validation's answer.
 
-    The field typed into last is checked when it loses focus, and the answer
-    may add a message above the group: let that happen first, so the click
-    does not land where the group was before the page moved."""
-    from playwright.sync_api import expect
-
+    A field is checked when it loses focus, and the answer may add or remove a
+    message above whatever is clicked next. Left by the click itself, the
+    field's answer can land between mousedown and mouseup and move the target
+    away (Playwright checks the hit target at mousedown only): let the page
+    move first."""
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     wait_for_htmx(page)
+
+
+def open_more_details(page) -> None:
+    """Open the "More details" group (end time, assigned user), once the
+    field typed into last has been checked (see `leave_field`)."""
+    from playwright.sync_api import expect
+
+    leave_field(page)
     page.get_by_text("More details").click()
     expect(page.get_by_label("Ended at")).to_be_visible()
 
