@@ -1107,12 +1107,19 @@
     // A page opened in another tab (perhaps the sign-in page after a sign-out,
     // or someone else's first page): ask the dashboard now whether this
     // recording is still this session's, instead of at the next heartbeat.
+    // At most one ask every 2 s; one that comes sooner waits its turn (a
+    // sign-out right after another page opened must not go unasked).
     if (window.BroadcastChannel) {
       var lastAsked = 0;
+      var askTimer = null;
       new BroadcastChannel("intake-session").addEventListener("message", function () {
-        if (!alive(s) || !s.everAccepted || Date.now() - lastAsked < 2000) return;
-        lastAsked = Date.now();
-        report(s, "progress");
+        if (!alive(s) || !s.everAccepted || askTimer) return;
+        askTimer = setTimeout(function () {
+          askTimer = null;
+          if (!alive(s)) return;
+          lastAsked = Date.now();
+          report(s, "progress");
+        }, Math.max(0, lastAsked + 2000 - Date.now()));
       });
     }
 

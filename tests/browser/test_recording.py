@@ -473,8 +473,12 @@ def test_signed_out_while_recording_stops_at_the_next_word_to_the_dashboard(
 def test_a_sign_out_in_another_tab_stops_the_recording_at_once(mic_context, env):
     record = created(env)
     page = started_recording(mic_context, env, record)
-    # Signed out in another tab of this browser: the sign-in page opens there.
+    # Another tab of this browser opens a page (the recording asks whether
+    # its session still holds: it does), then signs out straight away: the
+    # sign-in page opens there, and the second ask is not lost to the first.
     other = mic_context.new_page()
+    other.goto(f"{env.site}/my-day/")
+    expect(other.get_by_role("heading", level=1)).to_be_visible()
     mic_context.clear_cookies(name=env.settings.SESSION_COOKIE_NAME)
     other.goto(f"{env.site}/accounts/login/")
 
