@@ -1,5 +1,9 @@
 from django.apps import AppConfig
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import (
+    user_logged_in,
+    user_logged_out,
+    user_login_failed,
+)
 from django.db.models.signals import post_migrate
 
 
@@ -33,6 +37,12 @@ class IntakeConfig(AppConfig):
         user_logged_in.connect(on_signed_in, dispatch_uid="intake.audit.signed_in")
         user_login_failed.connect(
             on_sign_in_failed, dispatch_uid="intake.audit.sign_in_failed"
+        )
+        from intake.services.recording import on_signed_out
+
+        # A sign-out closes the recordings its session started.
+        user_logged_out.connect(
+            on_signed_out, dispatch_uid="intake.recording.signed_out"
         )
         _hide_task_queue_from_admin()
         _every_changelist_calendar_safe()

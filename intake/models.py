@@ -866,6 +866,11 @@ class Recording(models.Model):
     reconnects = models.PositiveIntegerField(_("reconnections"), default=0)
     tokens_issued = models.PositiveIntegerField(_("tokens issued"), default=0)
     failure = models.CharField(_("why it stopped"), max_length=32, blank=True)
+    #: SHA-256 of the starter's session key: its sign-out closes the
+    #: recording (never the key itself, which would sign anyone in).
+    session_hash = models.CharField(
+        _("session"), max_length=64, blank=True, default="", editable=False
+    )
     #: Final transcript segments and facts, only with
     #: INTAKE_RECORDING_KEEP_TRANSCRIPT (default off: patient speech is not kept).
     transcript = models.JSONField(_("transcript"), null=True, blank=True)
@@ -912,5 +917,6 @@ RECORDING_FAILURES: dict[str, StrPromise] = {
     "page_closed": _("The page was closed or went quiet"),
     "token_failed": _("No recording token could be had"),
     "started_again": _("Started again before Corti accepted it"),
+    "signed_out": _("Signed out while recording"),
     "error": _("An error on the page"),
 }

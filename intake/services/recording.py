@@ -20,6 +20,7 @@ configured Corti origin, and who got it is on the record.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import time
@@ -212,7 +213,13 @@ def recording_start(
             status=400,
         )
     _address(record, token="")
-    recording = _one_at_a_time(record, user=user, language=language, mode=mode)
+    recording = _one_at_a_time(
+        record,
+        user=user,
+        language=language,
+        mode=mode,
+        session=_session_hash(request.session.session_key),
+    )
     try:
         url, expires_in = _mint(record)
     except RecordingRefused as refused:
@@ -364,6 +371,31 @@ def recordings_close_silent(*, now: dt.datetime | None = None) -> int:
     return failed + interrupted
 
 
+def recordings_close_signed_out(*, session_key: str | None) -> int:
+    """Close the open recordings started in this session, which is signing
+    out: its pages can no longer report or get a token, and stop at their
+    next ask. The record says why at once, instead of "recording" until the
+    worker takes the page for gone. Returns how many."""
+    session = _session_hash(session_key)
+    if not session:
+        return 0
+    now = timezone.now()
+    mine = Recording.objects.filter(session_hash=session)
+    failed = mine.filter(state=State.STARTING).update(
+        state=State.FAILED, failure="signed_out", finished_at=now
+    )
+    interrupted = mine.filter(state=State.RECORDING).update(
+        state=State.INTERRUPTED, failure="signed_out", finished_at=now
+    )
+    return failed + interrupted
+
+
+def on_signed_out(sender: Any, request: HttpRequest | None, **kwargs: Any) -> None:
+    """user_logged_out: a sign-out (the Sign out button, idle or too long)."""
+    if request is not None and hasattr(request, "session"):
+        recordings_close_signed_out(session_key=request.session.session_key)
+
+
 def recording_of(*, record: Interaction, recording_id: uuid.UUID) -> Recording:
     """The interaction's recording, or Recording.DoesNotExist."""
     return Recording.objects.select_related("interaction").get(
@@ -391,7 +423,7 @@ def _check(*, user: User, record: Interaction) -> None:
 
 
 def _one_at_a_time(
-    record: Interaction, *, user: User, language: str, mode: str
+    record: Interaction, *, user: User, language: str, mode: str, session: str
 ) -> Recording:
     """The new recording, kept with its consent, unless another of the
     interaction is under way: a second tab or computer would stream a second
@@ -419,6 +451,7 @@ def _one_at_a_time(
                 language=language,
                 mode=mode,
                 last_seen_at=now,
+                session_hash=session,
             )
     except IntegrityError:
         pass
@@ -434,6 +467,10 @@ def _one_at_a_time(
         f"{who} at {when} (another tab or computer). End it there first.",
         code="under_way",
     )
+
+
+def _session_hash(session_key: str | None) -> str:
+    return hashlib.sha256(session_key.encode()).hexdigest() if session_key else ""
 
 
 @sensitive_variables()

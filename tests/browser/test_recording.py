@@ -479,8 +479,8 @@ def test_a_sign_out_in_another_tab_stops_the_recording_at_once(mic_context, env)
     other = mic_context.new_page()
     other.goto(f"{env.site}/my-day/")
     expect(other.get_by_role("heading", level=1)).to_be_visible()
-    mic_context.clear_cookies(name=env.settings.SESSION_COOKIE_NAME)
-    other.goto(f"{env.site}/accounts/login/")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_url(re.compile("/accounts/login/"))
 
     # Well before the next heartbeat (30 s).
     expect(page.locator("#recorder-alert")).to_have_text(
@@ -488,6 +488,9 @@ def test_a_sign_out_in_another_tab_stops_the_recording_at_once(mic_context, env)
         timeout=5_000,
     )
     expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+    # The record said so as the sign-out happened.
+    kept = closed(record)
+    assert (kept.state, kept.failure) == ("interrupted", "signed_out")
 
 
 def test_the_list_of_recordings_shows_the_last_word_when_answers_cross(

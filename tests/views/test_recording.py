@@ -626,6 +626,56 @@ def test_someone_elses_start_still_holds_the_recording(
     assert refused.status_code == 409 and refused.json()["code"] == "under_way"
 
 
+def test_a_sign_out_closes_the_recordings_of_its_session_only(
+    corti, clinician, created
+):
+    here, there = Client(), Client()
+    here.force_login(clinician)
+    there.force_login(clinician)  # the same clinician on another computer
+    elsewhere = submit(clinician).record
+    grant, recording_here = started(here, created)
+    here.post(grant["report_url"], {"event": "accepted"})
+    starting_here = started(here, submit(clinician).record)[1]
+    other, recording_there = started(there, elsewhere)
+    there.post(other["report_url"], {"event": "accepted"})
+
+    here.post("/accounts/logout/")
+
+    recording_here.refresh_from_db()
+    starting_here.refresh_from_db()
+    recording_there.refresh_from_db()
+    # Said at once, not "recording" until the worker takes the page for gone.
+    assert (recording_here.state, recording_here.failure) == (
+        "interrupted",
+        "signed_out",
+    )
+    assert (starting_here.state, starting_here.failure) == ("failed", "signed_out")
+    assert recording_here.finished_at is not None
+    # The other computer's recording goes on.
+    assert recording_there.state == "recording"
+    assert there.post(other["report_url"], {"event": "progress"}).status_code == 200
+    # The session is kept as a hash, never as the key that signs one in.
+    assert there.session.session_key not in {
+        r.session_hash for r in Recording.objects.all()
+    }
+    assert len(recording_there.session_hash) == 64
+
+
+def test_an_idle_sign_out_closes_the_recording_too(corti, clinician_client, created):
+    from intake.sessions import LAST_SEEN
+
+    grant, kept = started(clinician_client, created)
+    clinician_client.post(grant["report_url"], {"event": "accepted"})
+    session = clinician_client.session
+    session[LAST_SEEN] = session[LAST_SEEN] - 24 * 3600
+    session.save()
+
+    clinician_client.get("/my-day/")
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "signed_out")
+
+
 def test_an_ended_recording_does_not_block_the_next(corti, clinician_client, created):
     grant, _ = started(clinician_client, created)
     clinician_client.post(grant["report_url"], {"event": "ended", "seconds": "1"})
