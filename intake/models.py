@@ -918,5 +918,7 @@ RECORDING_FAILURES: dict[str, StrPromise] = {
     "token_failed": _("No recording token could be had"),
     "started_again": _("Started again before Corti accepted it"),
     "signed_out": _("Signed out while recording"),
+    "not_allowed": _("The account was no longer allowed to record it"),
+    "left_corti": _("The interaction left Corti while recording"),
     "error": _("An error on the page"),
 }

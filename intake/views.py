@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, PasswordChangeView
@@ -251,6 +252,15 @@ class SignInView(LoginView):
 
     authentication_form = SignInForm
 
+    def form_valid(self, form):
+        # Someone signing in over a session still signed in (a shared
+        # computer, a bookmarked sign-in page): sign that session out first,
+        # as its Sign out button would, so what it had under way (a
+        # recording) is closed on the record as signed out.
+        if self.request.user.is_authenticated:
+            auth_logout(self.request)
+        return super().form_valid(form)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["idle_signed_out"] = sessions.was_signed_out_idle(self.request)
@@ -269,6 +279,16 @@ class ThrottledPasswordChangeView(PasswordChangeView):
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        # The change gives the session a new key: recordings it started
+        # follow, so its sign-out still closes them.
+        before = self.request.session.session_key
+        response = super().form_valid(form)
+        recording.recordings_follow_session(
+            before=before, after=self.request.session.session_key
+        )
+        return response
 
 
 def signin_locked_out(
@@ -814,6 +834,13 @@ def _may_record_or_json_403(view):
     @functools.wraps(view)
     def checked(request, *args, **kwargs):
         if not request.user.has_perm("intake.follow_interaction"):
+            if "recording_id" in kwargs:
+                # Its own recording under way stops, and the record says why.
+                recording.recording_close_refused(
+                    recording_id=kwargs["recording_id"],
+                    user=request.user,
+                    failure="not_allowed",
+                )
             return _refused(
                 recording.RecordingRefused(
                     "Your account may no longer record consultations.",

@@ -229,7 +229,17 @@ def recording_start(
             state=State.FAILED, failure=refused.code, finished_at=timezone.now()
         )
         raise
-    Recording.objects.filter(pk=recording.pk).update(tokens_issued=1)
+    if not Recording.objects.filter(pk=recording.pk, state=State.STARTING).update(
+        tokens_issued=1
+    ):
+        # Closed while the token was being fetched (signed out meanwhile):
+        # the token is not handed out.
+        recording.refresh_from_db()
+        raise RecordingRefused(
+            f"This recording was closed as it started ({recording.failure_text}); "
+            "start a new one.",
+            code="closed",
+        )
     recording.refresh_from_db()
     _audit(request, record, recording=recording, purpose="record", expires=expires_in)
     return StreamGrant(url=url, expires_in=expires_in, recording=recording)
@@ -247,7 +257,17 @@ def recording_token(
     (`renew`), or for a new socket after one dropped (`reconnect`). Only its
     own starter gets one, and only while it is open."""
     record = recording.interaction
-    _check(user=user, record=record)
+    try:
+        _check(user=user, record=record)
+    except RecordingRefused as refused:
+        # Its own starter may no longer record it (the clinic's settings
+        # changed, it left Corti): the page stops, and the record says why.
+        recording_close_refused(
+            recording_id=recording.pk,
+            user=user,
+            failure="left_corti" if refused.code == "not_recordable" else "not_allowed",
+        )
+        raise
     if recording.started_by_id != user.pk:
         raise RecordingRefused(
             "Only who started this recording can continue it.",
@@ -379,15 +399,39 @@ def recordings_close_signed_out(*, session_key: str | None) -> int:
     session = _session_hash(session_key)
     if not session:
         return 0
+    return _close(Recording.objects.filter(session_hash=session), "signed_out")
+
+
+def recordings_follow_session(*, before: str | None, after: str | None) -> int:
+    """The session got a new key (a password change): the recordings it
+    started follow it, so its sign-out still closes them."""
+    old, new = _session_hash(before), _session_hash(after)
+    if not old or not new or old == new:
+        return 0
+    return Recording.objects.filter(session_hash=old, state__in=OPEN_STATES).update(
+        session_hash=new
+    )
+
+
+def recording_close_refused(
+    *, recording_id: uuid.UUID, user: User, failure: str
+) -> int:
+    """Close `user`'s own open recording that the dashboard just refused to
+    go on with (no longer allowed, no longer in Corti), saying why."""
+    return _close(Recording.objects.filter(pk=recording_id, started_by=user), failure)
+
+
+def _close(recordings: Any, failure: str) -> int:
+    """The open ones among `recordings` closed for `failure`: never accepted
+    (nothing recorded) failed, else interrupted. Returns how many."""
     now = timezone.now()
-    mine = Recording.objects.filter(session_hash=session)
-    failed = mine.filter(state=State.STARTING).update(
-        state=State.FAILED, failure="signed_out", finished_at=now
+    failed = recordings.filter(state=State.STARTING).update(
+        state=State.FAILED, failure=failure, finished_at=now
     )
-    interrupted = mine.filter(state=State.RECORDING).update(
-        state=State.INTERRUPTED, failure="signed_out", finished_at=now
+    interrupted = recordings.filter(state=State.RECORDING).update(
+        state=State.INTERRUPTED, failure=failure, finished_at=now
     )
-    return failed + interrupted
+    return int(failed + interrupted)
 
 
 def on_signed_out(sender: Any, request: HttpRequest | None, **kwargs: Any) -> None:

@@ -483,8 +483,14 @@
       return !!problem && (problem.status === 403 || problem.status === 409 || problem.signedOut);
     }
 
+    // Its last word: a recording the dashboard had closed after a silence
+    // gets what was recorded (the reason stays the dashboard's); signed out or
+    // no longer allowed, the dashboard has already said why, and would refuse
+    // the word anyway.
     function stoppedByDashboard(session, problem) {
-      finish(session, "stopped", "error", { reason: problemText(problem) });
+      var closed = problem && problem.status === 409;
+      if (!closed) session.noLastWord = true;
+      finish(session, "stopped", closed ? "page_closed" : "error", { reason: problemText(problem) });
     }
 
     function freshToken(session, purpose) {
@@ -988,7 +994,7 @@
       // Never accepted: nothing was recorded. Accepted, then stopped by a
       // fault: interrupted, with what was recorded until then.
       var event = endedNormally ? "ended" : session.everAccepted ? "interrupted" : "failed";
-      report(session, event, extra);
+      if (!session.noLastWord) report(session, event, extra);
       var lost = session.lostSeconds >= 0.5 ? " " + word("lost-total", { seconds: session.lostSeconds.toFixed(0) }) : "";
       if (endedNormally && !failure) {
         say(key, values);

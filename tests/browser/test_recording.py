@@ -470,6 +470,43 @@ def test_signed_out_while_recording_stops_at_the_next_word_to_the_dashboard(
     assert "/accounts/login/" not in page.url
 
 
+def test_a_page_back_after_the_dashboard_closed_its_recording_stops(mic_context, env):
+    from django.utils import timezone
+
+    record = created(env)
+    page = mic_context.new_page()
+    page.clock.install()
+    signed_in(page, env, env.nurse)
+    page.goto(f"{env.site}/interactions/{record.pk}/")
+    press_start(page)
+    expect(page.locator("#recorder-state")).to_have_text(
+        re.compile(r"^Recording\."), timeout=15_000
+    )
+    expect(page.locator("#recordings table")).to_contain_text("Recording")
+    # The dashboard did not hear from the page for a while (its network was
+    # down) and the worker closed the recording.
+    Recording.objects.filter(interaction=record).update(
+        state=Recording.State.INTERRUPTED,
+        failure="page_closed",
+        finished_at=timezone.now(),
+    )
+    # The next heartbeat is refused (409), which the browser logs.
+    env.watch.expect_console_error(r"status of 409 .*/recording/")
+    page.clock.fast_forward(31_000)
+
+    expect(page.locator("#recorder-alert")).to_have_text(
+        re.compile(r"^The recording was stopped after .+ already closed this")
+    )
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+    # Its last word gives the length; the reason stays the dashboard's.
+    deadline = time.monotonic() + 5
+    while not (kept := Recording.objects.get(interaction=record)).seconds_recorded:
+        assert time.monotonic() < deadline, "the page's last word never came"
+        time.sleep(0.1)
+    assert (kept.state, kept.failure) == ("interrupted", "page_closed")
+    assert kept.seconds_recorded > 0
+
+
 def test_a_sign_out_in_another_tab_stops_the_recording_at_once(mic_context, env):
     record = created(env)
     page = started_recording(mic_context, env, record)

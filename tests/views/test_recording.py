@@ -661,6 +661,75 @@ def test_a_sign_out_closes_the_recordings_of_its_session_only(
     assert len(recording_there.session_hash) == 64
 
 
+def test_signing_in_over_a_session_signs_it_out_first(
+    corti, client, clinician, administrator, created
+):
+    client.post("/accounts/login/", {"username": "clin", "password": "pw-clinician-1"})
+    grant, kept = started(client, created)
+    client.post(grant["report_url"], {"event": "accepted"})
+
+    # Someone else signs in on this browser without signing out first.
+    client.post(
+        "/accounts/login/", {"username": "boss", "password": "pw-administrator-1"}
+    )
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "signed_out")
+    # Nothing holds the consultation: the new user may record it.
+    assert start(client, created).status_code == 201
+
+
+def test_a_password_change_keeps_the_recording_tied_to_its_session(
+    corti, client, clinician, created
+):
+    client.post("/accounts/login/", {"username": "clin", "password": "pw-clinician-1"})
+    grant, kept = started(client, created)
+    client.post(grant["report_url"], {"event": "accepted"})
+    changed = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "pw-clinician-1",
+            "new_password1": "a-new-long-passphrase-9",
+            "new_password2": "a-new-long-passphrase-9",
+        },
+    )
+    assert changed.status_code == 302
+    assert client.post(grant["report_url"], {"event": "progress"}).status_code == 200
+
+    client.post("/accounts/logout/")
+
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "signed_out")
+
+
+def test_a_start_closed_while_its_token_was_fetched_hands_out_no_token(
+    corti, clinician_client, created, monkeypatch
+):
+    mint = recording_service._mint
+
+    def signed_out_meanwhile(record):
+        answer = mint(record)
+        recording_service.recordings_close_signed_out(
+            session_key=clinician_client.session.session_key
+        )
+        return answer
+
+    monkeypatch.setattr(recording_service, "_mint", signed_out_meanwhile)
+
+    response = start(clinician_client, created)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "closed"
+    assert set(response.json()) == {"error", "code"}  # no address, no token
+    [kept] = Recording.objects.filter(interaction=created)
+    assert (kept.state, kept.failure, kept.tokens_issued) == (
+        "failed",
+        "signed_out",
+        0,
+    )
+    assert trail(created) == []
+
+
 def test_an_idle_sign_out_closes_the_recording_too(corti, clinician_client, created):
     from intake.sessions import LAST_SEEN
 
@@ -824,6 +893,8 @@ def test_no_fresh_token_once_the_interaction_left_corti(
     assert stream_tokens(corti) == 1
     kept.refresh_from_db()
     assert kept.tokens_issued == 1
+    # The page stops; the record says why at once.
+    assert (kept.state, kept.failure) == ("failed", "left_corti")
 
 
 def test_no_fresh_token_once_the_clinic_withdrew_the_permission(
@@ -832,20 +903,27 @@ def test_no_fresh_token_once_the_clinic_withdrew_the_permission(
     settings.INTAKE_CLINICIANS_CHANGE_ANY = True
     client = Client()
     client.force_login(other_clinician)
-    grant, _ = started(client, created)
+    grant, kept = started(client, created)
+    client.post(grant["report_url"], {"event": "accepted"})
     settings.INTAKE_CLINICIANS_CHANGE_ANY = False
 
     response = client.post(grant["token_url"], {"purpose": "reconnect"}, **FETCH)
 
     assert response.status_code == 403
     assert stream_tokens(corti) == 1
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "not_allowed")
 
 
 def test_an_account_that_lost_the_right_to_record_is_told_so_in_words(
-    corti, clinician_client, clinician, created
+    corti, clinician_client, clinician, created, other_clinician
 ):
-    grant, _ = started(clinician_client, created)
+    grant, kept = started(clinician_client, created)
     clinician_client.post(grant["report_url"], {"event": "accepted"})
+    # Someone else's recording of another consultation is not theirs to close.
+    theirs = Client()
+    theirs.force_login(other_clinician)
+    _, other = started(theirs, submit(other_clinician).record)
     # An administrator took the account out of the Clinicians group.
     clinician.groups.clear()
 
@@ -861,7 +939,19 @@ def test_an_account_that_lost_the_right_to_record_is_told_so_in_words(
             "error": "Your account may no longer record consultations.",
             "code": "forbidden",
         }
-    assert stream_tokens(corti) == 1
+    assert stream_tokens(corti) == 2
+    # Its recording stopped with the page, and the record says why.
+    kept.refresh_from_db()
+    assert (kept.state, kept.failure) == ("interrupted", "not_allowed")
+    other.refresh_from_db()
+    assert other.state == "starting"
+    # Its own recording id sent by someone else closes nothing either.
+    clinician_client.post(
+        f"/interactions/{other.interaction_id}/recording/{other.pk}/",
+        {"event": "progress"},
+    )
+    other.refresh_from_db()
+    assert other.state == "starting"
 
 
 def test_a_token_purpose_is_renew_or_reconnect_and_nothing_else(
