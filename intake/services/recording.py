@@ -381,14 +381,7 @@ def recordings_close_silent(*, now: dt.datetime | None = None) -> int:
     recording is never left "recording" on the record. Returns how many."""
     now = now or timezone.now()
     quiet = now - dt.timedelta(minutes=settings.INTAKE_RECORDING_SILENT_MINUTES)
-    # Never accepted by Corti: nothing was recorded (failed); else interrupted.
-    failed = Recording.objects.filter(
-        state=State.STARTING, last_seen_at__lt=quiet
-    ).update(state=State.FAILED, failure="page_closed", finished_at=now)
-    interrupted = Recording.objects.filter(
-        state=State.RECORDING, last_seen_at__lt=quiet
-    ).update(state=State.INTERRUPTED, failure="page_closed", finished_at=now)
-    return failed + interrupted
+    return _close(Recording.objects.filter(last_seen_at__lt=quiet), "page_closed", now)
 
 
 def recordings_close_signed_out(*, session_key: str | None) -> int:
@@ -421,10 +414,10 @@ def recording_close_refused(
     return _close(Recording.objects.filter(pk=recording_id, started_by=user), failure)
 
 
-def _close(recordings: Any, failure: str) -> int:
+def _close(recordings: Any, failure: str, now: dt.datetime | None = None) -> int:
     """The open ones among `recordings` closed for `failure`: never accepted
-    (nothing recorded) failed, else interrupted. Returns how many."""
-    now = timezone.now()
+    by Corti (nothing recorded) failed, else interrupted. Returns how many."""
+    now = now or timezone.now()
     failed = recordings.filter(state=State.STARTING).update(
         state=State.FAILED, failure=failure, finished_at=now
     )
