@@ -430,7 +430,7 @@ def test_signed_out_meanwhile_says_so_and_records_nothing(mic_context, env):
     press_start(page)
 
     expect(page.locator("#recorder-alert")).to_have_text(
-        re.compile(r"^You are signed out")
+        re.compile(r"^This page's session has ended .+ Reload the page")
     )
     expect(page.get_by_role("button", name="Start recording")).to_be_enabled()
     assert not Recording.objects.exists()
@@ -457,7 +457,7 @@ def test_signed_out_while_recording_stops_at_the_next_word_to_the_dashboard(
     page.clock.fast_forward(31_000)
 
     expect(page.locator("#recorder-alert")).to_have_text(
-        re.compile(r"^The recording was stopped after .+ You are signed out")
+        re.compile(r"^The recording was stopped after .+ This page's session has ended")
     )
     expect(page.get_by_role("button", name="Start recording")).to_be_visible()
     expect(page.get_by_role("button", name="Pause")).to_be_hidden()
@@ -521,7 +521,9 @@ def test_a_sign_out_in_another_tab_stops_the_recording_at_once(mic_context, env)
 
     # Well before the next heartbeat (30 s).
     expect(page.locator("#recorder-alert")).to_have_text(
-        re.compile(r"^The recording was stopped after .+ You are signed out"),
+        re.compile(
+            r"^The recording was stopped after .+ This page's session has ended"
+        ),
         timeout=5_000,
     )
     expect(page.get_by_role("button", name="Pause")).to_be_hidden()
