@@ -54,8 +54,12 @@ def created(env) -> Interaction:
     return record
 
 
-def opened(context, env, record):
+def opened(context, env, record, *, own_clock: bool = False):
+    """The interaction's page for its submitter; with `own_clock`, on a clock
+    the test moves (page.clock), so a heartbeat need not be waited for."""
     page = context.new_page()
+    if own_clock:
+        page.clock.install()
     signed_in(page, env, env.nurse)
     page.goto(f"{env.site}/interactions/{record.pk}/")
     expect(page.get_by_role("heading", name="Record the consultation")).to_be_visible()
@@ -274,8 +278,8 @@ def press_start(page) -> None:
     page.get_by_role("button", name="Start recording").click()
 
 
-def started_recording(context, env, record):
-    page = opened(context, env, record)
+def started_recording(context, env, record, *, own_clock: bool = False):
+    page = opened(context, env, record, own_clock=own_clock)
     press_start(page)
     expect(page.locator("#recorder-state")).to_have_text(
         re.compile(r"^Recording\."), timeout=15_000
@@ -440,15 +444,7 @@ def test_signed_out_while_recording_stops_at_the_next_word_to_the_dashboard(
     mic_context, env
 ):
     record = created(env)
-    page = mic_context.new_page()
-    # The page's own clock, so the next heartbeat need not be waited for.
-    page.clock.install()
-    signed_in(page, env, env.nurse)
-    page.goto(f"{env.site}/interactions/{record.pk}/")
-    press_start(page)
-    expect(page.locator("#recorder-state")).to_have_text(
-        re.compile(r"^Recording\."), timeout=15_000
-    )
+    page = started_recording(mic_context, env, record, own_clock=True)
     expect(page.locator("#recordings table")).to_contain_text("Recording")
     # Someone signed out on this computer (another tab): the next word the
     # page says to the dashboard is refused, and the recording stops there,
@@ -474,14 +470,7 @@ def test_a_page_back_after_the_dashboard_closed_its_recording_stops(mic_context,
     from django.utils import timezone
 
     record = created(env)
-    page = mic_context.new_page()
-    page.clock.install()
-    signed_in(page, env, env.nurse)
-    page.goto(f"{env.site}/interactions/{record.pk}/")
-    press_start(page)
-    expect(page.locator("#recorder-state")).to_have_text(
-        re.compile(r"^Recording\."), timeout=15_000
-    )
+    page = started_recording(mic_context, env, record, own_clock=True)
     expect(page.locator("#recordings table")).to_contain_text("Recording")
     # The dashboard did not hear from the page for a while (its network was
     # down) and the worker closed the recording.
